@@ -1,0 +1,115 @@
+//! Fixed names: kernel types, contract symbols, directories, NUL-terminated
+//! 64-byte name fields.
+
+/// `KERNEL_TYPE_AICPU`: a launch the AICPU scheduler resolves by `so_name`
+/// in its preinstall directory (Mode A type 2).
+pub const KERNEL_TYPE_AICPU: u32 = 2;
+/// `KERNEL_TYPE_AICPU_KFC`: a launch served by CANN's preinstalled
+/// `libaicpu_extend_kernels.so` (the bootstrap).
+pub const KERNEL_TYPE_AICPU_KFC: u32 = 5;
+
+/// `so_name` of the bootstrap launch: CANN's preinstalled KFC server.
+pub const KFC_SO_NAME: &str = "libaicpu_extend_kernels.so";
+/// `kernel_name` of the bootstrap launch.
+pub const KFC_KERNEL_NAME: &str = "DynTileFwkKernelServerInit";
+/// `opName` passed to `rtAicpuKernelLaunchExWithArgs` for the bootstrap.
+pub const KFC_OP_NAME: &str = "AST_DYN_AICPU";
+
+/// Dispatcher export called by `libaicpu_extend_kernels` to do the work.
+pub const DISPATCHER_INIT_SYMBOL: &str = "DynTileFwkBackendKernelServerInit";
+/// Dispatcher export required by `libaicpu_extend_kernels`; a stub.
+pub const DISPATCHER_SERVER_SYMBOL: &str = "DynTileFwkBackendKernelServer";
+/// Dispatcher export required by `libaicpu_extend_kernels`; a stub.
+pub const DISPATCHER_STATIC_SYMBOL: &str = "StaticTileFwkBackendKernelServer";
+/// Exactly the symbols a dispatcher SO exports, sorted.
+pub const DISPATCHER_SYMBOLS: [&str; 3] = [
+    DISPATCHER_INIT_SYMBOL,
+    DISPATCHER_SERVER_SYMBOL,
+    DISPATCHER_STATIC_SYMBOL,
+];
+
+/// Runtime SO export launched once per runner with [`crate::InitArgs`].
+pub const RUNTIME_INIT_SYMBOL: &str = "simpler_aicpu_init";
+/// Runtime SO export launched per work batch with [`crate::KernelArgs`].
+pub const RUNTIME_EXEC_SYMBOL: &str = "simpler_aicpu_exec";
+/// Exactly the symbols a runtime SO exports, sorted.
+pub const RUNTIME_SYMBOLS: [&str; 2] = [RUNTIME_EXEC_SYMBOL, RUNTIME_INIT_SYMBOL];
+
+/// The AICPU scheduler's preinstall directory on a real device.
+pub const DEFAULT_PREINSTALL_DIR: &str = "/usr/lib64/aicpu_kernels/0/aicpu_kernels_device";
+/// Environment variable, read in the AICPU process, that overrides
+/// [`DEFAULT_PREINSTALL_DIR`] (the simulator sets it per device).
+pub const PREINSTALL_DIR_ENV: &str = "SIMPLER_AICPU_PREINSTALL_DIR";
+
+/// Prefix of every preinstalled runtime SO.
+pub const PREINSTALL_PREFIX: &str = "simpler_inner_";
+/// Suffix of every preinstalled runtime SO.
+pub const PREINSTALL_SUFFIX: &str = ".so";
+
+/// Largest runtime SO the dispatcher accepts (and the host uploads).
+pub const MAX_INNER_SO_LEN: u64 = 256 << 20;
+/// Largest dispatcher SO the host uploads.
+pub const MAX_DISPATCHER_SO_LEN: u64 = 16 << 20;
+
+/// Width of every name field in the argument blocks.
+pub const NAME_FIELD_LEN: usize = 64;
+
+/// A NUL-padded 64-byte name field holding `name`.
+///
+/// Returns `None` when `name` does not fit with its terminating NUL or
+/// contains a NUL itself.
+pub const fn name_field(name: &str) -> Option<[u8; NAME_FIELD_LEN]> {
+    let bytes = name.as_bytes();
+    if bytes.len() >= NAME_FIELD_LEN {
+        return None;
+    }
+    let mut out = [0u8; NAME_FIELD_LEN];
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0 {
+            return None;
+        }
+        out[i] = bytes[i];
+        i += 1;
+    }
+    Some(out)
+}
+
+/// The text of a NUL-terminated name field, up to its first NUL; `None` when
+/// the field has no NUL or the text is not UTF-8.
+pub fn field_str(field: &[u8]) -> Option<&str> {
+    let end = field.iter().position(|&b| b == 0)?;
+    core::str::from_utf8(&field[..end]).ok()
+}
+
+/// [`name_field`] for names known at compile time.
+const fn fixed(name: &str) -> [u8; NAME_FIELD_LEN] {
+    match name_field(name) {
+        Some(field) => field,
+        None => panic!("name does not fit a 64-byte field"),
+    }
+}
+
+/// [`KFC_SO_NAME`] as a name field.
+pub const KFC_SO_NAME_FIELD: [u8; NAME_FIELD_LEN] = fixed(KFC_SO_NAME);
+/// [`KFC_KERNEL_NAME`] as a name field.
+pub const KFC_KERNEL_NAME_FIELD: [u8; NAME_FIELD_LEN] = fixed(KFC_KERNEL_NAME);
+/// [`RUNTIME_INIT_SYMBOL`] as a name field.
+pub const RUNTIME_INIT_FIELD: [u8; NAME_FIELD_LEN] = fixed(RUNTIME_INIT_SYMBOL);
+/// [`RUNTIME_EXEC_SYMBOL`] as a name field.
+pub const RUNTIME_EXEC_FIELD: [u8; NAME_FIELD_LEN] = fixed(RUNTIME_EXEC_SYMBOL);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_field_round_trips_and_rejects_overflow() {
+        let f = name_field("abc").unwrap();
+        assert_eq!(field_str(&f), Some("abc"));
+        assert!(name_field(&"x".repeat(63)).is_some());
+        assert!(name_field(&"x".repeat(64)).is_none());
+        assert!(name_field("a\0b").is_none());
+        assert_eq!(field_str(&[b'a'; 64]), None);
+    }
+}

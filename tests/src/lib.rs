@@ -1,0 +1,1 @@
+//! Shared support for simpler's end-to-end tests.

@@ -1,0 +1,3 @@
+//! `cargo xtask`: build, check and test automation for simpler.
+
+fn main() {}
