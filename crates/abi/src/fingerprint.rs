@@ -62,11 +62,9 @@ impl PreinstallName {
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        // The buffer holds only ASCII written by `new`.
-        match core::str::from_utf8(self.as_bytes()) {
-            Ok(s) => s,
-            Err(_) => "",
-        }
+        // The buffer holds only ASCII written by `new`, so this never falls
+        // back to the empty string.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The name's bytes, without the NUL.
