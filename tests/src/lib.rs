@@ -111,12 +111,23 @@ pub fn host_artifacts() -> &'static Artifacts {
         }
         let root = workspace_root();
         let status = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--package", "xtask", "--", "build", "--target", "host"])
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "build",
+                "--target",
+                "host",
+            ])
             .current_dir(&root)
             .status()
             .expect("failed to run `cargo xtask build --target host`");
         assert!(status.success(), "`cargo xtask build --target host` failed");
-        Artifacts { dir: root.join("target/artifacts").join(host_triple()) }
+        Artifacts {
+            dir: root.join("target/artifacts").join(host_triple()),
+        }
     })
 }
 
@@ -154,7 +165,9 @@ impl SimRoot {
     /// `<root>/device<N>/preinstall`, the layout documented in
     /// `docs/simulator.md`.
     pub fn preinstall(&self, device: u32) -> PathBuf {
-        self.path().join(format!("device{device}")).join("preinstall")
+        self.path()
+            .join(format!("device{device}"))
+            .join("preinstall")
     }
 }
 

@@ -15,12 +15,14 @@ pub mod cann;
 pub mod fingerprint;
 pub mod launch;
 pub mod names;
+pub mod sim;
 pub mod work;
 
 pub use bootstrap::{BootstrapArgs, BootstrapReport, DeviceArgs, ReportStage, ReportStatus};
 pub use cann::AicpuArgsEx;
 pub use fingerprint::{fingerprint, PreinstallName};
 pub use launch::{ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs};
+pub use sim::SimStats;
 pub use work::{OpCode, Task, TaskStatus, WorkHeader};
 
 /// Version of the host ↔ runtime SO contract carried in [`InitArgs`] and
