@@ -64,8 +64,15 @@ pub const ACL_MEM_MALLOC_HUGE_FIRST: u32 = 0;
 pub mod error {
     /// Success.
     pub const ACL_SUCCESS: i32 = 0;
+    /// `aclInit` called again without `aclFinalize`.
+    pub const ACL_ERROR_REPEAT_INITIALIZE: i32 = 100002;
     /// Bad argument.
     pub const ACL_ERROR_RT_PARAM_INVALID: i32 = 107000;
+    /// Device id out of range.
+    pub const ACL_ERROR_RT_INVALID_DEVICEID: i32 = 107001;
+    /// No current device (context) on the calling thread: it never called
+    /// `aclrtSetDevice`, or the device was reset.
+    pub const ACL_ERROR_RT_CONTEXT_NULL: i32 = 107002;
     /// Task aborted after an earlier fault.
     pub const ACL_ERROR_RT_DEVICE_TASK_ABORT: i32 = 107022;
     /// Device out of memory.
@@ -85,7 +92,10 @@ pub mod error {
     pub const fn name(code: i32) -> Option<&'static str> {
         Some(match code {
             ACL_SUCCESS => "ACL_SUCCESS",
+            ACL_ERROR_REPEAT_INITIALIZE => "ACL_ERROR_REPEAT_INITIALIZE",
             ACL_ERROR_RT_PARAM_INVALID => "ACL_ERROR_RT_PARAM_INVALID",
+            ACL_ERROR_RT_INVALID_DEVICEID => "ACL_ERROR_RT_INVALID_DEVICEID",
+            ACL_ERROR_RT_CONTEXT_NULL => "ACL_ERROR_RT_CONTEXT_NULL",
             ACL_ERROR_RT_DEVICE_TASK_ABORT => "ACL_ERROR_RT_DEVICE_TASK_ABORT",
             ACL_ERROR_RT_MEMORY_ALLOCATION => "ACL_ERROR_RT_MEMORY_ALLOCATION",
             ACL_ERROR_RT_INTERNAL_ERROR => "ACL_ERROR_RT_INTERNAL_ERROR",
