@@ -1,1 +1,87 @@
-//! placeholder
+//! The simpler runtime SO, `libsimpler_aicpu.so`, and the glue to write
+//! other runtime SOs.
+//!
+//! The SO exports exactly two C functions, which the AICPU scheduler calls
+//! on a `KERNEL_TYPE_AICPU` launch once the dispatcher has installed the SO
+//! as `simpler_inner_<fp>.so`:
+//!
+//! - `int32_t simpler_aicpu_init(const InitArgs *)` — checks the ABI
+//!   version and latches device id, log level and thread count;
+//! - `int32_t simpler_aicpu_exec(const KernelArgs *)` — runs the batch of
+//!   tasks (a [`WorkHeader`](abi::WorkHeader) in device memory) that
+//!   `runtime_args` points at; every thread of the launch calls it and the
+//!   threads share the tasks.
+//!
+//! The byte layouts, op codes, status codes, return codes and the claim
+//! protocol are specified in `docs/abi.md`.
+//!
+//! # Modules
+//!
+//! - [`glue`]: argument and header checks, the latched configuration, task
+//!   claiming, status publishing and panic containment — the part every
+//!   runtime SO shares;
+//! - [`ops`]: the built-in ops ([`abi::OpCode`]);
+//! - [`log`]: the device log through CANN's `DlogRecord`, resolved at run
+//!   time.
+//!
+//! # Writing another runtime SO on the glue
+//!
+//! A runtime SO with its own ops is a `cdylib` crate that depends on this
+//! one **without its default `exports` feature** (which defines this SO's
+//! two symbols; linking both definitions would collide) and hands its task
+//! runner to [`export_runtime!`]:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! simpler-aicpu = { path = "…/crates/simpler-aicpu", default-features = false }
+//! ```
+//!
+//! ```ignore
+//! use simpler_aicpu::abi::TaskStatus;
+//! use simpler_aicpu::glue::TaskCtx;
+//!
+//! /// Op 1: negate `len / 4` i32s from src0 into dst.
+//! fn run(ctx: &TaskCtx) -> Result<(), TaskStatus> {
+//!     let task = ctx.task();
+//!     if task.op != 1 {
+//!         return Err(TaskStatus::UnknownOp);
+//!     }
+//!     let dst = ctx.dst(task.len)?.elements::<i32>()?;
+//!     let src = ctx.src0(task.len)?.elements::<i32>()?;
+//!     for i in 0..dst.len() {
+//!         dst.set(i, src.get(i).wrapping_neg());
+//!     }
+//!     Ok(())
+//! }
+//!
+//! simpler_aicpu::export_runtime!(run);
+//! ```
+//!
+//! The runner sees one claimed task at a time ([`glue::TaskCtx`]) and
+//! reaches device memory only through the task's own operands
+//! ([`glue::DeviceRange`], [`glue::DeviceSlice`]), which check null
+//! addresses, lengths and alignment and report them as the matching
+//! [`abi::TaskStatus`]. The glue does the rest: ABI checks, the
+//! process-wide configuration ([`glue::config`]), claiming, statuses,
+//! counters, return codes ([`glue::code`]), and catching a panic per task
+//! (status `Panicked`) and per export. The new SO keeps the same export
+//! names and work description, so the host runs it unchanged; it must be
+//! built like this one (`panic = "unwind"`, see the `device` profile) for
+//! panics to be contained. A second crate inside this workspace would have
+//! its features unified with this crate's exports by `cargo build
+//! --workspace`; build it with `-p` or from its own workspace.
+
+pub mod glue;
+pub mod log;
+pub mod ops;
+
+mod device;
+
+/// The shared layouts and constants, re-exported for runtime SO crates.
+pub use simpler_abi as abi;
+
+#[cfg(feature = "exports")]
+export_runtime!(ops::run);
