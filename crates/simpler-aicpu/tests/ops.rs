@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{addr, init, run_one, task, Batch};
+use common::{addr, addr_mut, init, run_one, task, Batch};
 use simpler_aicpu::abi::{fingerprint, OpCode, TaskStatus};
 use simpler_aicpu::glue::code;
 
@@ -42,7 +42,7 @@ fn copy_allows_overlap_like_memmove() {
 
 #[test]
 fn fill_uses_the_low_byte_of_scalar() {
-    let mut dst = vec![0u8; 40];
+    let mut dst = [0u8; 40];
     ok(task(
         OpCode::Fill,
         addr(dst[3..].as_mut_ptr()),
@@ -109,7 +109,7 @@ fn sum_f32_accumulates_left_to_right_from_zero() {
     let mut dst = f32::NAN;
     ok(task(
         OpCode::SumF32,
-        addr(&mut dst),
+        addr_mut(&mut dst),
         addr(src.as_ptr()),
         0,
         16,
@@ -120,7 +120,7 @@ fn sum_f32_accumulates_left_to_right_from_zero() {
     let src: Vec<f32> = (0..1000).map(|i| (i as f32).sin() * 1e3).collect();
     ok(task(
         OpCode::SumF32,
-        addr(&mut dst),
+        addr_mut(&mut dst),
         addr(src.as_ptr()),
         0,
         4000,
@@ -133,7 +133,7 @@ fn sum_f32_accumulates_left_to_right_from_zero() {
 #[test]
 fn sum_f32_of_nothing_is_zero() {
     let mut dst = f32::NAN;
-    ok(task(OpCode::SumF32, addr(&mut dst), 0, 0, 0, 0));
+    ok(task(OpCode::SumF32, addr_mut(&mut dst), 0, 0, 0, 0));
     assert_eq!(dst.to_bits(), 0.0f32.to_bits());
 }
 
@@ -142,7 +142,7 @@ fn fnv1a64_matches_published_vectors_and_the_abi_fingerprint() {
     let mut dst = 0u64;
     ok(task(
         OpCode::Fnv1a64,
-        addr(&mut dst),
+        addr_mut(&mut dst),
         addr(b"foobar".as_ptr()),
         0,
         6,
@@ -150,14 +150,14 @@ fn fnv1a64_matches_published_vectors_and_the_abi_fingerprint() {
     ));
     assert_eq!(dst, 0x85944171f73967e8);
 
-    ok(task(OpCode::Fnv1a64, addr(&mut dst), 0, 0, 0, 0));
+    ok(task(OpCode::Fnv1a64, addr_mut(&mut dst), 0, 0, 0, 0));
     assert_eq!(dst, 0xcbf29ce484222325);
 
     // Unaligned source of odd length.
     let data: Vec<u8> = (0..1001u32).map(|i| (i * 7 + 3) as u8).collect();
     ok(task(
         OpCode::Fnv1a64,
-        addr(&mut dst),
+        addr_mut(&mut dst),
         addr(data[1..].as_ptr()),
         0,
         1000,
@@ -208,8 +208,8 @@ fn one_batch_of_every_op_on_several_threads() {
             32,
             3.0f32.to_bits().into(),
         ),
-        task(OpCode::SumF32, addr(&mut sum), s, 0, 32, 0),
-        task(OpCode::Fnv1a64, addr(&mut fnv), s, 0, 32, 0),
+        task(OpCode::SumF32, addr_mut(&mut sum), s, 0, 32, 0),
+        task(OpCode::Fnv1a64, addr_mut(&mut fnv), s, 0, 32, 0),
         task(OpCode::SleepUs, 0, 0, 0, 0, 1),
     ]);
     let results = batch.exec(4);

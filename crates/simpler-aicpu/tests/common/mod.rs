@@ -26,8 +26,15 @@ pub fn init() {
     assert_eq!(unsafe { simpler_aicpu_init(&INIT) }, 0);
 }
 
-/// The address of `p` as a device address.
+/// The address of `p` as a device address (for an operand the runtime
+/// only reads).
 pub fn addr<T>(p: *const T) -> u64 {
+    p as usize as u64
+}
+
+/// The address of `p` as a device address (for an operand the runtime
+/// writes).
+pub fn addr_mut<T>(p: *mut T) -> u64 {
     p as usize as u64
 }
 
