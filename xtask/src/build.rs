@@ -1,0 +1,228 @@
+//! `cargo xtask build`: the device SOs and the simulator, copied into
+//! `target/artifacts/<triple>/` with a `manifest.json`.
+//!
+//! The two device SOs need different panic strategies (see
+//! docs/building.md), so each is its own cargo invocation with its own
+//! profile; the dispatcher additionally gets `--cfg simpler_nostd`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cargo_metadata::TargetKind;
+
+use crate::cargo::{package_targets, Build};
+use crate::flags::BuildArgs;
+use crate::manifest;
+use crate::target::Target;
+use crate::toolchain;
+
+/// File names inside an artifacts directory (the contract with
+/// `simpler-testkit` and everyone else who consumes them).
+pub mod files {
+    /// The dispatcher SO.
+    pub const DISPATCHER: &str = "libsimpler_aicpu_dispatcher.so";
+    /// The runtime SO.
+    pub const RUNTIME: &str = "libsimpler_aicpu.so";
+    /// The simulator's ACL/RT library (host triple only).
+    pub const SIM_LIB: &str = "libsimpler_cann_sim.so";
+    /// The simulator's emulated AICPU OS process.
+    pub const SIM_DEVICE_BIN: &str = "simpler-sim-aicpu";
+    /// The build manifest.
+    pub const MANIFEST: &str = "manifest.json";
+}
+
+const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
+const RUNTIME_PACKAGE: &str = "simpler-aicpu";
+const SIM_PACKAGE: &str = "simpler-cann-sim";
+
+/// The cargo profile of each piece, and the `--config` that defines the
+/// `--debug` variants (the root Cargo.toml declares only the release ones).
+struct Profiles {
+    dispatcher: &'static str,
+    runtime: &'static str,
+    simulator: &'static str,
+    config: Vec<String>,
+}
+
+impl Profiles {
+    fn new(debug: bool) -> Self {
+        if !debug {
+            return Self {
+                dispatcher: "device-dispatcher",
+                runtime: "device",
+                simulator: "release",
+                config: Vec::new(),
+            };
+        }
+        // Same optimisation, LTO and panic strategy as the release profiles
+        // (so the dispatcher stays `no_std` + abort), plus symbols, debug
+        // info, debug assertions and overflow checks.
+        let mut config = Vec::new();
+        for (name, base) in [
+            ("device-dispatcher-debug", "device-dispatcher"),
+            ("device-debug", "device"),
+        ] {
+            config.extend([
+                format!("profile.{name}.inherits=\"{base}\""),
+                format!("profile.{name}.debug=\"full\""),
+                format!("profile.{name}.strip=\"none\""),
+                format!("profile.{name}.debug-assertions=true"),
+                format!("profile.{name}.overflow-checks=true"),
+            ]);
+        }
+        Self {
+            dispatcher: "device-dispatcher-debug",
+            runtime: "device-debug",
+            simulator: "dev",
+            config,
+        }
+    }
+}
+
+/// Builds everything for `args.target`; returns the artifacts directory.
+pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
+    let target = args.target;
+    let triple = target.triple();
+    let tools = toolchain::ensure(root, &toolchain::needs(target, false))?;
+    let zig = match target.zig_target() {
+        Some(zig_target) => {
+            let zigbuild = tools
+                .zigbuild
+                .as_deref()
+                .context("cargo-zigbuild was provisioned but not found")?;
+            Some((zigbuild, zig_target))
+        }
+        None => None,
+    };
+    let profiles = Profiles::new(args.debug);
+    let build = |package, profile, select: Vec<&'static str>, rustflags| Build {
+        package,
+        profile,
+        triple,
+        zig: zig.clone(),
+        select,
+        config: profiles.config.clone(),
+        rustflags,
+    };
+
+    let mut produced: Vec<(&str, PathBuf)> = Vec::new();
+    let outputs = build(
+        DISPATCHER_PACKAGE,
+        profiles.dispatcher,
+        vec!["--lib"],
+        vec!["--cfg", "simpler_nostd"],
+    )
+    .run(root)?;
+    produced.push((
+        files::DISPATCHER,
+        pick(&outputs, DISPATCHER_PACKAGE, files::DISPATCHER)?,
+    ));
+    let outputs = build(RUNTIME_PACKAGE, profiles.runtime, vec!["--lib"], vec![]).run(root)?;
+    produced.push((
+        files::RUNTIME,
+        pick(&outputs, RUNTIME_PACKAGE, files::RUNTIME)?,
+    ));
+
+    let sim = simulator_selection(root, target)?;
+    if !sim.select.is_empty() {
+        let outputs = build(SIM_PACKAGE, profiles.simulator, sim.select, vec![]).run(root)?;
+        for name in sim.files {
+            produced.push((name, pick(&outputs, SIM_PACKAGE, name)?));
+        }
+    }
+
+    let dir = target.artifacts_dir(root);
+    install(&dir, &produced)?;
+    let names: Vec<&str> = produced.iter().map(|(name, _)| *name).collect();
+    let manifest = manifest::write(&dir, triple, args.debug, &names)?;
+
+    println!("{}:", dir.display());
+    for file in &manifest.files {
+        println!("  {:<32} {:>10} B", file.name, file.size);
+    }
+    for missing in sim.missing {
+        println!("  {missing:<32} not built: {SIM_PACKAGE} has no such target yet");
+    }
+    Ok(dir)
+}
+
+/// What to build of the simulator for `target`.
+struct SimSelection {
+    select: Vec<&'static str>,
+    files: Vec<&'static str>,
+    missing: Vec<&'static str>,
+}
+
+/// The simulator's library is for the host (it is loaded by the host
+/// process); its device process binary is for the target.
+fn simulator_selection(root: &Path, target: Target) -> Result<SimSelection> {
+    let Some(targets) = package_targets(root, SIM_PACKAGE)? else {
+        bail!("the workspace has no package `{SIM_PACKAGE}`");
+    };
+    let has = |name: Option<&str>, kind: TargetKind| {
+        targets
+            .iter()
+            .any(|t| name.is_none_or(|name| t.name == name) && t.is_kind(kind.clone()))
+    };
+    let mut sim = SimSelection {
+        select: Vec::new(),
+        files: Vec::new(),
+        missing: Vec::new(),
+    };
+    if target == Target::Host {
+        if has(None, TargetKind::CDyLib) {
+            sim.select.push("--lib");
+            sim.files.push(files::SIM_LIB);
+        } else {
+            sim.missing.push(files::SIM_LIB);
+        }
+    }
+    if has(Some(files::SIM_DEVICE_BIN), TargetKind::Bin) {
+        sim.select.extend(["--bin", files::SIM_DEVICE_BIN]);
+        sim.files.push(files::SIM_DEVICE_BIN);
+    } else {
+        sim.missing.push(files::SIM_DEVICE_BIN);
+    }
+    for name in &sim.missing {
+        eprintln!("xtask: warning: {SIM_PACKAGE} has no target producing {name} yet; not built");
+    }
+    Ok(sim)
+}
+
+/// The output of `package` named `name` among the files cargo reported.
+fn pick(outputs: &[PathBuf], package: &str, name: &str) -> Result<PathBuf> {
+    outputs
+        .iter()
+        .find(|path| path.file_name().is_some_and(|n| n == name))
+        .cloned()
+        .with_context(|| {
+            format!("building `{package}` produced no {name} (is its crate-type cdylib / is the bin declared?)")
+        })
+}
+
+/// Replaces the artifacts in `dir` with `produced`. Files of earlier builds
+/// that this build did not produce are removed, so the directory never mixes
+/// builds.
+fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in [
+        files::DISPATCHER,
+        files::RUNTIME,
+        files::SIM_LIB,
+        files::SIM_DEVICE_BIN,
+        files::MANIFEST,
+    ] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    for (name, from) in produced {
+        let to = dir.join(name);
+        std::fs::copy(from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}

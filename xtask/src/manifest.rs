@@ -1,0 +1,106 @@
+//! `manifest.json`: what is in an artifacts directory, so consumers (tests,
+//! benchmarks, people) need not re-derive it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use simpler_abi::{fingerprint, PreinstallName};
+
+use crate::build::files;
+use crate::elf::ElfInfo;
+
+/// The whole manifest.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    /// The Rust target triple the files are built for.
+    pub target: String,
+    /// Built with `--debug`.
+    pub debug: bool,
+    /// One entry per file, in build order.
+    pub files: Vec<FileEntry>,
+}
+
+/// One artifact.
+#[derive(Debug, Serialize)]
+pub struct FileEntry {
+    /// File name inside the directory.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the contents, lower-case hex.
+    pub sha256: String,
+    /// Exported (defined, visible) dynamic symbols, sorted.
+    pub exports: Vec<String>,
+    /// `DT_NEEDED` libraries, in order.
+    pub needed: Vec<String>,
+    /// Highest versioned glibc symbol referenced, e.g. `GLIBC_2.17`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glibc_max: Option<String>,
+    /// Runtime SO only: FNV-1a 64 of the contents, 16 lower-case hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Runtime SO only: the name it is preinstalled under on the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preinstall_name: Option<String>,
+}
+
+impl FileEntry {
+    /// Describes the file `name` in `dir`.
+    pub fn of(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let info = ElfInfo::parse(&bytes)
+            .with_context(|| format!("{} is not a readable ELF file", path.display()))?;
+        let is_runtime = name == files::RUNTIME;
+        Ok(Self {
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(&bytes)),
+            exports: info.exports.iter().cloned().collect(),
+            needed: info.needed.clone(),
+            glibc_max: info.glibc_max().map(|v| v.to_string()),
+            fingerprint: is_runtime.then(|| format!("{:016x}", fingerprint(&bytes))),
+            preinstall_name: is_runtime.then(|| PreinstallName::of(&bytes).to_string()),
+        })
+    }
+}
+
+/// Describes `names` in `dir` and writes `dir/manifest.json`.
+pub fn write(dir: &Path, target: &str, debug: bool, names: &[&str]) -> Result<Manifest> {
+    let manifest = Manifest {
+        target: target.to_string(),
+        debug,
+        files: names
+            .iter()
+            .map(|name| FileEntry::of(dir, name))
+            .collect::<Result<_>>()?,
+    };
+    let path = dir.join(files::MANIFEST);
+    let mut json = serde_json::to_string_pretty(&manifest)?;
+    json.push('\n');
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    Ok(manifest)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_lower_case_hex() {
+        assert_eq!(
+            hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
