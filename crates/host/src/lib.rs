@@ -1,1 +1,39 @@
-//! placeholder
+//! Run your own AICPU code on a Huawei Ascend NPU, with no install step.
+//!
+//! `simpler-host` loads the CANN API at run time ([`Cann`]), sends a
+//! dispatcher SO and your runtime SO to the device in one bootstrap launch
+//! that installs the runtime under a content-addressed name, then launches
+//! the runtime's `simpler_aicpu_exec` by that name for every batch of work
+//! ([`DeviceRunner`]). The same code drives real CANN and the CANN
+//! simulator; only the libraries loaded differ ([`CannSource`]).
+//!
+//! Module map:
+//! - [`cann`]: the CANN API, devices, device memory; all FFI is in its
+//!   private `ffi` submodule.
+//! - [`elf`]: reading device SOs and the preflight made before upload.
+//! - [`artifacts`]: where `cargo xtask build` put the SOs and the simulator.
+//! - [`DeviceRunner`] / [`Batch`]: bootstrap, init, exec and typed batches.
+//! - [`Error`]: the one error type.
+
+pub mod artifacts;
+mod batch;
+mod bootstrap;
+pub mod cann;
+pub mod elf;
+mod error;
+mod runner;
+mod single_flight;
+
+pub use batch::{Batch, BatchOutcome};
+pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
+pub use elf::{Machine, Role, SoInfo};
+pub use error::{
+    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, PreflightError,
+    PreflightProblem, Result, TaskFailure,
+};
+pub use runner::{DeviceRunner, DeviceRunnerBuilder, LogLevel, RunnerInfo};
+pub use single_flight::CacheStatus;
+
+/// The layouts and constants shared with the device side, re-exported so
+/// users need not depend on `simpler-abi` separately.
+pub use simpler_abi as abi;

@@ -1,0 +1,176 @@
+//! Where the build artifacts are: the dispatcher and runtime SOs for the
+//! device's machine, and the simulator library for the host's.
+//!
+//! `cargo xtask build` writes `target/artifacts/<triple>/`. The directories
+//! tried for a file, first match wins:
+//!
+//! 1. device SOs only: `$SIMPLER_DEVICE_ARTIFACTS_DIR`;
+//! 2. `$SIMPLER_ARTIFACTS_DIR` — the host triple's directory; for another
+//!    triple, its sibling `$SIMPLER_ARTIFACTS_DIR/../<triple>`;
+//! 3. `<ancestor>/artifacts/<triple>` for the directory of the running
+//!    executable and its two parents (so `target/debug/simpler` and
+//!    `target/debug/deps/<test>` both find `target/artifacts/<triple>`);
+//! 4. `<workspace>/target/artifacts/<triple>`, the workspace this crate was
+//!    compiled in.
+
+use std::path::{Path, PathBuf};
+
+use crate::elf::Machine;
+use crate::error::Error;
+
+/// Environment variable naming the host triple's artifacts directory.
+pub const ARTIFACTS_DIR_ENV: &str = "SIMPLER_ARTIFACTS_DIR";
+/// Environment variable naming a directory of device-side SOs (for example
+/// aarch64 ones run under qemu), searched first for them.
+pub const DEVICE_ARTIFACTS_DIR_ENV: &str = "SIMPLER_DEVICE_ARTIFACTS_DIR";
+
+/// File names inside an artifacts directory.
+pub mod files {
+    /// The dispatcher SO.
+    pub const DISPATCHER: &str = "libsimpler_aicpu_dispatcher.so";
+    /// The runtime SO.
+    pub const RUNTIME: &str = "libsimpler_aicpu.so";
+    /// The simulator's ACL/RT library.
+    pub const SIM_LIB: &str = "libsimpler_cann_sim.so";
+}
+
+/// The Rust target triple of this process.
+pub fn host_triple() -> &'static str {
+    Machine::host()
+        .triple()
+        .unwrap_or("x86_64-unknown-linux-gnu")
+}
+
+/// One directory of the search, and why it is searched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Where it comes from, e.g. `$SIMPLER_ARTIFACTS_DIR`.
+    pub origin: &'static str,
+}
+
+/// What is looked for: device SOs for a machine, or a host-side file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Dispatcher and runtime SOs for a device running this machine's code.
+    Device(Machine),
+    /// Files that run in the host process (the simulator library).
+    Host,
+}
+
+/// The directories searched for `side`'s artifacts, in order (see the
+/// module documentation). Directories that do not exist are included, so
+/// a report can show what was tried.
+pub fn search_dirs(side: Side) -> Vec<SearchDir> {
+    let triple = match side {
+        Side::Device(machine) => machine.triple(),
+        Side::Host => Some(host_triple()),
+    };
+    let mut dirs = Vec::new();
+    if let Side::Device(_) = side {
+        if let Some(dir) = env_dir(DEVICE_ARTIFACTS_DIR_ENV) {
+            dirs.push(SearchDir {
+                dir,
+                origin: "$SIMPLER_DEVICE_ARTIFACTS_DIR",
+            });
+        }
+    }
+    // Without a triple (a machine the project does not build for) only the
+    // explicit device directory can hold a match.
+    let Some(triple) = triple else {
+        return dirs;
+    };
+    if let Some(dir) = env_dir(ARTIFACTS_DIR_ENV) {
+        let dir = if triple == host_triple() {
+            dir
+        } else {
+            dir.parent().map(|p| p.join(triple)).unwrap_or(dir)
+        };
+        dirs.push(SearchDir {
+            dir,
+            origin: "$SIMPLER_ARTIFACTS_DIR",
+        });
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        for ancestor in exe_dir.ancestors().take(3) {
+            dirs.push(SearchDir {
+                dir: ancestor.join("artifacts").join(triple),
+                origin: "next to the running executable",
+            });
+        }
+    }
+    dirs.push(SearchDir {
+        dir: workspace_target().join("artifacts").join(triple),
+        origin: "the workspace simpler-host was built in",
+    });
+    dirs.dedup_by(|a, b| a.dir == b.dir);
+    dirs
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn workspace_target() -> PathBuf {
+    // crates/host → the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap_or(Path::new("."))
+        .join("target")
+}
+
+/// The first `file` found in [`search_dirs`]`(side)`.
+pub fn find(file: &'static str, side: Side) -> Result<PathBuf, Error> {
+    let dirs = search_dirs(side);
+    dirs.iter()
+        .map(|d| d.dir.join(file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::ArtifactNotFound {
+            file,
+            searched: dirs.into_iter().map(|d| d.dir).collect(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_search_ends_in_the_workspace_target() {
+        let dirs = search_dirs(Side::Device(Machine::AARCH64));
+        let last = dirs.last().unwrap();
+        assert!(
+            last.dir
+                .ends_with("target/artifacts/aarch64-unknown-linux-gnu"),
+            "{last:?}"
+        );
+        assert!(dirs
+            .iter()
+            .any(|d| d.origin == "next to the running executable"));
+    }
+
+    #[test]
+    fn unknown_machines_have_no_default_dirs() {
+        let dirs = search_dirs(Side::Device(Machine(243)));
+        assert!(dirs
+            .iter()
+            .all(|d| d.origin == "$SIMPLER_DEVICE_ARTIFACTS_DIR"));
+    }
+
+    #[test]
+    fn missing_files_list_every_dir() {
+        let err = find("no-such-artifact.so", Side::Host).unwrap_err();
+        let Error::ArtifactNotFound { file, searched } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(file, "no-such-artifact.so");
+        assert_eq!(searched.len(), search_dirs(Side::Host).len());
+    }
+}

@@ -1,0 +1,380 @@
+//! A typed batch of the runtime SO's built-in operations over device
+//! buffers: checked on the host, uploaded as one work description, run by
+//! one `simpler_aicpu_exec` launch.
+
+use std::marker::PhantomData;
+use std::mem::size_of;
+
+use simpler_abi::work::WORK_MAGIC;
+use simpler_abi::{KernelArgs, OpCode, Task, TaskStatus, WorkHeader, ABI_VERSION};
+
+use crate::cann::DeviceSlice;
+use crate::error::{Error, TaskFailure};
+use crate::runner::DeviceRunner;
+
+/// Tasks to run in one `simpler_aicpu_exec` launch; made by
+/// [`DeviceRunner::batch`].
+///
+/// Each method checks its operands the way the runtime will (same device,
+/// lengths, alignment) and returns [`Error::InvalidTask`] instead of
+/// queueing a task that cannot succeed. Tasks run in any order, on all the
+/// runner's threads: make them independent of each other.
+pub struct Batch<'r, 'b> {
+    runner: &'r mut DeviceRunner,
+    tasks: Vec<Task>,
+    buffers: PhantomData<DeviceSlice<'b>>,
+}
+
+impl std::fmt::Debug for Batch<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("tasks", &self.tasks).finish()
+    }
+}
+
+/// The per-task outcome of a batch that ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    ops: Vec<u32>,
+    raw: Vec<u32>,
+}
+
+impl BatchOutcome {
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the batch was empty.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The status of task `index`; `None` for an index out of range or a
+    /// status word the runtime does not define.
+    pub fn status(&self, index: usize) -> Option<TaskStatus> {
+        self.raw.get(index).copied().and_then(TaskStatus::from_raw)
+    }
+
+    /// The raw status word of every task, in order.
+    pub fn raw_statuses(&self) -> &[u32] {
+        &self.raw
+    }
+
+    /// The tasks that did not end [`TaskStatus::Ok`].
+    pub fn failures(&self) -> Vec<TaskFailure> {
+        self.raw
+            .iter()
+            .zip(&self.ops)
+            .enumerate()
+            .filter(|(_, (raw, _))| **raw != TaskStatus::Ok as u32)
+            .map(|(index, (&raw, &op))| TaskFailure {
+                index,
+                op,
+                status: TaskStatus::from_raw(raw),
+                raw_status: raw,
+            })
+            .collect()
+    }
+
+    /// `Ok(self)` when every task ended [`TaskStatus::Ok`], else
+    /// [`Error::TasksFailed`] naming the others.
+    pub fn check(self) -> Result<Self, Error> {
+        let failures = self.failures();
+        if failures.is_empty() {
+            Ok(self)
+        } else {
+            Err(Error::TasksFailed {
+                total: self.len(),
+                failures,
+            })
+        }
+    }
+}
+
+const F32: usize = size_of::<f32>();
+
+impl<'r, 'b> Batch<'r, 'b> {
+    pub(crate) fn new(runner: &'r mut DeviceRunner) -> Self {
+        Batch {
+            runner,
+            tasks: Vec::new(),
+            buffers: PhantomData,
+        }
+    }
+
+    /// Number of tasks queued.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether no task is queued.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// `dst = src` (equal lengths).
+    pub fn copy(
+        &mut self,
+        dst: impl Into<DeviceSlice<'b>>,
+        src: impl Into<DeviceSlice<'b>>,
+    ) -> Result<&mut Self, Error> {
+        let (dst, src) = (dst.into(), src.into());
+        let check = Check::new(self, OpCode::Copy);
+        check.device(&[dst, src])?;
+        check.same_len(dst, src, "dst and src")?;
+        self.push_task(OpCode::Copy, dst, Some(src), None, src.len(), 0);
+        Ok(self)
+    }
+
+    /// Every byte of `dst` = `value`.
+    pub fn fill(&mut self, dst: impl Into<DeviceSlice<'b>>, value: u8) -> Result<&mut Self, Error> {
+        let dst = dst.into();
+        Check::new(self, OpCode::Fill).device(&[dst])?;
+        self.push_task(OpCode::Fill, dst, None, None, dst.len(), value.into());
+        Ok(self)
+    }
+
+    /// `dst[i] = a[i] + b[i]` over f32s (equal lengths, 4-byte aligned).
+    pub fn add_f32(
+        &mut self,
+        dst: impl Into<DeviceSlice<'b>>,
+        a: impl Into<DeviceSlice<'b>>,
+        b: impl Into<DeviceSlice<'b>>,
+    ) -> Result<&mut Self, Error> {
+        let (dst, a, b) = (dst.into(), a.into(), b.into());
+        let check = Check::new(self, OpCode::AddF32);
+        check.device(&[dst, a, b])?;
+        check.same_len(dst, a, "dst and a")?;
+        check.same_len(dst, b, "dst and b")?;
+        check.elements(&[dst, a, b], F32)?;
+        self.push_task(OpCode::AddF32, dst, Some(a), Some(b), dst.len(), 0);
+        Ok(self)
+    }
+
+    /// `dst[i] = src[i] * factor` over f32s (equal lengths, 4-byte aligned).
+    pub fn scale_f32(
+        &mut self,
+        dst: impl Into<DeviceSlice<'b>>,
+        src: impl Into<DeviceSlice<'b>>,
+        factor: f32,
+    ) -> Result<&mut Self, Error> {
+        let (dst, src) = (dst.into(), src.into());
+        let check = Check::new(self, OpCode::ScaleF32);
+        check.device(&[dst, src])?;
+        check.same_len(dst, src, "dst and src")?;
+        check.elements(&[dst, src], F32)?;
+        let bits = factor.to_bits().into();
+        self.push_task(OpCode::ScaleF32, dst, Some(src), None, src.len(), bits);
+        Ok(self)
+    }
+
+    /// `dst` (one f32) = the sum of the f32s of `src`, added left to right
+    /// from 0.0.
+    pub fn sum_f32(
+        &mut self,
+        dst: impl Into<DeviceSlice<'b>>,
+        src: impl Into<DeviceSlice<'b>>,
+    ) -> Result<&mut Self, Error> {
+        let (dst, src) = (dst.into(), src.into());
+        let check = Check::new(self, OpCode::SumF32);
+        check.device(&[dst, src])?;
+        check.exact_len(dst, F32)?;
+        check.elements(&[dst, src], F32)?;
+        self.push_task(OpCode::SumF32, dst, Some(src), None, src.len(), 0);
+        Ok(self)
+    }
+
+    /// `dst` (one u64, 8-byte aligned) = FNV-1a 64 of `src`'s bytes.
+    pub fn fnv1a64(
+        &mut self,
+        dst: impl Into<DeviceSlice<'b>>,
+        src: impl Into<DeviceSlice<'b>>,
+    ) -> Result<&mut Self, Error> {
+        let (dst, src) = (dst.into(), src.into());
+        let check = Check::new(self, OpCode::Fnv1a64);
+        check.device(&[dst, src])?;
+        check.exact_len(dst, size_of::<u64>())?;
+        check.elements(&[dst], size_of::<u64>())?;
+        self.push_task(OpCode::Fnv1a64, dst, Some(src), None, src.len(), 0);
+        Ok(self)
+    }
+
+    /// Queues `task` as it is, unchecked: the runtime validates it and
+    /// reports a bad one in its status (for the diagnostic ops, or to test a
+    /// runtime). The addresses in it must stay allocated until the batch has
+    /// run.
+    pub fn push_raw(&mut self, task: Task) -> &mut Self {
+        self.tasks.push(task);
+        self
+    }
+
+    fn push_task(
+        &mut self,
+        op: OpCode,
+        dst: DeviceSlice<'_>,
+        src0: Option<DeviceSlice<'_>>,
+        src1: Option<DeviceSlice<'_>>,
+        len: usize,
+        scalar: u64,
+    ) {
+        self.tasks.push(Task {
+            op: op as u32,
+            dst: dst.device_addr(),
+            src0: src0.map_or(0, |s| s.device_addr()),
+            src1: src1.map_or(0, |s| s.device_addr()),
+            len: len as u64,
+            scalar,
+            ..Task::default()
+        });
+    }
+
+    /// Runs the batch and fails with [`Error::TasksFailed`] unless every
+    /// task ended [`TaskStatus::Ok`].
+    pub fn run(self) -> Result<BatchOutcome, Error> {
+        self.run_statuses()?.check()
+    }
+
+    /// Runs the batch and returns every task's status, failed ones
+    /// included. An empty batch returns at once without a launch.
+    ///
+    /// The work description (header, tasks, status words) goes to device
+    /// memory the runner keeps between batches, grown when a batch needs
+    /// more; so does the host staging buffer.
+    pub fn run_statuses(self) -> Result<BatchOutcome, Error> {
+        let Batch { runner, tasks, .. } = self;
+        if tasks.is_empty() {
+            return Ok(BatchOutcome {
+                ops: Vec::new(),
+                raw: Vec::new(),
+            });
+        }
+        let count = u32::try_from(tasks.len())
+            .map_err(|_| Error::InvalidArgument(format!("{} tasks in one batch", tasks.len())))?;
+        let tasks_offset = size_of::<WorkHeader>();
+        let statuses_offset = tasks_offset + tasks.len() * size_of::<Task>();
+        let total = statuses_offset + tasks.len() * size_of::<u32>();
+
+        let reuse = runner.scratch.as_ref().is_some_and(|b| b.len() >= total);
+        if !reuse {
+            // Free the old scratch first so the device never holds both.
+            runner.scratch = None;
+            runner.scratch = Some(runner.alloc(total)?);
+        }
+        let scratch = runner.scratch.as_mut().expect("scratch allocated above");
+        let base = scratch.device_addr();
+        let header = WorkHeader {
+            magic: WORK_MAGIC,
+            abi_version: ABI_VERSION,
+            task_count: count,
+            flags: 0,
+            tasks: base + tasks_offset as u64,
+            statuses: base + statuses_offset as u64,
+            next_task: 0,
+            done: 0,
+            failed: 0,
+        };
+        let staging = &mut runner.staging;
+        staging.clear();
+        staging.extend_from_slice(bytemuck::bytes_of(&header));
+        staging.extend_from_slice(bytemuck::cast_slice(&tasks));
+        staging.resize(total, 0);
+        scratch.write_at(0, staging)?;
+
+        runner.exec(KernelArgs {
+            runtime_args: base,
+            regs: 0,
+        })?;
+
+        let scratch = runner.scratch.as_ref().expect("scratch allocated above");
+        let mut header = WorkHeader::default();
+        scratch.read_at(0, bytemuck::bytes_of_mut(&mut header))?;
+        let mut raw = vec![0u32; tasks.len()];
+        scratch.read_at(statuses_offset, bytemuck::cast_slice_mut(&mut raw))?;
+        if header.done != count {
+            return Err(Error::IncompleteBatch {
+                done: header.done,
+                total: count,
+            });
+        }
+        Ok(BatchOutcome {
+            ops: tasks.iter().map(|t| t.op).collect(),
+            raw,
+        })
+    }
+}
+
+/// Host-side operand checks for the task about to be queued.
+struct Check {
+    index: usize,
+    op: OpCode,
+    device: (u64, i32),
+}
+
+impl Check {
+    fn new(batch: &Batch<'_, '_>, op: OpCode) -> Check {
+        let device = batch.runner.device();
+        Check {
+            index: batch.tasks.len(),
+            op,
+            device: (device.cann().instance_id(), device.id()),
+        }
+    }
+
+    fn fail(&self, reason: String) -> Error {
+        Error::InvalidTask {
+            index: self.index,
+            op: self.op,
+            reason,
+        }
+    }
+
+    fn device(&self, slices: &[DeviceSlice<'_>]) -> Result<(), Error> {
+        for s in slices {
+            let d = s.buffer().device();
+            if (d.cann().instance_id(), d.id()) != self.device {
+                return Err(self.fail(format!(
+                    "an operand lives on device {}, the runner runs on device {}",
+                    d.id(),
+                    self.device.1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn same_len(&self, a: DeviceSlice<'_>, b: DeviceSlice<'_>, what: &str) -> Result<(), Error> {
+        if a.len() != b.len() {
+            return Err(self.fail(format!(
+                "{what} differ in length ({} and {} bytes)",
+                a.len(),
+                b.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn exact_len(&self, dst: DeviceSlice<'_>, len: usize) -> Result<(), Error> {
+        if dst.len() != len {
+            return Err(self.fail(format!("dst must be {len} bytes, not {}", dst.len())));
+        }
+        Ok(())
+    }
+
+    fn elements(&self, slices: &[DeviceSlice<'_>], size: usize) -> Result<(), Error> {
+        for s in slices {
+            if !s.len().is_multiple_of(size) {
+                return Err(self.fail(format!(
+                    "{} bytes is not a whole number of {size}-byte elements",
+                    s.len()
+                )));
+            }
+            if !s.device_addr().is_multiple_of(size as u64) {
+                return Err(self.fail(format!(
+                    "device address {:#x} is not {size}-byte aligned",
+                    s.device_addr()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! The bootstrap: one `KERNEL_TYPE_AICPU_KFC` launch that makes CANN's
+//! `libaicpu_extend_kernels.so` load our dispatcher, which installs the
+//! runtime SO as `<preinstall>/simpler_inner_<fp>.so` (DESIGN sections 1
+//! and 4). Cached process-wide per (CANN instance, device, fingerprint).
+
+use std::mem::{offset_of, size_of};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use simpler_abi::bootstrap::REPORT_MAGIC;
+use simpler_abi::names::KERNEL_TYPE_AICPU_KFC;
+use simpler_abi::{
+    BootstrapArgs, BootstrapReport, DeviceArgs, PreinstallName, ReportStage, ReportStatus,
+    ABI_VERSION,
+};
+
+use crate::cann::{op_names, Device, LaunchDesc, Stream};
+use crate::error::{BootstrapError, BootstrapFailure, CannError, Error, FailedStep};
+use crate::single_flight::{CacheStatus, SingleFlight};
+
+/// What a successful bootstrap left on the device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Installed {
+    /// The device path the dispatcher wrote, from its report.
+    pub path: String,
+    /// Bytes the bootstrap copied to the device.
+    pub bytes_uploaded: u64,
+}
+
+/// (CANN instance id, device id, runtime fingerprint).
+pub(crate) type CacheKey = (u64, i32, u64);
+
+fn cache() -> &'static SingleFlight<CacheKey, Installed> {
+    static CACHE: LazyLock<SingleFlight<CacheKey, Installed>> = LazyLock::new(SingleFlight::new);
+    &CACHE
+}
+
+/// What one bootstrap sends.
+pub(crate) struct Request<'a> {
+    pub dispatcher: &'a [u8],
+    pub runtime: &'a [u8],
+    pub name: PreinstallName,
+    pub fingerprint: u64,
+    pub timeout: Option<Duration>,
+}
+
+/// Installs `req.runtime` on `device` unless this process already did.
+pub(crate) fn install(
+    device: &Device,
+    stream: &mut Stream,
+    req: &Request<'_>,
+) -> Result<(Installed, CacheStatus), Error> {
+    let key = cache_key(device, req.fingerprint);
+    let span = tracing::info_span!(
+        "bootstrap",
+        device = device.id(),
+        fingerprint = %format_args!("{:016x}", req.fingerprint),
+        bytes = req.dispatcher.len() + req.runtime.len(),
+        cache = tracing::field::Empty,
+    );
+    let _entered = span.enter();
+    let result = cache().get_or_compute(&key, || run(device, stream, req));
+    if let Ok((installed, status)) = &result {
+        span.record("cache", tracing::field::debug(status));
+        tracing::info!(path = %installed.path, "runtime SO installed");
+    }
+    result
+}
+
+/// Forgets that `fingerprint` is installed on `device`, so the next runner
+/// bootstraps again (used when the installed SO turns out not to work).
+pub(crate) fn forget(device: &Device, fingerprint: u64) {
+    cache().forget(&cache_key(device, fingerprint));
+}
+
+fn cache_key(device: &Device, fingerprint: u64) -> CacheKey {
+    (device.cann().instance_id(), device.id(), fingerprint)
+}
+
+/// One bootstrap launch. Every device buffer is an RAII guard, so all of
+/// them are freed when this returns, on every path.
+fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Installed, Error> {
+    let fail = |failure| {
+        Error::from(BootstrapError {
+            device: device.id(),
+            preinstall_name: req.name.to_string(),
+            failure,
+        })
+    };
+    let in_bootstrap = |e: Error| match e {
+        Error::Cann(c) => fail(BootstrapFailure::Cann(c)),
+        other => other,
+    };
+    let dispatcher = device.upload(req.dispatcher).map_err(in_bootstrap)?;
+    let runtime = device.upload(req.runtime).map_err(in_bootstrap)?;
+    let report = device
+        .alloc_zeroed(size_of::<BootstrapReport>())
+        .map_err(in_bootstrap)?;
+    let device_args = DeviceArgs {
+        aicpu_so_bin: dispatcher.device_addr(),
+        aicpu_so_len: req.dispatcher.len() as u64,
+        device_id: device.id() as u64,
+        inner_so_bin: runtime.device_addr(),
+        inner_so_len: req.runtime.len() as u64,
+        report: report.device_addr(),
+        ..DeviceArgs::default()
+    };
+    let device_args_buf = device
+        .upload(std::slice::from_ref(&device_args))
+        .map_err(in_bootstrap)?;
+    let bytes_uploaded = (req.dispatcher.len() + req.runtime.len() + size_of::<DeviceArgs>())
+        as u64
+        + size_of::<BootstrapReport>() as u64;
+
+    let block = BootstrapArgs::new(device_args_buf.device_addr());
+    let desc = LaunchDesc {
+        kernel_type: KERNEL_TYPE_AICPU_KFC,
+        op_name: op_names::KFC,
+        block_dim: 1,
+        block: bytemuck::bytes_of(&block),
+        so_name_offset: offset_of!(BootstrapArgs, so_name) as u32,
+        kernel_name_offset: offset_of!(BootstrapArgs, kernel_name) as u32,
+    };
+    stream
+        .launch(&desc, "bootstrap")
+        .map_err(|e| fail(BootstrapFailure::Cann(e)))?;
+    let synced = stream.sync(req.timeout, "bootstrap");
+
+    // The report explains a failed launch better than its CANN code, so it
+    // is read back whatever the sync returned.
+    let mut raw = <BootstrapReport as bytemuck::Zeroable>::zeroed();
+    let read = report.copy_to_host(std::slice::from_mut(&mut raw));
+    let checked = match (synced, read) {
+        (synced, Ok(())) => check_report(&raw, req.fingerprint, synced.err()),
+        (Err(e), Err(_)) | (Ok(()), Err(Error::Cann(e))) => Err(BootstrapFailure::Cann(e)),
+        (Ok(()), Err(other)) => return Err(other),
+    };
+    checked
+        .map(|path| Installed {
+            path,
+            bytes_uploaded,
+        })
+        .map_err(fail)
+}
+
+/// Turns the dispatcher's report (and the launch's CANN error, if any)
+/// into the installed path or the precise failure.
+fn check_report(
+    report: &BootstrapReport,
+    host_fingerprint: u64,
+    cann: Option<CannError>,
+) -> Result<String, BootstrapFailure> {
+    if report.magic != REPORT_MAGIC {
+        return Err(BootstrapFailure::NoReport { cann });
+    }
+    if report.abi_version != ABI_VERSION {
+        return Err(BootstrapFailure::DispatcherAbi {
+            found: report.abi_version,
+            expected: ABI_VERSION,
+        });
+    }
+    let path = report
+        .path_str()
+        .ok_or_else(|| BootstrapFailure::BadReport("the path is not NUL-terminated UTF-8".into()))?
+        .to_owned();
+    match ReportStatus::from_raw(report.status) {
+        Some(ReportStatus::Ok) => {}
+        Some(ReportStatus::Failed) => {
+            let stage = ReportStage::from_raw(report.stage).ok_or_else(|| {
+                BootstrapFailure::BadReport(format!("unknown stage {}", report.stage))
+            })?;
+            return Err(BootstrapFailure::Dispatcher(FailedStep {
+                stage,
+                errno: report.errno,
+                path,
+                bytes_written: report.bytes_written,
+                cann,
+            }));
+        }
+        None => {
+            return Err(BootstrapFailure::BadReport(format!(
+                "unknown status {}",
+                report.status
+            )))
+        }
+    }
+    if let Some(e) = cann {
+        // The dispatcher says it succeeded, yet the launch failed.
+        return Err(BootstrapFailure::Cann(e));
+    }
+    if report.fingerprint != host_fingerprint {
+        return Err(BootstrapFailure::FingerprintMismatch {
+            host: host_fingerprint,
+            device: report.fingerprint,
+        });
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytemuck::Zeroable;
+    use simpler_abi::bootstrap::REPORT_PATH_LEN;
+
+    use super::*;
+
+    fn report(status: ReportStatus, stage: ReportStage, errno: i32, path: &str) -> BootstrapReport {
+        let mut r = BootstrapReport::zeroed();
+        r.magic = REPORT_MAGIC;
+        r.abi_version = ABI_VERSION;
+        r.status = status as u32;
+        r.stage = stage as u32;
+        r.errno = errno;
+        r.fingerprint = 0xabc;
+        r.path[..path.len()].copy_from_slice(path.as_bytes());
+        r
+    }
+
+    #[test]
+    fn a_good_report_yields_the_path() {
+        let r = report(ReportStatus::Ok, ReportStage::None, 0, "/pre/x.so");
+        assert_eq!(check_report(&r, 0xabc, None), Ok("/pre/x.so".into()));
+    }
+
+    #[test]
+    fn failures_carry_stage_errno_and_path() {
+        let r = report(ReportStatus::Failed, ReportStage::Rename, 13, "/pre/x.so");
+        let Err(BootstrapFailure::Dispatcher(step)) = check_report(&r, 0xabc, None) else {
+            panic!()
+        };
+        assert_eq!(
+            (step.stage, step.errno, step.path.as_str()),
+            (ReportStage::Rename, 13, "/pre/x.so")
+        );
+    }
+
+    #[test]
+    fn missing_mismatched_and_garbled_reports_are_errors() {
+        assert_eq!(
+            check_report(&BootstrapReport::zeroed(), 1, None),
+            Err(BootstrapFailure::NoReport { cann: None })
+        );
+        let r = report(ReportStatus::Ok, ReportStage::None, 0, "/p");
+        assert_eq!(
+            check_report(&r, 0xdef, None),
+            Err(BootstrapFailure::FingerprintMismatch {
+                host: 0xdef,
+                device: 0xabc
+            })
+        );
+        let mut r = report(ReportStatus::Ok, ReportStage::None, 0, "/p");
+        r.abi_version = ABI_VERSION + 1;
+        assert!(matches!(
+            check_report(&r, 0xabc, None),
+            Err(BootstrapFailure::DispatcherAbi { .. })
+        ));
+        let mut r = report(ReportStatus::Ok, ReportStage::None, 0, "");
+        r.path = [b'a'; REPORT_PATH_LEN];
+        assert!(matches!(
+            check_report(&r, 0xabc, None),
+            Err(BootstrapFailure::BadReport(_))
+        ));
+        let mut r = report(ReportStatus::Failed, ReportStage::Open, 2, "/p");
+        r.stage = 99;
+        assert!(matches!(
+            check_report(&r, 0xabc, None),
+            Err(BootstrapFailure::BadReport(_))
+        ));
+    }
+
+    #[test]
+    fn the_launch_block_matches_design_offsets() {
+        assert_eq!(offset_of!(BootstrapArgs, so_name), 272);
+        assert_eq!(offset_of!(BootstrapArgs, kernel_name), 208);
+        assert_eq!(size_of::<BootstrapArgs>(), 400);
+    }
+}

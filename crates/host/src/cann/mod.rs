@@ -1,0 +1,564 @@
+//! The CANN API, loaded at run time: which libraries, the process-wide
+//! `aclInit`, devices with reference-counted `aclrtSetDevice` /
+//! `aclrtResetDevice`, streams and device memory.
+//!
+//! The same code drives real CANN (`libascendcl.so` + `libruntime.so`) and
+//! the simulator (`libsimpler_cann_sim.so`); only the library list differs.
+
+mod ffi;
+mod memory;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use simpler_abi::SimStats;
+
+pub use ffi::ResolvedSymbol;
+pub use memory::{DeviceBuffer, DeviceSlice};
+
+use crate::artifacts::{self, files, Side};
+use crate::elf::Machine;
+use crate::error::{CannError, Error, LoadError};
+pub(crate) use ffi::LaunchDesc;
+use ffi::{AclError, Api, RawStream};
+
+/// `ACL_ERROR_REPEAT_INITIALIZE`: `aclInit` was already called in this
+/// process (by the application embedding us, say); not a failure for us.
+const ACL_ERROR_REPEAT_INITIALIZE: i32 = 100002;
+
+/// Environment variables naming a CANN toolkit, in the order tried.
+pub const TOOLKIT_ENV: [&str; 2] = ["ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME"];
+/// The libraries loaded from a CANN toolkit's `lib64`.
+pub const TOOLKIT_LIBRARIES: [&str; 2] = ["libascendcl.so", "libruntime.so"];
+
+/// Where to load the CANN API from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CannSource {
+    /// These libraries, in order; each symbol comes from the first that
+    /// exports it. Any library implementing DESIGN section 3 works.
+    Libraries(Vec<PathBuf>),
+    /// `libascendcl.so` and `libruntime.so` from `$ASCEND_HOME_PATH/lib64`,
+    /// else `$ASCEND_TOOLKIT_HOME/lib64`.
+    Toolkit,
+    /// `libsimpler_cann_sim.so` from the artifacts directories (see
+    /// [`crate::artifacts`]).
+    Simulator,
+}
+
+impl CannSource {
+    /// The library files this source stands for.
+    pub fn resolve(&self) -> Result<Vec<PathBuf>, Error> {
+        match self {
+            Self::Libraries(paths) if paths.is_empty() => Err(LoadError::NoLibraries.into()),
+            Self::Libraries(paths) => Ok(paths.clone()),
+            Self::Toolkit => {
+                let dirs = toolkit_dirs();
+                let found = dirs
+                    .iter()
+                    .find(|dir| TOOLKIT_LIBRARIES.iter().all(|lib| dir.join(lib).is_file()));
+                match found {
+                    Some(dir) => Ok(TOOLKIT_LIBRARIES.iter().map(|l| dir.join(l)).collect()),
+                    None => Err(LoadError::NotFound {
+                        file: "libascendcl.so and libruntime.so",
+                        searched: dirs,
+                        hint: Some(
+                            "set ASCEND_HOME_PATH (source the toolkit's set_env.sh) or name \
+                             the libraries explicitly",
+                        ),
+                    }
+                    .into()),
+                }
+            }
+            Self::Simulator => match artifacts::find(files::SIM_LIB, Side::Host) {
+                Ok(path) => Ok(vec![path]),
+                Err(Error::ArtifactNotFound { file, searched }) => Err(LoadError::NotFound {
+                    file,
+                    searched,
+                    hint: Some("run `cargo xtask build` or set SIMPLER_ARTIFACTS_DIR"),
+                }
+                .into()),
+                Err(other) => Err(other),
+            },
+        }
+    }
+}
+
+/// `<$VAR>/lib64` for each set variable of [`TOOLKIT_ENV`], in order.
+pub fn toolkit_dirs() -> Vec<PathBuf> {
+    TOOLKIT_ENV
+        .iter()
+        .filter_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
+        .map(|home| PathBuf::from(home).join("lib64"))
+        .collect()
+}
+
+/// A loaded CANN API: cheap to clone, shared by every runner that uses it.
+///
+/// Loading the same libraries again returns the same instance, so `aclInit`
+/// runs once per process and library set. `aclFinalize` is never called and
+/// the libraries stay loaded until the process exits: CANN does not support
+/// initialising again after finalising, and unloading it under its own
+/// threads is unsafe.
+#[derive(Clone)]
+pub struct Cann {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api: Api,
+    id: u64,
+    libraries: Vec<PathBuf>,
+    devices: Mutex<HashMap<i32, DeviceEntry>>,
+}
+
+/// Book-keeping for one device while any [`Device`] handle on it lives.
+struct DeviceEntry {
+    /// Live [`Lease`]s.
+    users: usize,
+    /// `aclrtSetDevice` calls made (one per thread that used the device);
+    /// as many `aclrtResetDevice` calls undo them.
+    set_calls: usize,
+    /// Distinguishes this period of use from earlier ones, so a thread
+    /// bound before a reset binds again.
+    serial: u64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn loaded() -> MutexGuard<'static, Vec<Cann>> {
+    static LOADED: Mutex<Vec<Cann>> = Mutex::new(Vec::new());
+    LOADED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl std::fmt::Debug for Cann {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cann")
+            .field("libraries", &self.inner.libraries)
+            .field("simulator", &self.is_simulator())
+            .finish()
+    }
+}
+
+impl Cann {
+    /// Loads the CANN API from `source` and calls `aclInit`, or returns the
+    /// instance already loaded from the same files.
+    pub fn load(source: &CannSource) -> Result<Cann, Error> {
+        let libraries: Vec<PathBuf> = source
+            .resolve()?
+            .into_iter()
+            .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+            .collect();
+        let mut loaded = loaded();
+        if let Some(cann) = loaded.iter().find(|c| c.inner.libraries == libraries) {
+            return Ok(cann.clone());
+        }
+        let api = ffi::load(&libraries)?;
+        match api.init() {
+            Ok(()) => {}
+            Err(ACL_ERROR_REPEAT_INITIALIZE) => {
+                tracing::debug!("aclInit: already initialised in this process");
+            }
+            Err(code) => {
+                return Err(CannError {
+                    call: "aclInit",
+                    context: None,
+                    code,
+                    message: api.recent_error(),
+                }
+                .into())
+            }
+        }
+        tracing::info!(libraries = ?libraries, "CANN API loaded");
+        let cann = Cann {
+            inner: Arc::new(Inner {
+                api,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                libraries,
+                devices: Mutex::new(HashMap::new()),
+            }),
+        };
+        loaded.push(cann.clone());
+        Ok(cann)
+    }
+
+    /// The libraries the API was loaded from.
+    pub fn libraries(&self) -> &[PathBuf] {
+        &self.inner.libraries
+    }
+
+    /// Every symbol looked up and the library that provided it (`None` for
+    /// the simulator's optional extras when absent).
+    pub fn symbols(&self) -> &[ResolvedSymbol] {
+        self.inner.api.symbols()
+    }
+
+    /// Whether the library is the simulator (it exports the accounting
+    /// symbols).
+    pub fn is_simulator(&self) -> bool {
+        self.inner.api.sim_device_machine().is_some()
+    }
+
+    /// The machine the device's AICPU runs: what the simulator reports for
+    /// its device process, else AArch64 as on every Ascend NPU.
+    pub fn device_machine(&self) -> Machine {
+        match self.inner.api.sim_device_machine() {
+            Some(raw) if raw != 0 => Machine(raw as u16),
+            _ => Machine::AARCH64,
+        }
+    }
+
+    /// `aclrtGetDeviceCount`.
+    pub fn device_count(&self) -> Result<u32, Error> {
+        self.inner
+            .api
+            .device_count()
+            .map_err(|code| self.error("aclrtGetDeviceCount", None, code).into())
+    }
+
+    /// The simulator's accounting for `device`; `Ok(None)` on real CANN.
+    pub fn sim_stats(&self, device: i32) -> Result<Option<SimStats>, Error> {
+        match self.inner.api.sim_stats(device) {
+            None => Ok(None),
+            Some(Ok(stats)) => Ok(Some(stats)),
+            Some(Err(code)) => Err(self.error("simpler_sim_get_stats", None, code).into()),
+        }
+    }
+
+    /// Starts using `device`: `aclrtSetDevice` unless it is already in use
+    /// in this process. The device is reset when the last handle on it (and
+    /// every buffer and runner holding one) is dropped.
+    pub fn open_device(&self, device: i32) -> Result<Device, Error> {
+        let mut devices = lock(&self.inner.devices);
+        let serial = match devices.get_mut(&device) {
+            Some(entry) => {
+                entry.users += 1;
+                entry.serial
+            }
+            None => {
+                self.inner
+                    .api
+                    .set_device(device)
+                    .map_err(|code| self.error("aclrtSetDevice", None, code))?;
+                let serial = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                devices.insert(
+                    device,
+                    DeviceEntry {
+                        users: 1,
+                        set_calls: 1,
+                        serial,
+                    },
+                );
+                mark_bound(self.inner.id, device, serial);
+                serial
+            }
+        };
+        drop(devices);
+        let handle = Device {
+            lease: Arc::new(Lease {
+                cann: self.clone(),
+                id: device,
+                serial,
+            }),
+        };
+        // A device already in use may not be set on this thread yet.
+        handle.bind()?;
+        Ok(handle)
+    }
+
+    /// Distinguishes this instance from other loaded library sets.
+    pub(crate) fn instance_id(&self) -> u64 {
+        self.inner.id
+    }
+
+    fn api(&self) -> &Api {
+        &self.inner.api
+    }
+
+    /// A [`CannError`] for `code`, with the library's recent message.
+    fn error(
+        &self,
+        call: &'static str,
+        context: Option<&'static str>,
+        code: AclError,
+    ) -> CannError {
+        CannError {
+            call,
+            context,
+            code,
+            message: self.inner.api.recent_error(),
+        }
+    }
+}
+
+thread_local! {
+    /// Per thread: (Cann id, device) → serial of the period this thread
+    /// called `aclrtSetDevice` in. CANN binds a device per thread.
+    static BOUND: RefCell<HashMap<(u64, i32), u64>> = RefCell::new(HashMap::new());
+}
+
+fn mark_bound(cann: u64, device: i32, serial: u64) {
+    BOUND.with(|b| b.borrow_mut().insert((cann, device), serial));
+}
+
+/// A device in use: cheap to clone; the device stays set until every clone,
+/// buffer and runner on it is dropped.
+#[derive(Clone)]
+pub struct Device {
+    lease: Arc<Lease>,
+}
+
+struct Lease {
+    cann: Cann,
+    id: i32,
+    serial: u64,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let cann = &self.cann;
+        let mut devices = lock(&cann.inner.devices);
+        let Some(entry) = devices.get_mut(&self.id) else {
+            return;
+        };
+        entry.users -= 1;
+        if entry.users > 0 {
+            return;
+        }
+        let calls = entry.set_calls;
+        devices.remove(&self.id);
+        for _ in 0..calls {
+            if let Err(code) = cann.api().reset_device(self.id) {
+                let err = cann.error("aclrtResetDevice", None, code);
+                tracing::warn!(device = self.id, "{err}");
+                break;
+            }
+        }
+        tracing::debug!(device = self.id, "device reset");
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("id", &self.id()).finish()
+    }
+}
+
+impl Device {
+    /// The device id.
+    pub fn id(&self) -> i32 {
+        self.lease.id
+    }
+
+    /// The CANN API this device is used through.
+    pub fn cann(&self) -> &Cann {
+        &self.lease.cann
+    }
+
+    /// Makes sure the calling thread has set this device (CANN binds a
+    /// device per thread); cheap when it has.
+    pub(crate) fn bind(&self) -> Result<(), CannError> {
+        let cann = &self.lease.cann;
+        let key = (cann.inner.id, self.lease.id);
+        if BOUND.with(|b| b.borrow().get(&key) == Some(&self.lease.serial)) {
+            return Ok(());
+        }
+        let mut devices = lock(&cann.inner.devices);
+        cann.api()
+            .set_device(self.lease.id)
+            .map_err(|code| cann.error("aclrtSetDevice", None, code))?;
+        if let Some(entry) = devices.get_mut(&self.lease.id) {
+            entry.set_calls += 1;
+        }
+        mark_bound(key.0, key.1, self.lease.serial);
+        Ok(())
+    }
+
+    /// A [`CannError`] for a failed call on this device.
+    pub(crate) fn error(
+        &self,
+        call: &'static str,
+        context: Option<&'static str>,
+        code: AclError,
+    ) -> CannError {
+        self.cann().error(call, context, code)
+    }
+
+    /// Allocates `len` bytes of device memory (uninitialised).
+    pub fn alloc(&self, len: usize) -> Result<DeviceBuffer, Error> {
+        DeviceBuffer::alloc(self, len)
+    }
+
+    /// Allocates a buffer holding a copy of `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<DeviceBuffer, Error> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let mut buf = DeviceBuffer::alloc(self, bytes.len())?;
+        buf.copy_from_host(bytes)?;
+        Ok(buf)
+    }
+
+    /// Allocates a zero-filled buffer of `len` bytes.
+    pub fn alloc_zeroed(&self, len: usize) -> Result<DeviceBuffer, Error> {
+        let mut buf = DeviceBuffer::alloc(self, len)?;
+        buf.copy_from_host(&vec![0u8; len])?;
+        Ok(buf)
+    }
+
+    /// The simulator's accounting for this device; `Ok(None)` on real CANN.
+    pub fn sim_stats(&self) -> Result<Option<SimStats>, Error> {
+        self.cann().sim_stats(self.id())
+    }
+}
+
+/// An `aclrtStream` on one device, destroyed on drop.
+pub(crate) struct Stream {
+    device: Device,
+    raw: RawStream,
+}
+
+impl Stream {
+    pub(crate) fn new(device: &Device) -> Result<Stream, CannError> {
+        device.bind()?;
+        let raw = device
+            .cann()
+            .api()
+            .create_stream()
+            .map_err(|code| device.error("aclrtCreateStream", None, code))?;
+        Ok(Stream {
+            device: device.clone(),
+            raw,
+        })
+    }
+
+    /// Queues a launch on this stream.
+    pub(crate) fn launch(
+        &mut self,
+        desc: &LaunchDesc<'_>,
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        self.device
+            .cann()
+            .api()
+            .launch(desc, self.raw)
+            .map_err(|code| {
+                self.device
+                    .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
+            })
+    }
+
+    /// Waits for everything queued, at most `timeout` (`None`: no limit).
+    pub(crate) fn sync(
+        &mut self,
+        timeout: Option<Duration>,
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        self.device
+            .cann()
+            .api()
+            .sync_stream(self.raw, timeout_ms(timeout))
+            .map_err(|code| {
+                self.device
+                    .error("aclrtSynchronizeStreamWithTimeout", Some(context), code)
+            })
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let result = self.device.bind().and_then(|()| {
+            self.device
+                .cann()
+                .api()
+                .destroy_stream(self.raw)
+                .map_err(|code| self.device.error("aclrtDestroyStream", None, code))
+        });
+        if let Err(err) = result {
+            tracing::warn!(device = self.device.id(), "{err}");
+        }
+    }
+}
+
+/// `aclrtSynchronizeStreamWithTimeout`'s `timeout` argument: milliseconds,
+/// -1 for none; rounded up so a sub-millisecond timeout still waits.
+fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_nanos().div_ceil(1_000_000);
+            i32::try_from(ms).unwrap_or(i32::MAX)
+        }
+    }
+}
+
+/// NUL-terminated op names for the launches the crate makes.
+pub(crate) mod op_names {
+    use super::CStr;
+
+    /// The bootstrap's `opName`.
+    pub const KFC: &CStr = c"AST_DYN_AICPU";
+    /// `opName` of the init launch (the kernel's own name).
+    pub const INIT: &CStr = c"simpler_aicpu_init";
+    /// `opName` of the exec launch.
+    pub const EXEC: &CStr = c"simpler_aicpu_exec";
+
+    const _: () = {
+        assert!(KFC.count_bytes() == simpler_abi::names::KFC_OP_NAME.len());
+        assert!(INIT.count_bytes() == simpler_abi::names::RUNTIME_INIT_SYMBOL.len());
+        assert!(EXEC.count_bytes() == simpler_abi::names::RUNTIME_EXEC_SYMBOL.len());
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_and_saturate() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(1500))), 1500);
+        assert_eq!(timeout_ms(Some(Duration::from_secs(u64::MAX))), i32::MAX);
+    }
+
+    #[test]
+    fn empty_library_lists_and_missing_files_are_errors() {
+        let err = CannSource::Libraries(vec![]).resolve().unwrap_err();
+        assert!(matches!(err, Error::Load(LoadError::NoLibraries)));
+        let err = Cann::load(&CannSource::Libraries(
+            vec!["/nonexistent/libfoo.so".into()],
+        ))
+        .unwrap_err();
+        let Error::Load(LoadError::Open { library, .. }) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(library, &PathBuf::from("/nonexistent/libfoo.so"));
+    }
+
+    #[test]
+    fn a_library_without_the_api_names_the_missing_symbol() {
+        let libm = [
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib/aarch64-linux-gnu/libm.so.6",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("libm");
+        let err = Cann::load(&CannSource::Libraries(vec![libm.clone()])).unwrap_err();
+        let canonical = std::fs::canonicalize(&libm).unwrap();
+        assert_eq!(
+            err.to_string(),
+            format!("symbol aclInit not found in {}", canonical.display())
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! Reading device SOs: what a shared object is built for, what it exports
+//! and needs, and the preflight that checks a dispatcher or runtime SO
+//! against its contract before anything is uploaded.
+
+use std::fmt;
+
+use object::elf::{self, FileHeader64};
+use object::read::elf::{Dyn as _, FileHeader as _, Sym as _};
+use object::Endianness;
+use simpler_abi::names::{
+    DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, MAX_INNER_SO_LEN, RUNTIME_SYMBOLS,
+};
+use simpler_abi::{fingerprint, PreinstallName};
+
+use crate::error::{PreflightError, PreflightProblem};
+
+/// Byte of `e_ident` holding the class (32/64-bit).
+const EI_CLASS: usize = 4;
+/// Byte of `e_ident` holding the data encoding (byte order).
+const EI_DATA: usize = 5;
+
+/// An ELF `e_machine` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Machine(pub u16);
+
+impl Machine {
+    /// `EM_AARCH64`: real AICPU cores.
+    pub const AARCH64: Machine = Machine(elf::EM_AARCH64);
+    /// `EM_X86_64`: the simulator's device process when it runs natively.
+    pub const X86_64: Machine = Machine(elf::EM_X86_64);
+
+    /// The machine of the process running this code.
+    pub const fn host() -> Machine {
+        if cfg!(target_arch = "aarch64") {
+            Self::AARCH64
+        } else {
+            Self::X86_64
+        }
+    }
+
+    /// The Rust target triple whose artifacts run on this machine, for the
+    /// two machines the project builds for.
+    pub fn triple(self) -> Option<&'static str> {
+        match self {
+            Self::AARCH64 => Some("aarch64-unknown-linux-gnu"),
+            Self::X86_64 => Some("x86_64-unknown-linux-gnu"),
+            _ => None,
+        }
+    }
+
+    /// Parses `aarch64` / `arm64` / `x86_64` / `x86-64` / `amd64`.
+    pub fn from_name(name: &str) -> Option<Machine> {
+        match name.to_ascii_lowercase().as_str() {
+            "aarch64" | "arm64" => Some(Self::AARCH64),
+            "x86_64" | "x86-64" | "amd64" => Some(Self::X86_64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::AARCH64 => f.write_str("aarch64"),
+            Self::X86_64 => f.write_str("x86_64"),
+            Machine(other) => write!(f, "e_machine {other}"),
+        }
+    }
+}
+
+/// Which side of the contract an SO is meant for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The dispatcher SO, loaded by `libaicpu_extend_kernels`.
+    Dispatcher,
+    /// The runtime SO, preinstalled and launched by name.
+    Runtime,
+}
+
+impl Role {
+    /// The symbols an SO of this role must export.
+    pub fn contract(self) -> &'static [&'static str] {
+        match self {
+            Self::Dispatcher => &DISPATCHER_SYMBOLS,
+            Self::Runtime => &RUNTIME_SYMBOLS,
+        }
+    }
+
+    /// The largest SO of this role the device side accepts.
+    pub fn max_len(self) -> u64 {
+        match self {
+            Self::Dispatcher => MAX_DISPATCHER_SO_LEN,
+            Self::Runtime => MAX_INNER_SO_LEN,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dispatcher => "dispatcher",
+            Self::Runtime => "runtime",
+        })
+    }
+}
+
+/// What a 64-bit little-endian ELF shared object is and links against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoInfo {
+    /// `e_machine`.
+    pub machine: Machine,
+    /// Size in bytes.
+    pub size: u64,
+    /// FNV-1a 64 of the whole file.
+    pub fingerprint: u64,
+    /// Defined global and weak dynamic symbols, sorted.
+    pub exports: Vec<String>,
+    /// `DT_NEEDED` entries, in file order.
+    pub needed: Vec<String>,
+    /// The highest `GLIBC_x.y[.z]` version the file requires, if any.
+    pub max_glibc: Option<GlibcVersion>,
+}
+
+/// A `GLIBC_` symbol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GlibcVersion(pub u32, pub u32, pub u32);
+
+impl GlibcVersion {
+    /// Parses `GLIBC_2.17` or `GLIBC_2.3.4`; `None` for other names
+    /// (`GLIBC_PRIVATE` included).
+    pub fn parse(name: &str) -> Option<Self> {
+        let mut parts = name.strip_prefix("GLIBC_")?.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        parts.next().is_none().then_some(Self(major, minor, patch))
+    }
+}
+
+impl fmt::Display for GlibcVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GLIBC_{}.{}", self.0, self.1)?;
+        if self.2 != 0 {
+            write!(f, ".{}", self.2)?;
+        }
+        Ok(())
+    }
+}
+
+impl SoInfo {
+    /// Reads `bytes` as a 64-bit little-endian ELF shared object.
+    pub fn parse(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
+        if bytes.is_empty() {
+            return Err(PreflightProblem::Empty);
+        }
+        if !bytes.starts_with(&elf::ELFMAG) {
+            return Err(PreflightProblem::NotElf);
+        }
+        match bytes.get(EI_CLASS) {
+            Some(&elf::ELFCLASS64) => {}
+            Some(&elf::ELFCLASS32) => return Err(PreflightProblem::Not64Bit),
+            _ => return Err(malformed("unknown ELF class")),
+        }
+        match bytes.get(EI_DATA) {
+            Some(&elf::ELFDATA2LSB) => {}
+            Some(&elf::ELFDATA2MSB) => return Err(PreflightProblem::BigEndian),
+            _ => return Err(malformed("unknown ELF data encoding")),
+        }
+        let header = FileHeader64::<Endianness>::parse(bytes).map_err(obj_err)?;
+        let endian = header.endian().map_err(obj_err)?;
+        let machine = Machine(header.e_machine(endian));
+        let e_type = header.e_type(endian);
+        if e_type != elf::ET_DYN {
+            return Err(PreflightProblem::NotSharedObject(match e_type {
+                elf::ET_EXEC => "a position-dependent executable".into(),
+                elf::ET_REL => "a relocatable object file".into(),
+                elf::ET_CORE => "a core dump".into(),
+                other => format!("ELF type {other}"),
+            }));
+        }
+        let sections = header.sections(endian, bytes).map_err(obj_err)?;
+        let Some((dynamic, strtab)) = sections.dynamic(endian, bytes).map_err(obj_err)? else {
+            return Err(PreflightProblem::NotSharedObject(
+                "no dynamic section".into(),
+            ));
+        };
+        let dynstr = sections.strings(endian, bytes, strtab).map_err(obj_err)?;
+        let mut needed = Vec::new();
+        for entry in dynamic {
+            if entry.tag32(endian) == Some(elf::DT_NEEDED) {
+                let name = entry.string(endian, dynstr).map_err(obj_err)?;
+                needed.push(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+        let symbols = sections
+            .symbols(endian, bytes, elf::SHT_DYNSYM)
+            .map_err(obj_err)?;
+        let mut exports = Vec::new();
+        for symbol in symbols.iter() {
+            let bind = symbol.st_bind();
+            let exported = symbol.st_shndx(endian) != elf::SHN_UNDEF
+                && matches!(bind, elf::STB_GLOBAL | elf::STB_WEAK)
+                && matches!(
+                    symbol.st_visibility(),
+                    elf::STV_DEFAULT | elf::STV_PROTECTED
+                )
+                && !matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE);
+            if exported {
+                let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
+                if !name.is_empty() {
+                    exports.push(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+        }
+        exports.sort();
+        exports.dedup();
+        let mut max_glibc = None;
+        if let Some((mut needs, link)) = sections.gnu_verneed(endian, bytes).map_err(obj_err)? {
+            let strings = sections.strings(endian, bytes, link).map_err(obj_err)?;
+            while let Some((_need, mut auxes)) = needs.next().map_err(obj_err)? {
+                while let Some(aux) = auxes.next().map_err(obj_err)? {
+                    let name = aux.name(endian, strings).map_err(obj_err)?;
+                    let version = std::str::from_utf8(name).ok().and_then(GlibcVersion::parse);
+                    max_glibc = max_glibc.max(version);
+                }
+            }
+        }
+        Ok(SoInfo {
+            machine,
+            size: bytes.len() as u64,
+            fingerprint: fingerprint(bytes),
+            exports,
+            needed,
+            max_glibc,
+        })
+    }
+
+    /// `simpler_inner_<fp>.so` for this file.
+    pub fn preinstall_name(&self) -> PreinstallName {
+        PreinstallName::new(self.fingerprint)
+    }
+
+    /// The symbols of `role`'s contract this file does not export.
+    pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
+        role.contract()
+            .iter()
+            .copied()
+            .filter(|sym| {
+                self.exports
+                    .binary_search_by(|e| e.as_str().cmp(sym))
+                    .is_err()
+            })
+            .collect()
+    }
+}
+
+fn malformed(what: &str) -> PreflightProblem {
+    PreflightProblem::Malformed(what.to_owned())
+}
+
+fn obj_err(e: object::read::Error) -> PreflightProblem {
+    PreflightProblem::Malformed(e.to_string())
+}
+
+/// Checks `bytes` as the `role` SO for a device running `machine` code:
+/// size, ELF class and byte order, shared object, machine, contract
+/// exports. `file` names the SO in the error.
+pub fn preflight(
+    bytes: &[u8],
+    role: Role,
+    machine: Machine,
+    file: &str,
+) -> Result<SoInfo, PreflightError> {
+    let fail = |problem| PreflightError {
+        file: file.to_owned(),
+        role,
+        problem,
+    };
+    let len = bytes.len() as u64;
+    if len > role.max_len() {
+        return Err(fail(PreflightProblem::TooLarge {
+            len,
+            max: role.max_len(),
+            role,
+        }));
+    }
+    let info = SoInfo::parse(bytes).map_err(fail)?;
+    if info.machine != machine {
+        return Err(fail(PreflightProblem::WrongMachine {
+            found: info.machine,
+            expected: machine,
+        }));
+    }
+    let missing = info.missing_exports(role);
+    if !missing.is_empty() {
+        return Err(fail(PreflightProblem::MissingExports { role, missing }));
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared library every Linux test machine has.
+    fn system_so() -> Vec<u8> {
+        let candidates = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/aarch64-linux-gnu/libc.so.6",
+            "/lib64/libc.so.6",
+            "/usr/lib64/libc.so.6",
+        ];
+        candidates
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .expect("a system libc to read")
+    }
+
+    fn find_so(name: &str) -> Option<Vec<u8>> {
+        ["/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/lib64"]
+            .iter()
+            .find_map(|d| std::fs::read(format!("{d}/{name}")).ok())
+    }
+
+    #[test]
+    fn reads_a_system_library() {
+        let bytes = system_so();
+        let info = SoInfo::parse(&bytes).unwrap();
+        assert_eq!(info.machine, Machine::host());
+        assert_eq!(info.size, bytes.len() as u64);
+        assert!(info.exports.iter().any(|e| e == "malloc"));
+        assert!(info.exports.windows(2).all(|w| w[0] < w[1]));
+        assert!(info.needed.iter().any(|n| n.starts_with("ld-linux")));
+    }
+
+    #[test]
+    fn finds_needed_and_glibc_version() {
+        // libm needs libc and some GLIBC_2.x versions from it.
+        let bytes = find_so("libm.so.6").expect("libm");
+        let info = SoInfo::parse(&bytes).unwrap();
+        assert!(
+            info.needed.iter().any(|n| n == "libc.so.6"),
+            "{:?}",
+            info.needed
+        );
+        let v = info.max_glibc.expect("a GLIBC version need");
+        assert!(v >= GlibcVersion(2, 2, 5), "{v}");
+    }
+
+    #[test]
+    fn rejects_non_elf_and_non_shared() {
+        assert_eq!(SoInfo::parse(b""), Err(PreflightProblem::Empty));
+        assert_eq!(SoInfo::parse(b"#!/bin/sh\n"), Err(PreflightProblem::NotElf));
+        let mut elf32 = system_so();
+        elf32[EI_CLASS] = elf::ELFCLASS32;
+        assert_eq!(SoInfo::parse(&elf32), Err(PreflightProblem::Not64Bit));
+        let mut big = system_so();
+        big[EI_DATA] = elf::ELFDATA2MSB;
+        assert_eq!(SoInfo::parse(&big), Err(PreflightProblem::BigEndian));
+        let mut exec = system_so();
+        exec[16..18].copy_from_slice(&elf::ET_EXEC.to_le_bytes());
+        assert!(matches!(
+            SoInfo::parse(&exec),
+            Err(PreflightProblem::NotSharedObject(_))
+        ));
+        let truncated = &system_so()[..100];
+        assert!(matches!(
+            SoInfo::parse(truncated),
+            Err(PreflightProblem::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn preflight_names_file_and_problem() {
+        let bytes = system_so();
+        let other = if Machine::host() == Machine::AARCH64 {
+            Machine::X86_64
+        } else {
+            Machine::AARCH64
+        };
+        let err = preflight(&bytes, Role::Runtime, other, "libc.so.6").unwrap_err();
+        assert_eq!(err.file, "libc.so.6");
+        assert_eq!(
+            err.problem,
+            PreflightProblem::WrongMachine {
+                found: Machine::host(),
+                expected: other
+            }
+        );
+        let err = preflight(&bytes, Role::Dispatcher, Machine::host(), "libc.so.6").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "libc.so.6: does not export DynTileFwkBackendKernelServerInit, \
+             DynTileFwkBackendKernelServer, StaticTileFwkBackendKernelServer \
+             required of a dispatcher SO"
+        );
+    }
+
+    #[test]
+    fn glibc_versions_parse_and_order() {
+        assert_eq!(
+            GlibcVersion::parse("GLIBC_2.17"),
+            Some(GlibcVersion(2, 17, 0))
+        );
+        assert_eq!(
+            GlibcVersion::parse("GLIBC_2.3.4"),
+            Some(GlibcVersion(2, 3, 4))
+        );
+        assert_eq!(GlibcVersion::parse("GLIBC_PRIVATE"), None);
+        assert_eq!(GlibcVersion::parse("GCC_3.0"), None);
+        assert!(GlibcVersion(2, 17, 0) > GlibcVersion(2, 3, 4));
+        assert_eq!(GlibcVersion(2, 3, 4).to_string(), "GLIBC_2.3.4");
+    }
+
+    #[test]
+    fn machines_name_and_parse() {
+        assert_eq!(Machine::from_name("aarch64"), Some(Machine::AARCH64));
+        assert_eq!(Machine::from_name("X86_64"), Some(Machine::X86_64));
+        assert_eq!(Machine::from_name("riscv"), None);
+        assert_eq!(Machine(243).to_string(), "e_machine 243");
+        assert_eq!(Machine::AARCH64.triple(), Some("aarch64-unknown-linux-gnu"));
+    }
+}

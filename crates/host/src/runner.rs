@@ -1,0 +1,443 @@
+//! [`DeviceRunner`]: one device, one stream, one installed runtime SO.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
+use simpler_abi::names::KERNEL_TYPE_AICPU;
+use simpler_abi::{
+    ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
+};
+
+use crate::artifacts::{self, files, Side};
+use crate::batch::Batch;
+use crate::bootstrap::{self, Request};
+use crate::cann::{op_names, Cann, Device, DeviceBuffer, LaunchDesc, Stream};
+use crate::elf::{preflight, Machine, Role};
+use crate::error::{CannError, Error};
+use crate::single_flight::CacheStatus;
+
+/// Verbosity of the runtime SO's device log, sent in [`InitArgs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum LogLevel {
+    /// Errors only.
+    Error = 0,
+    /// Errors and warnings.
+    #[default]
+    Warn = 1,
+    /// Also progress messages.
+    Info = 2,
+    /// Everything.
+    Debug = 3,
+}
+
+/// Where a device SO comes from.
+#[derive(Clone, Debug)]
+enum SoSource {
+    /// The artifacts directories for the device's machine.
+    Artifacts,
+    Path(PathBuf),
+    Bytes {
+        label: String,
+        bytes: Cow<'static, [u8]>,
+    },
+}
+
+/// Configures and builds a [`DeviceRunner`]; see [`DeviceRunner::builder`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct DeviceRunnerBuilder {
+    cann: Cann,
+    device: i32,
+    dispatcher: SoSource,
+    runtime: SoSource,
+    threads: u32,
+    bootstrap_timeout: Option<Duration>,
+    launch_timeout: Option<Duration>,
+    log_level: LogLevel,
+    device_machine: Option<Machine>,
+}
+
+impl DeviceRunnerBuilder {
+    /// The device id (default 0).
+    pub fn device(mut self, device: i32) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Reads the dispatcher SO from `path` (default: the artifacts
+    /// directories for the device's machine, see [`crate::artifacts`]).
+    pub fn dispatcher_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dispatcher = SoSource::Path(path.into());
+        self
+    }
+
+    /// Uses these bytes as the dispatcher SO, e.g. from `include_bytes!`.
+    pub fn dispatcher_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
+        self.dispatcher = SoSource::Bytes {
+            label: "<dispatcher SO bytes>".into(),
+            bytes: bytes.into(),
+        };
+        self
+    }
+
+    /// Reads the runtime SO from `path` (default: the artifacts
+    /// directories for the device's machine).
+    pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.runtime = SoSource::Path(path.into());
+        self
+    }
+
+    /// Uses these bytes as the runtime SO.
+    pub fn runtime_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
+        self.runtime = SoSource::Bytes {
+            label: "<runtime SO bytes>".into(),
+            bytes: bytes.into(),
+        };
+        self
+    }
+
+    /// AICPU threads each exec launch runs on — its `blockDim` (default 1).
+    pub fn threads(mut self, threads: u32) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// How long to wait for the bootstrap and init launches (default 60 s;
+    /// `None`: no limit).
+    pub fn bootstrap_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.bootstrap_timeout = timeout.into();
+        self
+    }
+
+    /// How long [`DeviceRunner::exec`] waits for a launch (default 60 s;
+    /// `None`: no limit).
+    pub fn launch_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.launch_timeout = timeout.into();
+        self
+    }
+
+    /// The runtime's device log level (default [`LogLevel::Warn`]).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = level;
+        self
+    }
+
+    /// The machine the device's AICPU runs, checked against both SOs
+    /// (default: [`Cann::device_machine`]). For CANN-compatible stand-ins
+    /// whose device side runs on the host.
+    pub fn device_machine(mut self, machine: Machine) -> Self {
+        self.device_machine = Some(machine);
+        self
+    }
+
+    /// Checks both SOs, sets the device, creates the stream, bootstraps the
+    /// runtime SO (once per process, device and runtime) and launches
+    /// `simpler_aicpu_init`.
+    pub fn build(self) -> Result<DeviceRunner, Error> {
+        if self.device < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "device id {} is negative",
+                self.device
+            )));
+        }
+        if self.threads == 0 {
+            return Err(Error::InvalidArgument(
+                "the thread count must be at least 1".into(),
+            ));
+        }
+        let machine = self
+            .device_machine
+            .unwrap_or_else(|| self.cann.device_machine());
+        let (dispatcher_label, dispatcher) = read_so(&self.dispatcher, files::DISPATCHER, machine)?;
+        let (runtime_label, runtime) = read_so(&self.runtime, files::RUNTIME, machine)?;
+        preflight(&dispatcher, Role::Dispatcher, machine, &dispatcher_label)?;
+        let runtime_info = preflight(&runtime, Role::Runtime, machine, &runtime_label)?;
+        let name = runtime_info.preinstall_name();
+
+        let device = self.cann.open_device(self.device)?;
+        let mut stream = Stream::new(&device)?;
+        let started = Instant::now();
+        let (installed, cache) = bootstrap::install(
+            &device,
+            &mut stream,
+            &Request {
+                dispatcher: &dispatcher,
+                runtime: &runtime,
+                name,
+                fingerprint: runtime_info.fingerprint,
+                timeout: self.bootstrap_timeout,
+            },
+        )?;
+        let bootstrap_time = started.elapsed();
+
+        let mut runner = DeviceRunner {
+            info: RunnerInfo {
+                device: self.device,
+                device_machine: machine,
+                threads: self.threads,
+                preinstall_name: name,
+                fingerprint: runtime_info.fingerprint,
+                dispatcher: dispatcher_label,
+                runtime: runtime_label,
+                dispatcher_len: dispatcher.len() as u64,
+                runtime_len: runtime.len() as u64,
+                cache,
+                bytes_uploaded: if cache == CacheStatus::Miss {
+                    installed.bytes_uploaded
+                } else {
+                    0
+                },
+                installed_path: installed.path,
+                bootstrap_time,
+                init_time: Duration::ZERO,
+            },
+            launch_timeout: self.launch_timeout,
+            init_timeout: self.bootstrap_timeout,
+            scratch: None,
+            staging: Vec::new(),
+            stream,
+            device,
+        };
+        let started = Instant::now();
+        let init = runner.launch_init(InitArgs {
+            abi_version: ABI_VERSION,
+            device_id: self.device as u32,
+            log_level: self.log_level as u32,
+            thread_count: self.threads,
+        });
+        if let Err(err) = init {
+            // An SO installed earlier in this process may have been removed
+            // or replaced since; let the next runner install it again.
+            if cache != CacheStatus::Miss {
+                bootstrap::forget(&runner.device, runtime_info.fingerprint);
+            }
+            return Err(err);
+        }
+        runner.info.init_time = started.elapsed();
+        Ok(runner)
+    }
+}
+
+/// The bytes of a device SO and the name to report it by.
+fn read_so(
+    source: &SoSource,
+    default_file: &'static str,
+    machine: Machine,
+) -> Result<(String, Cow<'static, [u8]>), Error> {
+    let path = match source {
+        SoSource::Bytes { label, bytes } => return Ok((label.clone(), bytes.clone())),
+        SoSource::Path(path) => path.clone(),
+        SoSource::Artifacts => artifacts::find(default_file, Side::Device(machine))?,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    Ok((path.display().to_string(), Cow::Owned(bytes)))
+}
+
+/// What building a runner did, for reports and logs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RunnerInfo {
+    /// The device id.
+    pub device: i32,
+    /// The machine both SOs were checked against.
+    pub device_machine: Machine,
+    /// AICPU threads per exec launch.
+    pub threads: u32,
+    /// `simpler_inner_<fp>.so`.
+    pub preinstall_name: PreinstallName,
+    /// FNV-1a 64 of the runtime SO.
+    pub fingerprint: u64,
+    /// Where the dispatcher SO came from (path or label).
+    pub dispatcher: String,
+    /// Where the runtime SO came from (path or label).
+    pub runtime: String,
+    /// Dispatcher SO size in bytes.
+    pub dispatcher_len: u64,
+    /// Runtime SO size in bytes.
+    pub runtime_len: u64,
+    /// Whether this runner bootstrapped or reused an earlier bootstrap.
+    pub cache: CacheStatus,
+    /// Bytes this runner copied to the device for the bootstrap (0 unless
+    /// it bootstrapped).
+    pub bytes_uploaded: u64,
+    /// The device path the dispatcher installed the runtime SO at.
+    pub installed_path: String,
+    /// Time spent bootstrapping, or waiting for a concurrent bootstrap.
+    pub bootstrap_time: Duration,
+    /// Time of the `simpler_aicpu_init` launch.
+    pub init_time: Duration,
+}
+
+/// A device with the runtime SO installed and initialised: launches
+/// `simpler_aicpu_exec` on its own stream.
+///
+/// Build one with [`DeviceRunner::builder`]. Building bootstraps the
+/// runtime SO the first time this process uses it on the device; later
+/// runners for the same device and SO (also concurrent ones) reuse that.
+/// Dropping the runner frees what it allocated and destroys its stream; the
+/// device is reset when nothing else in the process uses it.
+///
+/// # Example
+///
+/// Run one batch on the simulator, with the SOs from `cargo xtask build`:
+///
+/// ```
+/// # fn main() -> Result<(), simpler_host::Error> {
+/// # let _artifacts = simpler_testkit::host_artifacts(); // builds them if missing
+/// # let sim_root = simpler_testkit::SimRoot::new();
+/// # std::env::set_var("SIMPLER_SIM_ROOT", sim_root.path());
+/// use simpler_host::{Cann, CannSource, DeviceRunner};
+///
+/// let cann = Cann::load(&CannSource::Simulator)?;
+/// let mut runner = DeviceRunner::builder(&cann).device(0).threads(2).build()?;
+/// println!("installed {}", runner.info().preinstall_name);
+///
+/// let a = runner.upload(&[1.0f32, 2.0, 3.0, 4.0])?;
+/// let b = runner.upload(&[10.0f32, 20.0, 30.0, 40.0])?;
+/// let sum = runner.alloc(16)?;
+/// let mut batch = runner.batch();
+/// batch.add_f32(&sum, &a, &b)?;
+/// batch.run()?;
+/// assert_eq!(sum.to_vec::<f32>()?, [11.0, 22.0, 33.0, 44.0]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct DeviceRunner {
+    info: RunnerInfo,
+    launch_timeout: Option<Duration>,
+    init_timeout: Option<Duration>,
+    /// Device memory reused by every batch, grown when one needs more.
+    pub(crate) scratch: Option<DeviceBuffer>,
+    /// Host memory reused to stage every batch's upload.
+    pub(crate) staging: Vec<u8>,
+    stream: Stream,
+    device: Device,
+}
+
+impl std::fmt::Debug for DeviceRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRunner")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceRunner {
+    /// A builder for a runner using `cann`.
+    pub fn builder(cann: &Cann) -> DeviceRunnerBuilder {
+        DeviceRunnerBuilder {
+            cann: cann.clone(),
+            device: 0,
+            dispatcher: SoSource::Artifacts,
+            runtime: SoSource::Artifacts,
+            threads: 1,
+            bootstrap_timeout: Some(Duration::from_secs(60)),
+            launch_timeout: Some(Duration::from_secs(60)),
+            log_level: LogLevel::default(),
+            device_machine: None,
+        }
+    }
+
+    /// What building this runner did.
+    pub fn info(&self) -> &RunnerInfo {
+        &self.info
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Allocates `len` bytes of device memory (uninitialised).
+    pub fn alloc(&self, len: usize) -> Result<DeviceBuffer, Error> {
+        self.device.alloc(len)
+    }
+
+    /// Allocates a device buffer holding a copy of `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<DeviceBuffer, Error> {
+        self.device.upload(data)
+    }
+
+    /// A new, empty batch of built-in operations.
+    pub fn batch<'b>(&mut self) -> Batch<'_, 'b> {
+        Batch::new(self)
+    }
+
+    /// Launches `simpler_aicpu_init` with `args` and waits for it.
+    ///
+    /// Building the runner already did this with the host's values; call it
+    /// to initialise again, or to send values of your own (a tool probing a
+    /// runtime SO's ABI version, say). A non-zero return from the runtime is
+    /// [`Error::InitRejected`].
+    pub fn launch_init(&mut self, args: InitArgs) -> Result<(), Error> {
+        let _span = tracing::debug_span!(
+            "init",
+            device = self.info.device,
+            abi_version = args.abi_version,
+            threads = args.thread_count,
+        )
+        .entered();
+        let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
+        let desc = launch_desc(op_names::INIT, 1, bytemuck::bytes_of(&block));
+        self.stream.launch(&desc, "simpler_aicpu_init")?;
+        self.stream
+            .sync(self.init_timeout, "simpler_aicpu_init")
+            .map_err(|source| init_error(&args, self.info.device, source))
+    }
+
+    /// Launches `simpler_aicpu_exec` on [`RunnerInfo::threads`] AICPU
+    /// threads with `args` and waits for it (at most the launch timeout).
+    ///
+    /// `args.runtime_args` is the device address of a work description
+    /// ([`simpler_abi::WorkHeader`]) you built; [`DeviceRunner::batch`]
+    /// builds one for you. Allocates nothing.
+    pub fn exec(&mut self, args: KernelArgs) -> Result<(), Error> {
+        let _span = tracing::debug_span!(
+            "exec",
+            device = self.info.device,
+            threads = self.info.threads
+        )
+        .entered();
+        let block = ExecLaunchArgs::new(args, &self.info.preinstall_name);
+        let desc = launch_desc(
+            op_names::EXEC,
+            self.info.threads,
+            bytemuck::bytes_of(&block),
+        );
+        self.stream.launch(&desc, "simpler_aicpu_exec")?;
+        self.stream
+            .sync(self.launch_timeout, "simpler_aicpu_exec")?;
+        Ok(())
+    }
+}
+
+/// A Mode A type 2 launch of the runtime SO; both launch blocks put the
+/// names at the same offsets.
+fn launch_desc<'a>(op_name: &'a std::ffi::CStr, block_dim: u32, block: &'a [u8]) -> LaunchDesc<'a> {
+    LaunchDesc {
+        kernel_type: KERNEL_TYPE_AICPU,
+        op_name,
+        block_dim,
+        block,
+        so_name_offset: LAUNCH_SO_NAME_OFFSET,
+        kernel_name_offset: LAUNCH_KERNEL_NAME_OFFSET,
+    }
+}
+
+/// A kernel returning non-zero surfaces as 507018 at the sync; anything
+/// else (a timeout, a poisoned device) is not the runtime's verdict.
+fn init_error(args: &InitArgs, device: i32, source: CannError) -> Error {
+    if source.code == simpler_abi::cann::error::ACL_ERROR_RT_AICPU_EXCEPTION {
+        Error::InitRejected {
+            device,
+            abi_version: args.abi_version,
+            thread_count: args.thread_count,
+            source,
+        }
+    } else {
+        Error::Cann(source)
+    }
+}
