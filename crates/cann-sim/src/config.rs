@@ -1,0 +1,174 @@
+//! The simulator's configuration, read from the environment when the
+//! library state is created (first call, or `aclInit` after `aclFinalize`).
+
+use std::path::PathBuf;
+
+use crate::error::{AclError, AclResult};
+
+/// Environment variable names, all documented in `docs/simulator.md`.
+pub mod env {
+    /// Root of the per-device filesystems.
+    pub const ROOT: &str = "SIMPLER_SIM_ROOT";
+    /// Number of simulated devices.
+    pub const DEVICE_COUNT: &str = "SIMPLER_SIM_DEVICE_COUNT";
+    /// AICPU worker threads per device process.
+    pub const AICPU_THREADS: &str = "SIMPLER_SIM_AICPU_THREADS";
+    /// Device memory per device, in bytes.
+    pub const DEVICE_MEM: &str = "SIMPLER_SIM_DEVICE_MEM";
+    /// Default op timeout in milliseconds.
+    pub const OP_TIMEOUT_MS: &str = "SIMPLER_SIM_OP_TIMEOUT_MS";
+    /// Path of the device process binary.
+    pub const AICPU_BIN: &str = "SIMPLER_SIM_AICPU_BIN";
+    /// Command prefix for the device process (split on whitespace).
+    pub const AICPU_LAUNCHER: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
+    /// Fail the Nth `aclrtMalloc`.
+    pub const FAIL_MALLOC: &str = "SIMPLER_SIM_FAIL_MALLOC";
+    /// Fail the Nth `aclrtMemcpy`.
+    pub const FAIL_MEMCPY: &str = "SIMPLER_SIM_FAIL_MEMCPY";
+    /// Fail the Nth launch.
+    pub const FAIL_LAUNCH: &str = "SIMPLER_SIM_FAIL_LAUNCH";
+    /// Fail the Nth stream sync.
+    pub const FAIL_SYNC: &str = "SIMPLER_SIM_FAIL_SYNC";
+    /// Make the dispatcher's file write fail (`1`).
+    pub const FAIL_DISPATCHER_WRITE: &str = "SIMPLER_SIM_FAIL_DISPATCHER_WRITE";
+    /// Kill the device process at the Nth launch.
+    pub const KILL_AT_LAUNCH: &str = "SIMPLER_SIM_KILL_AT_LAUNCH";
+}
+
+/// Largest number of simulated devices (their address windows must fit
+/// below the 47-bit user address space).
+pub const MAX_DEVICES: u32 = 16;
+/// Address of device 0's memory in its device process.
+pub const DEVICE_BASE: u64 = 0x2000_0000_0000;
+/// Distance between two devices' windows; also the largest device memory.
+pub const DEVICE_STRIDE: u64 = 1 << 40;
+
+/// Parsed configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Root of the per-device filesystems.
+    pub root: PathBuf,
+    /// Number of devices `aclrtGetDeviceCount` reports.
+    pub device_count: u32,
+    /// AICPU threads per device process.
+    pub aicpu_threads: u32,
+    /// Bytes of device memory per device.
+    pub device_mem: u64,
+    /// Op timeout for launches that do not set their own.
+    pub op_timeout_ms: u32,
+    /// Device binary named by the environment, if any.
+    pub aicpu_bin: Option<PathBuf>,
+    /// Command prefix for the device process.
+    pub launcher: Vec<String>,
+    /// Fault injection.
+    pub faults: FaultConfig,
+}
+
+/// Which calls fail on purpose (all counts 1-based, per host process).
+#[derive(Clone, Debug, Default)]
+pub struct FaultConfig {
+    /// The Nth `aclrtMalloc` returns 207001.
+    pub malloc: Option<u64>,
+    /// The Nth `aclrtMemcpy` returns 507000.
+    pub memcpy: Option<u64>,
+    /// The Nth launch returns 507000.
+    pub launch: Option<u64>,
+    /// The Nth sync returns 507018.
+    pub sync: Option<u64>,
+    /// The dispatcher's file writes fail with `EFBIG`.
+    pub dispatcher_write: bool,
+    /// The device process dies at the Nth launch.
+    pub kill_at_launch: Option<u64>,
+}
+
+fn var(name: &str) -> AclResult<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(AclError::param(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
+fn number(name: &str, min: u64, max: u64) -> AclResult<Option<u64>> {
+    let Some(text) = var(name)? else {
+        return Ok(None);
+    };
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    match parsed {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        Ok(n) => Err(AclError::param(format!(
+            "{name}={n} is out of range ({min}..={max})"
+        ))),
+        Err(_) => Err(AclError::param(format!("{name}={text:?} is not a number"))),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> AclResult<Self> {
+        let root = match var(env::ROOT)? {
+            Some(root) => PathBuf::from(root),
+            // SAFETY: getuid has no preconditions and cannot fail.
+            None => std::env::temp_dir().join(format!("simpler-sim-{}", unsafe { libc::getuid() })),
+        };
+        let launcher = var(env::AICPU_LAUNCHER)?
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let dispatcher_write = match var(env::FAIL_DISPATCHER_WRITE)?.as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(AclError::param(format!(
+                    "{}={other:?}: expected 0 or 1",
+                    env::FAIL_DISPATCHER_WRITE
+                )))
+            }
+        };
+        Ok(Self {
+            root,
+            device_count: number(env::DEVICE_COUNT, 1, MAX_DEVICES.into())?.unwrap_or(8) as u32,
+            aicpu_threads: number(env::AICPU_THREADS, 1, 1024)?.unwrap_or(4) as u32,
+            device_mem: number(env::DEVICE_MEM, 1 << 20, DEVICE_STRIDE)?.unwrap_or(1 << 30),
+            op_timeout_ms: number(env::OP_TIMEOUT_MS, 1, u32::MAX.into())?.unwrap_or(60_000) as u32,
+            aicpu_bin: var(env::AICPU_BIN)?.map(PathBuf::from),
+            launcher,
+            faults: FaultConfig {
+                malloc: number(env::FAIL_MALLOC, 1, u64::MAX)?,
+                memcpy: number(env::FAIL_MEMCPY, 1, u64::MAX)?,
+                launch: number(env::FAIL_LAUNCH, 1, u64::MAX)?,
+                sync: number(env::FAIL_SYNC, 1, u64::MAX)?,
+                dispatcher_write,
+                kill_at_launch: number(env::KILL_AT_LAUNCH, 1, u64::MAX)?,
+            },
+        })
+    }
+
+    /// The device process binary: the configured one, else
+    /// `simpler-sim-aicpu` next to this library.
+    pub fn device_bin(&self) -> AclResult<PathBuf> {
+        if let Some(bin) = &self.aicpu_bin {
+            return Ok(bin.clone());
+        }
+        let lib = crate::memory::own_library_path().ok_or_else(|| {
+            AclError::new(
+                crate::error::ACL_ERROR_RT_INTERNAL_ERROR,
+                format!(
+                    "cannot locate this library to find simpler-sim-aicpu next to it; set {}",
+                    env::AICPU_BIN
+                ),
+            )
+        })?;
+        Ok(lib.with_file_name("simpler-sim-aicpu"))
+    }
+
+    /// `<root>/device<N>`.
+    pub fn device_dir(&self, device: u32) -> PathBuf {
+        self.root.join(format!("device{device}"))
+    }
+}

@@ -1,0 +1,696 @@
+//! One simulated device as the host library sees it: the device process
+//! (`simpler-sim-aicpu`), its memory, its streams and the launches in
+//! flight on them.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::alloc::Allocator;
+use crate::config::{Config, DEVICE_BASE, DEVICE_STRIDE};
+use crate::error::*;
+use crate::memory::SharedMemory;
+use crate::protocol::{self, reply, request, Reply, Request};
+
+/// How long `aclrtSetDevice` waits for a device process to report ready
+/// (generous: under qemu-user the start takes a few hundred milliseconds
+/// on a quiet machine and much more on a loaded one).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a device process may take to exit once its channel is closed
+/// before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Cumulative per-device counters of this host process; they outlive the
+/// device processes (see `SimStats`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Launches of `KERNEL_TYPE_AICPU`.
+    pub launches_aicpu: AtomicU64,
+    /// Launches of `KERNEL_TYPE_AICPU_KFC`.
+    pub launches_kfc: AtomicU64,
+    /// Launches of any other kernel type.
+    pub launches_other: AtomicU64,
+    /// Calls of the dispatcher's init.
+    pub kfc_calls: AtomicU64,
+    /// Dispatcher SOs saved.
+    pub dispatcher_saves: AtomicU64,
+    /// `dlopen` calls in device processes.
+    pub dlopens: AtomicU64,
+    /// Device processes started.
+    pub starts: AtomicU64,
+    /// Highest live user bytes seen.
+    pub peak_bytes: AtomicU64,
+}
+
+/// Address of device `id`'s memory window.
+pub fn device_base(id: u32) -> u64 {
+    DEVICE_BASE + u64::from(id) * DEVICE_STRIDE
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    /// Launches submitted so far.
+    submitted: u64,
+    /// Launches finished so far (they finish in submission order).
+    completed: u64,
+    /// The first failure not yet reported by a sync, with the ordinal of
+    /// the launch that failed.
+    error: Option<(u64, AclError)>,
+}
+
+#[derive(Debug)]
+struct Inflight {
+    stream: u64,
+    ordinal: u64,
+    /// Offset of the simulator's copy of the argument block, freed when
+    /// the launch finishes.
+    args_copy: Option<u64>,
+}
+
+/// Mutable state of a device, under [`Device::state`].
+#[derive(Debug)]
+pub struct State {
+    /// The device's memory allocator (offsets from the window base).
+    pub alloc: Allocator,
+    streams: HashMap<u64, StreamState>,
+    inflight: HashMap<u64, Inflight>,
+    next_seq: u64,
+    pongs: u64,
+    /// Why the device process is gone, when it died unexpectedly.
+    dead: Option<String>,
+    /// The host is shutting the device process down on purpose.
+    closing: bool,
+    /// The reader has reaped the device process.
+    exited: bool,
+}
+
+/// A running device process and everything the host tracks for it.
+#[derive(Debug)]
+pub struct Device {
+    /// Logical device id.
+    pub id: u32,
+    /// Device address of the memory window.
+    pub base: u64,
+    /// Bytes of device memory.
+    pub size: u64,
+    /// The stream used when a call passes a NULL stream.
+    pub default_stream: u64,
+    /// Process id of the device process (of qemu under a launcher).
+    pub pid: u32,
+    mem: SharedMemory,
+    ctl: Arc<OwnedFd>,
+    state: Mutex<State>,
+    cond: Condvar,
+    counters: Arc<Counters>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What a launch asks of the device.
+#[derive(Clone, Copy, Debug)]
+pub struct LaunchSpec<'a> {
+    /// Kernel type (2 or 5).
+    pub kernel_type: u32,
+    /// AICPU threads.
+    pub block_dim: u32,
+    /// The argument block: host bytes to copy, or a device address of a
+    /// block already in device memory (`isNoNeedH2DCopy`).
+    pub args: LaunchArgs<'a>,
+    /// Offset of the so name in the block.
+    pub so_name_offset: u32,
+    /// Offset of the kernel name in the block.
+    pub kernel_name_offset: u32,
+    /// Op timeout.
+    pub timeout_ms: u32,
+    /// Kill the device process on receipt (fault injection).
+    pub die: bool,
+}
+
+/// Where a launch's argument block is.
+#[derive(Clone, Copy, Debug)]
+pub enum LaunchArgs<'a> {
+    /// In host memory: copied to device memory before the launch returns.
+    Host(&'a [u8]),
+    /// Already in device memory at this address, this long.
+    Device(u64, u32),
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave the counters half
+    // updated in a way that matters more than refusing every later call.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (_, Some(sig)) => {
+            // SAFETY: strsignal returns a static or thread-local string for
+            // any signal number.
+            let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig)) };
+            format!("was killed by signal {sig} ({})", name.to_string_lossy())
+        }
+        _ => "ended".to_owned(),
+    }
+}
+
+fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: socketpair returned two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+impl Device {
+    /// Starts device `id`'s process and waits until it is ready.
+    pub fn start(
+        id: u32,
+        config: &Config,
+        counters: Arc<Counters>,
+        stream: u64,
+    ) -> AclResult<Arc<Self>> {
+        let internal = |what: String| AclError::new(ACL_ERROR_RT_DRV_INTERNAL_ERROR, what);
+        let bin = config.device_bin()?;
+        if !bin.is_file() {
+            return Err(internal(format!(
+                "device process binary {} does not exist (set SIMPLER_SIM_AICPU_BIN)",
+                bin.display()
+            )));
+        }
+        let mem = SharedMemory::create(&format!("simpler-sim-device{id}"), config.device_mem)
+            .map_err(|e| internal(format!("cannot create device {id}'s memory: {e}")))?;
+        let (host_end, device_end) = socket_pair()
+            .map_err(|e| internal(format!("cannot create the control channel: {e}")))?;
+        let base = device_base(id);
+        let mut command = match config.launcher.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mem_fd = mem.fd().as_raw_fd();
+        let ctl_fd = device_end.as_raw_fd();
+        command
+            .arg("--device")
+            .arg(id.to_string())
+            .arg("--mem-fd")
+            .arg(mem_fd.to_string())
+            .arg("--ctl-fd")
+            .arg(ctl_fd.to_string())
+            .arg("--base")
+            .arg(format!("{base:#x}"))
+            .arg("--size")
+            .arg(config.device_mem.to_string())
+            .arg("--root")
+            .arg(config.device_dir(id))
+            .arg("--threads")
+            .arg(config.aicpu_threads.to_string());
+        if config.faults.dispatcher_write {
+            command.arg("--fail-dispatcher-write");
+        }
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe system calls on plain integers.
+        unsafe {
+            command.pre_exec(move || {
+                // Hand exactly these two descriptors to the device process.
+                for fd in [mem_fd, ctl_fd] {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                // Die with the thread that started us (the device's reader
+                // thread, which lives as long as the host process needs the
+                // device); the closed channel is the second, portable path.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+
+        let host_end = Arc::new(host_end);
+        let (started_tx, started_rx) = mpsc::channel::<Result<u32, String>>();
+        let (device_tx, device_rx) = mpsc::channel::<Arc<Device>>();
+        let reader_fd = Arc::clone(&host_end);
+        let bin_name = bin.display().to_string();
+        let reader = std::thread::Builder::new()
+            .name(format!("simpler-sim-dev{id}"))
+            .spawn(move || {
+                let mut child = match command.spawn() {
+                    Ok(child) => child,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(format!("cannot start {bin_name}: {e}")));
+                        return;
+                    }
+                };
+                // Our copy of the device's end must close, or the device's
+                // death would never read as end of file here.
+                drop(device_end);
+                let pid = child.id();
+                match protocol::recv::<Reply>(reader_fd.as_fd()) {
+                    Ok(Some(r)) if r.kind == reply::READY => {
+                        let _ = started_tx.send(Ok(pid));
+                    }
+                    other => {
+                        let why = match other {
+                            Ok(Some(r)) => r.message(),
+                            Ok(None) => "it closed its control channel".to_owned(),
+                            Err(e) => format!("control channel error: {e}"),
+                        };
+                        let status = reap(&mut child);
+                        let _ = started_tx.send(Err(format!(
+                            "device process {bin_name} failed to start: {why}; it {status}"
+                        )));
+                        return;
+                    }
+                }
+                let Ok(device) = device_rx.recv() else {
+                    reap(&mut child);
+                    return;
+                };
+                device.read_replies(child);
+            })
+            .map_err(|e| internal(format!("cannot spawn the device reader thread: {e}")))?;
+
+        let pid = match started_rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(why)) => {
+                let _ = reader.join();
+                return Err(internal(why));
+            }
+            Err(_) => {
+                // SAFETY: shutting down a socket we own wakes the reader.
+                unsafe { libc::shutdown(host_end.as_raw_fd(), libc::SHUT_RDWR) };
+                let _ = reader.join();
+                return Err(internal(format!(
+                    "device process {} did not report ready within {START_TIMEOUT:?}",
+                    bin.display()
+                )));
+            }
+        };
+        counters.starts.fetch_add(1, Ordering::Relaxed);
+        let mut streams = HashMap::new();
+        streams.insert(stream, StreamState::default());
+        let device = Arc::new(Self {
+            id,
+            base,
+            size: config.device_mem,
+            default_stream: stream,
+            pid,
+            mem,
+            ctl: host_end,
+            state: Mutex::new(State {
+                alloc: Allocator::new(config.device_mem),
+                streams,
+                inflight: HashMap::new(),
+                next_seq: 1,
+                pongs: 0,
+                dead: None,
+                closing: false,
+                exited: false,
+            }),
+            cond: Condvar::new(),
+            counters,
+            reader: Mutex::new(Some(reader)),
+        });
+        // The reader owns the only other reference until the device exits.
+        device_tx
+            .send(Arc::clone(&device))
+            .map_err(|_| internal("the device reader thread ended early".to_owned()))?;
+        Ok(device)
+    }
+
+    /// The reader thread's loop: apply replies until the channel closes,
+    /// then reap the process and fail whatever was in flight.
+    fn read_replies(self: Arc<Self>, mut child: Child) {
+        loop {
+            match protocol::recv::<Reply>(self.ctl.as_fd()) {
+                Ok(Some(r)) => self.on_reply(&r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let status = reap(&mut child);
+        let mut st = lock(&self.state);
+        st.exited = true;
+        if !st.closing {
+            let why = format!("device process {} of device {} {status}", self.pid, self.id);
+            let inflight: Vec<Inflight> = st.inflight.drain().map(|(_, f)| f).collect();
+            for f in inflight {
+                if let Some(off) = f.args_copy {
+                    st.alloc.free(off);
+                }
+                if let Some(s) = st.streams.get_mut(&f.stream) {
+                    s.completed += 1;
+                    s.error.get_or_insert((
+                        f.ordinal,
+                        AclError::new(
+                            ACL_ERROR_RT_AICPU_EXCEPTION,
+                            format!("{why} while this launch was in flight"),
+                        ),
+                    ));
+                }
+            }
+            st.dead = Some(why);
+        }
+        drop(st);
+        self.cond.notify_all();
+    }
+
+    fn on_reply(&self, r: &Reply) {
+        let mut st = lock(&self.state);
+        match r.kind {
+            reply::DONE => {
+                let c = &self.counters;
+                c.kfc_calls.fetch_add(r.kfc_calls.into(), Ordering::Relaxed);
+                c.dispatcher_saves
+                    .fetch_add(r.dispatcher_saves.into(), Ordering::Relaxed);
+                c.dlopens.fetch_add(r.dlopens.into(), Ordering::Relaxed);
+                if let Some(f) = st.inflight.remove(&r.seq) {
+                    if let Some(off) = f.args_copy {
+                        st.alloc.free(off);
+                    }
+                    if let Some(s) = st.streams.get_mut(&f.stream) {
+                        s.completed += 1;
+                        if r.code != ACL_SUCCESS && s.error.is_none() {
+                            s.error = Some((f.ordinal, AclError::new(r.code, r.message())));
+                        }
+                    }
+                }
+            }
+            reply::PONG => st.pongs += 1,
+            _ => {}
+        }
+        drop(st);
+        self.cond.notify_all();
+    }
+
+    fn send(&self, req: &Request) -> AclResult<()> {
+        protocol::send(self.ctl.as_fd(), req).map_err(|e| {
+            AclError::new(
+                ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+                format!("device {} process is unreachable: {e}", self.id),
+            )
+        })
+    }
+
+    fn alive<'a>(&'a self, st: &MutexGuard<'a, State>) -> AclResult<()> {
+        match &st.dead {
+            Some(why) => Err(AclError::new(
+                ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+                format!(
+                    "device {} is unusable until aclrtResetDevice: {why}",
+                    self.id
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Locks the state and fails with 507899 if the device process died.
+    pub fn live_state(&self) -> AclResult<MutexGuard<'_, State>> {
+        let st = lock(&self.state);
+        self.alive(&st)?;
+        Ok(st)
+    }
+
+    /// Locks the state whether or not the device process is alive.
+    pub fn any_state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Checks that `[addr, addr + len)` lies inside one live user block and
+    /// returns its offset in the window.
+    pub fn check_range(&self, st: &State, addr: u64, len: u64, what: &str) -> AclResult<u64> {
+        let off = addr - self.base;
+        let Some((start, block)) = st.alloc.containing(off).filter(|(_, b)| !b.internal) else {
+            return Err(AclError::param(format!(
+                "{what} {addr:#x} is not inside a live allocation of device {}",
+                self.id
+            )));
+        };
+        if off + len > start + block.len {
+            return Err(AclError::param(format!(
+                "{what} {addr:#x} + {len} bytes runs past the allocation at {:#x} of {} bytes by {} bytes",
+                self.base + start,
+                block.len,
+                off + len - start - block.len
+            )));
+        }
+        Ok(off)
+    }
+
+    /// The shared memory object, for copies (offsets from the checks above).
+    pub fn memory(&self) -> &SharedMemory {
+        &self.mem
+    }
+
+    /// Updates the peak after an allocation.
+    pub fn note_usage(&self, st: &State) {
+        let (_, bytes) = st.alloc.user_usage();
+        self.counters.peak_bytes.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// Registers a new stream.
+    pub fn add_stream(&self, handle: u64) -> AclResult<()> {
+        let mut st = self.live_state()?;
+        st.streams.insert(handle, StreamState::default());
+        Ok(())
+    }
+
+    /// Waits for the stream's launches, then forgets it.
+    pub fn destroy_stream(&self, handle: u64) -> AclResult<()> {
+        let mut st = lock(&self.state);
+        loop {
+            let Some(s) = st.streams.get(&handle) else {
+                return Err(AclError::param(format!(
+                    "stream {handle:#x} was already destroyed"
+                )));
+            };
+            if s.completed >= s.submitted {
+                break;
+            }
+            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.streams.remove(&handle);
+        if st.dead.is_none() {
+            let req = Request {
+                kind: request::DESTROY_STREAM,
+                stream: handle,
+                ..Request::default()
+            };
+            // A device that cannot hear it is dead; its executors are gone.
+            let _ = self.send(&req);
+        }
+        Ok(())
+    }
+
+    /// Queues a launch on `stream`; the argument block is in device memory
+    /// when this returns.
+    pub fn launch(&self, stream: u64, spec: &LaunchSpec<'_>) -> AclResult<()> {
+        let mut st = self.live_state()?;
+        if !st.streams.contains_key(&stream) {
+            return Err(AclError::param(format!(
+                "stream {stream:#x} does not exist on device {}",
+                self.id
+            )));
+        }
+        let (args, args_size, args_copy) = match spec.args {
+            LaunchArgs::Host(bytes) => {
+                let off = st.alloc.alloc(bytes.len() as u64, true).ok_or_else(|| {
+                    AclError::new(
+                        ACL_ERROR_RT_MEMORY_ALLOCATION,
+                        format!(
+                            "no device memory left for the {}-byte argument block",
+                            bytes.len()
+                        ),
+                    )
+                })?;
+                // SAFETY: `bytes` is a live slice; the block was just
+                // allocated with its length.
+                unsafe { self.mem.write(off, bytes.as_ptr(), bytes.len()) };
+                (self.base + off, bytes.len() as u32, Some(off))
+            }
+            LaunchArgs::Device(addr, len) => {
+                self.check_range(&st, addr, len.into(), "args")?;
+                (addr, len, None)
+            }
+        };
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let s = st.streams.get_mut(&stream).expect("checked above");
+        s.submitted += 1;
+        let ordinal = s.submitted;
+        let req = Request {
+            kind: request::LAUNCH,
+            flags: if spec.die {
+                protocol::LAUNCH_FLAG_DIE
+            } else {
+                0
+            },
+            seq,
+            stream,
+            kernel_type: spec.kernel_type,
+            block_dim: spec.block_dim,
+            args,
+            args_size,
+            so_name_offset: spec.so_name_offset,
+            kernel_name_offset: spec.kernel_name_offset,
+            timeout_ms: spec.timeout_ms,
+        };
+        st.inflight.insert(
+            seq,
+            Inflight {
+                stream,
+                ordinal,
+                args_copy,
+            },
+        );
+        if let Err(e) = self.send(&req) {
+            st.inflight.remove(&seq);
+            if let Some(off) = args_copy {
+                st.alloc.free(off);
+            }
+            if let Some(s) = st.streams.get_mut(&stream) {
+                s.submitted -= 1;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Waits for every launch queued on `stream` so far; returns the first
+    /// failure among them (and clears it), 507046 when `timeout` passes
+    /// first, 507899 when the device process has died.
+    pub fn sync(&self, stream: u64, timeout: Option<Duration>) -> AclResult<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = lock(&self.state);
+        let target = match st.streams.get(&stream) {
+            Some(s) => s.submitted,
+            None => {
+                return Err(AclError::param(format!(
+                    "stream {stream:#x} does not exist on device {}",
+                    self.id
+                )))
+            }
+        };
+        loop {
+            let Some(s) = st.streams.get(&stream) else {
+                return Err(AclError::param(format!(
+                    "stream {stream:#x} was destroyed during the sync"
+                )));
+            };
+            if s.completed >= target {
+                break;
+            }
+            st = match deadline {
+                None => self.cond.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        let left = target - s.completed;
+                        return Err(AclError::new(
+                            ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
+                            format!(
+                                "{left} launch(es) on stream {stream:#x} still running after {} ms",
+                                timeout.unwrap_or_default().as_millis()
+                            ),
+                        ));
+                    }
+                    self.cond
+                        .wait_timeout(st, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        let s = st.streams.get_mut(&stream).expect("checked in the loop");
+        if s.error
+            .as_ref()
+            .is_some_and(|(ordinal, _)| *ordinal <= target)
+        {
+            let (_, err) = s.error.take().expect("checked");
+            if st.dead.is_none() {
+                // Later launches were aborted device-side until the host
+                // saw this error; let the stream run again.
+                self.send(&Request {
+                    kind: request::CLEAR_STREAM_ERROR,
+                    stream,
+                    ..Request::default()
+                })?;
+            }
+            return Err(err);
+        }
+        self.alive(&st)
+    }
+
+    /// One ping-pong with the device process's control thread.
+    pub fn ping(&self) -> AclResult<()> {
+        let mut st = self.live_state()?;
+        let want = st.pongs + 1;
+        self.send(&Request {
+            kind: request::PING,
+            ..Request::default()
+        })?;
+        while st.pongs < want {
+            self.alive(&st)?;
+            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        Ok(())
+    }
+
+    /// Stops the device process (closing its channel) and waits until it is
+    /// reaped. Launches still in flight are abandoned.
+    pub fn stop(&self) {
+        lock(&self.state).closing = true;
+        // SAFETY: shutting down a socket we own; the device process reads end
+        // of file and exits, and so does our reader.
+        unsafe { libc::shutdown(self.ctl.as_raw_fd(), libc::SHUT_RDWR) };
+        let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(reader) = reader {
+            if reader.thread().id() != std::thread::current().id() {
+                let _ = reader.join();
+            }
+        }
+    }
+}
+
+/// Waits for the child, killing it if it does not exit within
+/// [`EXIT_GRACE`]; returns a description of how it ended.
+fn reap(child: &mut Child) -> String {
+    let deadline = Instant::now() + EXIT_GRACE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return describe(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                let _ = child.kill();
+                return match child.wait() {
+                    Ok(status) => format!("{} (killed after not exiting)", describe(status)),
+                    Err(e) => format!("could not be reaped: {e}"),
+                };
+            }
+            Err(e) => return format!("could not be reaped: {e}"),
+        }
+    }
+}

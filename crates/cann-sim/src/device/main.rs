@@ -1,0 +1,362 @@
+//! `simpler-sim-aicpu`: the emulated AICPU OS of one simulated device, one
+//! process per (host process, device). Started by `libsimpler_cann_sim.so`
+//! on `aclrtSetDevice` with the device memory (a memfd) and the control
+//! socket as inherited descriptors; exits when the control socket closes.
+//!
+//! Threads: `main` reads requests and hands each stream's launches, in
+//! order, to that stream's executor thread; executors run KFC launches
+//! themselves and type-2 kernels on the `aicpu<N>` worker pool.
+
+// Shared with the library, which alone reads reply messages.
+#[allow(dead_code)]
+#[path = "../protocol.rs"]
+mod protocol;
+
+mod faults;
+mod kfc;
+mod log;
+mod memory;
+mod pool;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use simpler_abi::cann::error::{
+    ACL_ERROR_RT_AICPU_EXCEPTION, ACL_ERROR_RT_AICPU_TIMEOUT, ACL_ERROR_RT_DEVICE_TASK_ABORT,
+};
+use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC, PREINSTALL_DIR_ENV};
+
+use crate::log::level;
+use crate::memory::DeviceMemory;
+use crate::protocol::{reply, request, Reply, Request};
+
+/// Everything the executors share.
+pub struct Context {
+    /// The device memory window.
+    pub memory: DeviceMemory,
+    /// `<root>/preinstall`.
+    pub preinstall: PathBuf,
+    /// `<root>/tmp`.
+    pub tmp: PathBuf,
+    /// The AICPU worker threads.
+    pub pool: pool::Pool,
+    /// Kernel SOs opened by type-2 launches.
+    pub so_cache: scheduler::SoCache,
+    /// The KFC dispatcher latch.
+    pub latch: kfc::Latch,
+    /// `SIMPLER_SIM_FAIL_DISPATCHER_WRITE`.
+    pub fail_dispatcher_write: bool,
+    ctl: OwnedFd,
+}
+
+/// The result of one launch, with what it did for the accounting.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    code: i32,
+    message: String,
+    kfc_calls: u32,
+    dispatcher_saves: u32,
+    dlopens: u32,
+}
+
+impl Outcome {
+    fn failed(mut self, code: i32, message: String) -> Self {
+        log::note(level::ERROR, &message);
+        self.code = code;
+        self.message = message;
+        self
+    }
+
+    /// 507018: the AICPU task failed.
+    pub fn exception(self, message: String) -> Self {
+        self.failed(ACL_ERROR_RT_AICPU_EXCEPTION, message)
+    }
+
+    /// 507017: the AICPU task exceeded its timeout.
+    pub fn timeout(self, message: String) -> Self {
+        self.failed(ACL_ERROR_RT_AICPU_TIMEOUT, message)
+    }
+}
+
+/// Command line, written by the host library.
+struct Args {
+    device: u32,
+    mem_fd: i32,
+    ctl_fd: i32,
+    base: u64,
+    size: u64,
+    root: PathBuf,
+    threads: u32,
+    fail_dispatcher_write: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut values: HashMap<String, String> = HashMap::new();
+    let mut fail_dispatcher_write = false;
+    while let Some(flag) = args.next() {
+        if flag == "--fail-dispatcher-write" {
+            fail_dispatcher_write = true;
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        values.insert(flag, value);
+    }
+    let get = |name: &str| values.get(name).ok_or_else(|| format!("missing {name}"));
+    let num = |name: &str| -> Result<u64, String> {
+        let text = get(name)?;
+        let parsed = match text.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => text.parse(),
+        };
+        parsed.map_err(|_| format!("{name} {text:?} is not a number"))
+    };
+    let small = |name: &str| -> Result<u32, String> {
+        u32::try_from(num(name)?).map_err(|_| format!("{name} is too large"))
+    };
+    Ok(Args {
+        device: small("--device")?,
+        mem_fd: small("--mem-fd")? as i32,
+        ctl_fd: small("--ctl-fd")? as i32,
+        base: num("--base")?,
+        size: num("--size")?,
+        root: PathBuf::from(get("--root")?),
+        threads: small("--threads")?.max(1),
+        fail_dispatcher_write,
+    })
+}
+
+fn send_reply(ctl: BorrowedFd<'_>, reply: &Reply) {
+    if protocol::send(ctl, reply).is_err() {
+        // The host is gone: nothing left to serve.
+        // SAFETY: _exit ends the process without running destructors while
+        // kernels may still run on other threads.
+        unsafe { libc::_exit(0) };
+    }
+}
+
+/// Creates the device filesystem, maps memory and builds the context.
+fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
+    let preinstall = args.root.join("preinstall");
+    let tmp = args.root.join("tmp");
+    let log_dir = args.root.join("log");
+    for dir in [&tmp, &log_dir] {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err((ctl, format!("cannot create {}: {e}", dir.display())));
+        }
+    }
+    let log_file = log_dir.join("device.log");
+    if let Err(e) = log::open(&log_file) {
+        eprintln!(
+            "simpler-sim-aicpu: cannot open {}: {e}; logging to stderr",
+            log_file.display()
+        );
+    }
+    // A preinstall directory that cannot be created is the dispatcher's
+    // error to report (with its stage and errno), as on a broken device.
+    if let Err(e) = std::fs::create_dir_all(&preinstall) {
+        log::note(
+            level::ERROR,
+            &format!(
+                "cannot create the preinstall directory {}: {e}",
+                preinstall.display()
+            ),
+        );
+    }
+    // Single-threaded still: no other thread reads the environment.
+    std::env::set_var(PREINSTALL_DIR_ENV, &preinstall);
+    let memory = match DeviceMemory::map(args.mem_fd, args.base, args.size) {
+        Ok(memory) => memory,
+        Err(e) => {
+            return Err((
+                ctl,
+                format!(
+                    "cannot map device memory at {:#x} ({} bytes): {e}",
+                    args.base, args.size
+                ),
+            ))
+        }
+    };
+    // SAFETY: the memfd was handed to us and is now mapped; the mapping
+    // keeps the object alive without the descriptor.
+    drop(unsafe { OwnedFd::from_raw_fd(args.mem_fd) });
+    let pool = match pool::Pool::new(args.threads) {
+        Ok(pool) => pool,
+        Err(e) => {
+            return Err((
+                ctl,
+                format!("cannot start {} AICPU threads: {e}", args.threads),
+            ))
+        }
+    };
+    log::note(
+        level::INFO,
+        &format!(
+            "device {} up: memory {:#x}+{:#x}, {} AICPU threads, preinstall {}",
+            args.device,
+            args.base,
+            args.size,
+            args.threads,
+            preinstall.display()
+        ),
+    );
+    Ok(Context {
+        memory,
+        preinstall,
+        tmp,
+        pool,
+        so_cache: scheduler::SoCache::default(),
+        latch: kfc::Latch::default(),
+        fail_dispatcher_write: args.fail_dispatcher_write,
+        ctl,
+    })
+}
+
+/// What a stream executor is asked to do, in stream order.
+enum Command {
+    Launch(Request),
+    ClearError,
+}
+
+fn run_launch(ctx: &Context, req: &Request) -> Outcome {
+    let name = |offset: u32| {
+        ctx.memory.read_name(
+            req.args + u64::from(offset),
+            u64::from(req.args_size.saturating_sub(offset)),
+        )
+    };
+    let (Some(so), Some(kernel)) = (name(req.so_name_offset), name(req.kernel_name_offset)) else {
+        return Outcome::default().exception(format!(
+            "the so/kernel names at offsets {}/{} of the argument block at {:#x} are not NUL-terminated UTF-8",
+            req.so_name_offset, req.kernel_name_offset, req.args
+        ));
+    };
+    match req.kernel_type {
+        KERNEL_TYPE_AICPU_KFC => kfc::run(ctx, &so, &kernel, req.args, req.args_size),
+        KERNEL_TYPE_AICPU => scheduler::run(
+            ctx,
+            &so,
+            &kernel,
+            req.args,
+            req.block_dim,
+            Duration::from_millis(req.timeout_ms.into()),
+        ),
+        other => Outcome::default().exception(format!("kernel type {other} is not served")),
+    }
+}
+
+/// One stream: its launches run one after the other; after a failure the
+/// rest are aborted until the host has seen the error at a sync.
+fn executor(ctx: Arc<Context>, commands: mpsc::Receiver<Command>) {
+    let mut failed = false;
+    for command in commands {
+        let req = match command {
+            Command::ClearError => {
+                failed = false;
+                continue;
+            }
+            Command::Launch(req) => req,
+        };
+        let outcome = if failed {
+            Outcome::default().failed(
+                ACL_ERROR_RT_DEVICE_TASK_ABORT,
+                "aborted: an earlier launch on this stream failed and no sync has reported it yet"
+                    .to_owned(),
+            )
+        } else {
+            run_launch(&ctx, &req)
+        };
+        failed |= outcome.code != 0;
+        let mut reply = Reply::new(reply::DONE, outcome.code, &outcome.message);
+        reply.seq = req.seq;
+        reply.stream = req.stream;
+        reply.kfc_calls = outcome.kfc_calls;
+        reply.dispatcher_saves = outcome.dispatcher_saves;
+        reply.dlopens = outcome.dlopens;
+        send_reply(ctx.ctl.as_fd(), &reply);
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(why) => {
+            eprintln!("simpler-sim-aicpu: {why}\nThis program is started by libsimpler_cann_sim.so; see docs/simulator.md.");
+            std::process::exit(2);
+        }
+    };
+    // SAFETY: the host library passed this descriptor to us; we own it.
+    let ctl = unsafe { OwnedFd::from_raw_fd(args.ctl_fd) };
+    let ctx = match start(&args, ctl) {
+        Ok(ctx) => Arc::new(ctx),
+        Err((ctl, why)) => {
+            log::note(level::ERROR, &why);
+            let _ = protocol::send(ctl.as_fd(), &Reply::new(reply::START_FAILED, 0, &why));
+            std::process::exit(1);
+        }
+    };
+    send_reply(ctx.ctl.as_fd(), &Reply::new(reply::READY, 0, ""));
+    let mut streams: HashMap<u64, mpsc::Sender<Command>> = HashMap::new();
+    loop {
+        let req = match protocol::recv::<Request>(ctx.ctl.as_fd()) {
+            Ok(Some(req)) => req,
+            // The host closed the channel (reset, finalize or death).
+            Ok(None) => break,
+            Err(e) => {
+                log::note(level::ERROR, &format!("control channel failed: {e}"));
+                break;
+            }
+        };
+        match req.kind {
+            request::PING => send_reply(ctx.ctl.as_fd(), &Reply::new(reply::PONG, 0, "")),
+            request::LAUNCH | request::CLEAR_STREAM_ERROR => {
+                if req.flags & protocol::LAUNCH_FLAG_DIE != 0 {
+                    log::note(
+                        level::ERROR,
+                        "SIMPLER_SIM_KILL_AT_LAUNCH: killing the device process",
+                    );
+                    // SAFETY: signalling ourselves.
+                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                }
+                let sender = streams.entry(req.stream).or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel();
+                    let ctx = Arc::clone(&ctx);
+                    // An executor that cannot start leaves its launches
+                    // unanswered; the host then sees the failure at sync
+                    // only through its timeout, so report it loudly.
+                    if let Err(e) = std::thread::Builder::new()
+                        .name(format!("stream{:x}", req.stream))
+                        .spawn(move || executor(ctx, rx))
+                    {
+                        log::note(
+                            level::ERROR,
+                            &format!("cannot start a stream executor: {e}"),
+                        );
+                    }
+                    tx
+                });
+                let command = if req.kind == request::LAUNCH {
+                    Command::Launch(req)
+                } else {
+                    Command::ClearError
+                };
+                let _ = sender.send(command);
+            }
+            request::DESTROY_STREAM => {
+                // Dropping the sender ends the executor after its queue.
+                streams.remove(&req.stream);
+            }
+            other => log::note(
+                level::WARN,
+                &format!("unknown request kind {other} ignored"),
+            ),
+        }
+    }
+    // SAFETY: leave at once: kernels may still be running on pool threads
+    // and must not observe destructors of the state they use.
+    unsafe { libc::_exit(0) };
+}

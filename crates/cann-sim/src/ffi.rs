@@ -1,0 +1,257 @@
+//! The exported C functions: CANN's signatures (DESIGN section 3) plus the
+//! simulator-only extras. Each one checks its pointers, calls `sim`, turns
+//! the result into a code and never lets a panic cross into C.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::time::Duration;
+
+use simpler_abi::{AicpuArgsEx, SimStats};
+
+use crate::error::{to_code, AclError, AclResult, ACL_ERROR_RT_INTERNAL_ERROR};
+use crate::sim;
+
+/// `aclError`.
+type AclErrorCode = i32;
+
+fn guard(call: &str, f: impl FnOnce() -> AclResult<()>) -> AclErrorCode {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(AclError::new(
+            ACL_ERROR_RT_INTERNAL_ERROR,
+            format!("simulator bug (panic): {what}"),
+        ))
+    });
+    to_code(call, result)
+}
+
+fn non_null<T>(ptr: *const T, what: &str) -> AclResult<()> {
+    if ptr.is_null() {
+        Err(AclError::param(format!("{what} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// `aclError aclInit(const char *configPath)`; the file, when given, must
+/// exist; its content is not used.
+///
+/// # Safety
+/// `config_path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn aclInit(config_path: *const c_char) -> AclErrorCode {
+    guard("aclInit", || {
+        if config_path.is_null() {
+            return sim::init(None);
+        }
+        // SAFETY: the caller passes a NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(config_path) };
+        let path = path
+            .to_str()
+            .map_err(|_| AclError::param("configPath is not UTF-8"))?;
+        sim::init(if path.is_empty() {
+            None
+        } else {
+            Some(Path::new(path))
+        })
+    })
+}
+
+/// `aclError aclFinalize(void)`.
+#[no_mangle]
+pub extern "C" fn aclFinalize() -> AclErrorCode {
+    guard("aclFinalize", sim::finalize)
+}
+
+/// `aclError aclrtGetDeviceCount(uint32_t *count)`.
+///
+/// # Safety
+/// `count` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn aclrtGetDeviceCount(count: *mut u32) -> AclErrorCode {
+    guard("aclrtGetDeviceCount", || {
+        non_null(count, "count")?;
+        let n = sim::device_count()?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { count.write(n) };
+        Ok(())
+    })
+}
+
+/// `aclError aclrtSetDevice(int32_t deviceId)`.
+#[no_mangle]
+pub extern "C" fn aclrtSetDevice(device_id: i32) -> AclErrorCode {
+    guard("aclrtSetDevice", || sim::set_device(device_id))
+}
+
+/// `aclError aclrtResetDevice(int32_t deviceId)`.
+#[no_mangle]
+pub extern "C" fn aclrtResetDevice(device_id: i32) -> AclErrorCode {
+    guard("aclrtResetDevice", || sim::reset_device(device_id))
+}
+
+/// `aclError aclrtCreateStream(aclrtStream *stream)`.
+///
+/// # Safety
+/// `stream` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn aclrtCreateStream(stream: *mut *mut c_void) -> AclErrorCode {
+    guard("aclrtCreateStream", || {
+        non_null(stream, "stream")?;
+        let handle = sim::create_stream()?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { stream.write(handle as *mut c_void) };
+        Ok(())
+    })
+}
+
+/// `aclError aclrtDestroyStream(aclrtStream stream)`.
+#[no_mangle]
+pub extern "C" fn aclrtDestroyStream(stream: *mut c_void) -> AclErrorCode {
+    guard("aclrtDestroyStream", || sim::destroy_stream(stream as u64))
+}
+
+/// `aclError aclrtSynchronizeStream(aclrtStream stream)`: no timeout.
+#[no_mangle]
+pub extern "C" fn aclrtSynchronizeStream(stream: *mut c_void) -> AclErrorCode {
+    guard("aclrtSynchronizeStream", || {
+        sim::synchronize(stream as u64, None)
+    })
+}
+
+/// `aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t
+/// timeout)`: `timeout` in ms, -1 waits forever.
+#[no_mangle]
+pub extern "C" fn aclrtSynchronizeStreamWithTimeout(
+    stream: *mut c_void,
+    timeout: i32,
+) -> AclErrorCode {
+    guard("aclrtSynchronizeStreamWithTimeout", || {
+        let timeout = match timeout {
+            -1 => None,
+            ms if ms > 0 => Some(Duration::from_millis(ms as u64)),
+            other => {
+                return Err(AclError::param(format!(
+                    "timeout {other} ms: expected -1 (forever) or a positive number"
+                )))
+            }
+        };
+        sim::synchronize(stream as u64, timeout)
+    })
+}
+
+/// `aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy
+/// policy)`; every policy behaves the same.
+///
+/// # Safety
+/// `dev_ptr` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn aclrtMalloc(
+    dev_ptr: *mut *mut c_void,
+    size: usize,
+    _policy: u32,
+) -> AclErrorCode {
+    guard("aclrtMalloc", || {
+        non_null(dev_ptr, "devPtr")?;
+        let addr = sim::malloc(size)?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { dev_ptr.write(addr as *mut c_void) };
+        Ok(())
+    })
+}
+
+/// `aclError aclrtFree(void *devPtr)`.
+#[no_mangle]
+pub extern "C" fn aclrtFree(dev_ptr: *mut c_void) -> AclErrorCode {
+    guard("aclrtFree", || sim::free(dev_ptr as u64))
+}
+
+/// `aclError aclrtMemcpy(void *dst, size_t destMax, const void *src, size_t
+/// count, aclrtMemcpyKind kind)`.
+///
+/// # Safety
+/// Host-side buffers must be valid for `count` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn aclrtMemcpy(
+    dst: *mut c_void,
+    dest_max: usize,
+    src: *const c_void,
+    count: usize,
+    kind: u32,
+) -> AclErrorCode {
+    // SAFETY: forwarded from the caller's guarantee.
+    guard("aclrtMemcpy", || unsafe {
+        sim::memcpy(dst as u64, dest_max, src as u64, count, kind)
+    })
+}
+
+/// `const char *aclGetRecentErrMsg(void)`: the calling thread's last
+/// failure, or NULL when none of its calls failed.
+#[no_mangle]
+pub extern "C" fn aclGetRecentErrMsg() -> *const c_char {
+    crate::error::recent_message()
+}
+
+/// `rtError_t rtAicpuKernelLaunchExWithArgs(uint32_t kernelType, const char
+/// *opName, uint32_t blockDim, const rtAicpuArgsEx_t *argsInfo, rtSmDesc_t
+/// *smDesc, rtStream_t stream, uint32_t flags)`. `opName`, `smDesc` and
+/// `flags` are accepted and not used.
+///
+/// # Safety
+/// `args_info` is NULL or points to an `rtAicpuArgsEx_t` whose `args` (when
+/// copied) is readable for `argsSize` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn rtAicpuKernelLaunchExWithArgs(
+    kernel_type: u32,
+    _op_name: *const c_char,
+    block_dim: u32,
+    args_info: *const AicpuArgsEx,
+    _sm_desc: *mut c_void,
+    stream: *mut c_void,
+    _flags: u32,
+) -> AclErrorCode {
+    guard("rtAicpuKernelLaunchExWithArgs", || {
+        non_null(args_info, "argsInfo")?;
+        // SAFETY: non-NULL; the caller guarantees a readable struct. It is
+        // read unaligned because C callers need not align it to 8.
+        let info = unsafe { args_info.read_unaligned() };
+        // SAFETY: forwarded from the caller's guarantee about `args`.
+        unsafe { sim::launch(kernel_type, block_dim, &info, stream as u64) }
+    })
+}
+
+/// Simulator only: `int32_t simpler_sim_get_stats(int32_t device, SimStats
+/// *out)`; 0, or 107000 for a NULL `out` or a device id out of range.
+///
+/// # Safety
+/// `out` is NULL or writable for a `SimStats`.
+#[no_mangle]
+pub unsafe extern "C" fn simpler_sim_get_stats(device: i32, out: *mut SimStats) -> i32 {
+    guard("simpler_sim_get_stats", || {
+        non_null(out, "out")?;
+        let stats = sim::stats(device)?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { out.write_unaligned(stats) };
+        Ok(())
+    })
+}
+
+/// Simulator only: `uint32_t simpler_sim_device_machine(void)`, the ELF
+/// `e_machine` of the device process binary, 0 when it cannot be read.
+#[no_mangle]
+pub extern "C" fn simpler_sim_device_machine() -> u32 {
+    catch_unwind(sim::device_machine).unwrap_or(0)
+}
+
+/// Simulator only: `int32_t simpler_sim_ping(uint32_t count)`: `count`
+/// round trips over the current device's control channel, answered by the
+/// device process's receiving thread — the floor under launch→sync.
+#[no_mangle]
+pub extern "C" fn simpler_sim_ping(count: u32) -> i32 {
+    guard("simpler_sim_ping", || sim::ping(count))
+}

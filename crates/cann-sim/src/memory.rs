@@ -1,0 +1,190 @@
+//! The host side of device memory: the shared memory object, the host's
+//! private view of it, and the inaccessible reservation of the device's
+//! address window. Every raw-memory operation of the library lives here.
+
+use std::ffi::{c_void, CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::ptr::NonNull;
+
+/// A memfd of `len` bytes mapped shared into the host at an address the
+/// kernel chooses. The device process maps the same object at the device's
+/// fixed address; both see the same bytes.
+#[derive(Debug)]
+pub struct SharedMemory {
+    fd: OwnedFd,
+    view: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; access
+// goes through the copy functions, which take no references into it, so
+// it may be used from any thread.
+unsafe impl Send for SharedMemory {}
+// SAFETY: as above; concurrent copies race only in the way device memory
+// races on hardware (the caller orders them with streams).
+unsafe impl Sync for SharedMemory {}
+
+impl SharedMemory {
+    /// Creates a zero-filled object of `len` bytes named `name` (the name
+    /// shows in `/proc/<pid>/fd`, nowhere else).
+    pub fn create(name: &str, len: u64) -> io::Result<Self> {
+        let cname = CString::new(name).map_err(io::Error::other)?;
+        // SAFETY: `cname` is a valid NUL-terminated string.
+        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: memfd_create returned a fresh descriptor we now own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let len_off = libc::off_t::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: `fd` is an open memfd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), len_off) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: a fresh shared mapping of an object at least `len` bytes
+        // long; the kernel picks the address, so nothing is overwritten.
+        let view = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if view == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let view =
+            NonNull::new(view.cast()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
+        Ok(Self { fd, view, len })
+    }
+
+    /// The memfd, for handing to the device process.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Copies `len` bytes from host memory at `src` to offset `off`.
+    ///
+    /// # Safety
+    /// `src` must be readable for `len` bytes; `off + len` must not exceed
+    /// the object's length (the allocator's bounds check guarantees it).
+    pub unsafe fn write(&self, off: u64, src: *const u8, len: usize) {
+        debug_assert!(off as usize + len <= self.len);
+        // SAFETY: the caller guarantees `src` and the bounds; `ptr::copy`
+        // tolerates overlap, which a host buffer inside the view could cause.
+        unsafe { std::ptr::copy(src, self.view.as_ptr().add(off as usize), len) }
+    }
+
+    /// Copies `len` bytes at offset `off` to host memory at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be writable for `len` bytes; `off + len` must not exceed
+    /// the object's length.
+    pub unsafe fn read(&self, off: u64, dst: *mut u8, len: usize) {
+        debug_assert!(off as usize + len <= self.len);
+        // SAFETY: the caller guarantees `dst` and the bounds.
+        unsafe { std::ptr::copy(self.view.as_ptr().add(off as usize), dst, len) }
+    }
+
+    /// Copies `len` bytes inside the object (overlap allowed).
+    pub fn copy_within(&self, src: u64, dst: u64, len: usize) {
+        assert!(src as usize + len <= self.len && dst as usize + len <= self.len);
+        // SAFETY: both ranges were just checked to lie inside the mapping.
+        unsafe {
+            std::ptr::copy(
+                self.view.as_ptr().add(src as usize),
+                self.view.as_ptr().add(dst as usize),
+                len,
+            )
+        }
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: `view`/`len` describe the mapping made in `create`, which
+        // nothing references any more.
+        unsafe { libc::munmap(self.view.as_ptr().cast(), self.len) };
+    }
+}
+
+/// An address window reserved with `PROT_NONE` for the life of the
+/// process, so a host dereference of a device address faults (SIGSEGV) as
+/// on hardware and no host allocation can land there.
+#[derive(Debug)]
+pub struct Reservation {
+    base: u64,
+    len: u64,
+}
+
+impl Reservation {
+    /// Reserves `[base, base + len)`; fails if anything is mapped there.
+    pub fn new(base: u64, len: u64) -> io::Result<Self> {
+        let len_usize = usize::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; an
+        // anonymous PROT_NONE mapping has no other effect.
+        let got = unsafe {
+            libc::mmap(
+                base as *mut c_void,
+                len_usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_NORESERVE
+                    | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if got == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        if got as u64 != base {
+            // A kernel older than 4.17 ignores the flag and picks elsewhere.
+            // SAFETY: `got` is the mapping just made, referenced by nobody.
+            unsafe { libc::munmap(got, len_usize) };
+            return Err(io::Error::other(format!(
+                "the kernel placed the reservation at {got:p}, not {base:#x} (MAP_FIXED_NOREPLACE unsupported?)"
+            )));
+        }
+        Ok(Self { base, len })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // SAFETY: the range is exactly the mapping made in `new`.
+        unsafe { libc::munmap(self.base as *mut c_void, self.len as usize) };
+    }
+}
+
+/// Path of the shared object this code was loaded from.
+pub fn own_library_path() -> Option<PathBuf> {
+    let mut info: libc::Dl_info = empty_dl_info();
+    let addr = own_library_path as *const c_void;
+    // SAFETY: `addr` is a code address of this library; `info` is writable.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr filled `dli_fname` with a NUL-terminated path that
+    // lives as long as the library stays loaded.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    use std::os::unix::ffi::OsStrExt;
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    std::fs::canonicalize(&path).ok().or(Some(path))
+}
+
+fn empty_dl_info() -> libc::Dl_info {
+    libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    }
+}

@@ -1,0 +1,635 @@
+//! The library's process-wide state and the operations behind each C entry
+//! point, in safe Rust. `ffi` only converts arguments and results.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use simpler_abi::cann::memcpy_kind;
+use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC};
+use simpler_abi::{AicpuArgsEx, SimStats};
+
+use crate::config::{Config, DEVICE_BASE, DEVICE_STRIDE, MAX_DEVICES};
+use crate::device::{device_base, Counters, Device, LaunchArgs, LaunchSpec};
+use crate::error::*;
+use crate::memory::Reservation;
+
+/// Largest argument block a launch accepts.
+const MAX_ARGS_SIZE: u32 = 1 << 20;
+/// First stream handle; handles only need to be non-NULL and unique.
+const STREAM_HANDLE_BASE: u64 = 0x5354_0000_0000;
+
+/// What lives for the whole host process: the address reservations (so
+/// device pointers keep faulting after a reset) and the counters (which
+/// survive resets so restarts can be counted).
+struct Persistent {
+    reservations: Vec<Option<Reservation>>,
+    counters: Vec<Arc<Counters>>,
+}
+
+/// State between `aclInit`/first use and `aclFinalize`.
+struct Sim {
+    config: Config,
+    initialized: bool,
+    slots: Vec<Slot>,
+    /// Stream handle → device id.
+    streams: HashMap<u64, u32>,
+    next_stream: u64,
+    calls: FaultCalls,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// `aclrtSetDevice` calls not yet matched by `aclrtResetDevice`.
+    refs: u32,
+    device: Option<Arc<Device>>,
+}
+
+/// Calls counted for fault injection (1-based, per host process).
+#[derive(Default)]
+struct FaultCalls {
+    malloc: u64,
+    memcpy: u64,
+    launch: u64,
+    sync: u64,
+}
+
+static PERSISTENT: Mutex<Option<Persistent>> = Mutex::new(None);
+static SIM: Mutex<Option<Sim>> = Mutex::new(None);
+
+thread_local! {
+    /// The calling thread's current device (CANN's per-thread context).
+    static CURRENT: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+fn persistent() -> MutexGuard<'static, Option<Persistent>> {
+    let mut p = PERSISTENT.lock().unwrap_or_else(|e| e.into_inner());
+    p.get_or_insert_with(|| Persistent {
+        reservations: (0..MAX_DEVICES).map(|_| None).collect(),
+        counters: (0..MAX_DEVICES).map(|_| Arc::default()).collect(),
+    });
+    p
+}
+
+fn counters(device: u32) -> Arc<Counters> {
+    Arc::clone(&persistent().as_ref().expect("initialised above").counters[device as usize])
+}
+
+/// Runs `f` on the state, creating it from the environment on first use.
+fn with_sim<T>(f: impl FnOnce(&mut Sim) -> AclResult<T>) -> AclResult<T> {
+    let mut guard = SIM.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.is_none() {
+        let config = Config::from_env()?;
+        *guard = Some(Sim {
+            slots: (0..config.device_count).map(|_| Slot::default()).collect(),
+            config,
+            initialized: false,
+            streams: HashMap::new(),
+            next_stream: STREAM_HANDLE_BASE,
+            calls: FaultCalls::default(),
+        });
+    }
+    f(guard.as_mut().expect("just created"))
+}
+
+impl Sim {
+    fn check_id(&self, device: i32) -> AclResult<u32> {
+        u32::try_from(device)
+            .ok()
+            .filter(|&d| d < self.config.device_count)
+            .ok_or_else(|| {
+                AclError::new(
+                    ACL_ERROR_RT_INVALID_DEVICEID,
+                    format!(
+                        "device id {device} is out of range: the simulator has {} device(s) (SIMPLER_SIM_DEVICE_COUNT)",
+                        self.config.device_count
+                    ),
+                )
+            })
+    }
+
+    /// The calling thread's current device, which must be set and running.
+    fn current(&self) -> AclResult<Arc<Device>> {
+        let id = CURRENT.with(Cell::get).ok_or_else(|| {
+            AclError::new(
+                ACL_ERROR_RT_CONTEXT_NULL,
+                "this thread has no current device: call aclrtSetDevice on it first",
+            )
+        })?;
+        self.slots
+            .get(id as usize)
+            .and_then(|s| s.device.clone())
+            .ok_or_else(|| {
+                AclError::new(
+                    ACL_ERROR_RT_CONTEXT_NULL,
+                    format!("this thread's device {id} was reset: call aclrtSetDevice again"),
+                )
+            })
+    }
+
+    /// The device whose window holds `addr`, if that device is set.
+    fn device_of(&self, addr: u64) -> Option<Arc<Device>> {
+        if addr < DEVICE_BASE {
+            return None;
+        }
+        let id = (addr - DEVICE_BASE) / DEVICE_STRIDE;
+        self.slots.get(id as usize)?.device.clone()
+    }
+
+    /// Whether `addr` is in some device's window, set or not.
+    fn is_device_addr(&self, addr: u64) -> bool {
+        addr >= DEVICE_BASE && (addr - DEVICE_BASE) / DEVICE_STRIDE < u64::from(MAX_DEVICES)
+    }
+
+    fn device_ptr(&self, addr: u64, what: &str) -> AclResult<Arc<Device>> {
+        self.device_of(addr).ok_or_else(|| {
+            AclError::param(if self.is_device_addr(addr) {
+                format!("{what} {addr:#x} belongs to a device that is not set (or was reset)")
+            } else {
+                format!("{what} {addr:#x} is not a device address")
+            })
+        })
+    }
+
+    fn stream(&self, handle: u64) -> AclResult<(Arc<Device>, u64)> {
+        if handle == 0 {
+            let device = self.current()?;
+            let stream = device.default_stream;
+            return Ok((device, stream));
+        }
+        let id = *self
+            .streams
+            .get(&handle)
+            .ok_or_else(|| AclError::param(format!("stream {handle:#x} is not a live stream")))?;
+        let device = self.slots[id as usize].device.clone().ok_or_else(|| {
+            AclError::param(format!(
+                "stream {handle:#x} belonged to device {id}, which was reset"
+            ))
+        })?;
+        Ok((device, handle))
+    }
+
+    fn new_stream_handle(&mut self) -> u64 {
+        self.next_stream += 1;
+        self.next_stream
+    }
+
+    fn tear_down(&mut self, id: u32) {
+        let slot = &mut self.slots[id as usize];
+        slot.refs = 0;
+        if let Some(device) = slot.device.take() {
+            device.stop();
+        }
+        self.streams.retain(|_, d| *d != id);
+    }
+}
+
+/// `aclInit`: (re)reads the configuration when nothing is running.
+pub fn init(config_path: Option<&std::path::Path>) -> AclResult<()> {
+    if let Some(path) = config_path {
+        if !path.is_file() {
+            return Err(AclError::param(format!(
+                "config file {} does not exist (pass NULL for none)",
+                path.display()
+            )));
+        }
+    }
+    let mut guard = SIM.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sim) = guard.as_ref() {
+        if sim.initialized {
+            return Err(AclError::new(
+                ACL_ERROR_REPEAT_INITIALIZE,
+                "aclInit was already called; call aclFinalize first",
+            ));
+        }
+        if sim.slots.iter().all(|s| s.device.is_none()) {
+            *guard = None;
+        }
+    }
+    drop(guard);
+    with_sim(|sim| {
+        sim.initialized = true;
+        Ok(())
+    })
+}
+
+/// `aclFinalize`: stops every device process and forgets all state.
+pub fn finalize() -> AclResult<()> {
+    let mut guard = SIM.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sim) = guard.as_mut() {
+        for id in 0..sim.slots.len() as u32 {
+            sim.tear_down(id);
+        }
+    }
+    *guard = None;
+    Ok(())
+}
+
+/// `aclrtGetDeviceCount`.
+pub fn device_count() -> AclResult<u32> {
+    with_sim(|sim| Ok(sim.config.device_count))
+}
+
+/// `aclrtSetDevice`: makes `device` current on this thread, starting its
+/// process on the first reference.
+pub fn set_device(device: i32) -> AclResult<()> {
+    with_sim(|sim| {
+        let id = sim.check_id(device)?;
+        if sim.slots[id as usize].device.is_none() {
+            reserve(id)?;
+            let stream = sim.new_stream_handle();
+            let dev = Device::start(id, &sim.config, counters(id), stream)?;
+            sim.streams.insert(stream, id);
+            sim.slots[id as usize].device = Some(dev);
+        }
+        sim.slots[id as usize].refs += 1;
+        CURRENT.with(|c| c.set(Some(id)));
+        Ok(())
+    })
+}
+
+/// Reserves device `id`'s address window in this process, once.
+fn reserve(id: u32) -> AclResult<()> {
+    let mut p = persistent();
+    let slot = &mut p.as_mut().expect("initialised").reservations[id as usize];
+    if slot.is_none() {
+        let base = device_base(id);
+        let r = Reservation::new(base, DEVICE_STRIDE).map_err(|e| {
+            AclError::new(
+                ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+                format!(
+                    "cannot reserve device {id}'s address window at {base:#x} in the host: {e}"
+                ),
+            )
+        })?;
+        *slot = Some(r);
+    }
+    Ok(())
+}
+
+/// `aclrtResetDevice`: drops one reference; the last one stops the device
+/// process and frees everything on the device.
+pub fn reset_device(device: i32) -> AclResult<()> {
+    with_sim(|sim| {
+        let id = sim.check_id(device)?;
+        let slot = &mut sim.slots[id as usize];
+        if slot.refs == 0 {
+            return Err(AclError::param(format!(
+                "device {id} is not set in this process"
+            )));
+        }
+        slot.refs -= 1;
+        if slot.refs == 0 {
+            sim.tear_down(id);
+        }
+        Ok(())
+    })
+}
+
+/// `aclrtCreateStream` on the current device.
+pub fn create_stream() -> AclResult<u64> {
+    with_sim(|sim| {
+        let device = sim.current()?;
+        let handle = sim.new_stream_handle();
+        device.add_stream(handle)?;
+        sim.streams.insert(handle, device.id);
+        Ok(handle)
+    })
+}
+
+/// `aclrtDestroyStream`: waits for the stream's launches, then frees it.
+pub fn destroy_stream(handle: u64) -> AclResult<()> {
+    if handle == 0 {
+        return Err(AclError::param("stream is NULL"));
+    }
+    let device = with_sim(|sim| {
+        let (device, handle) = sim.stream(handle)?;
+        if handle == device.default_stream {
+            return Err(AclError::param("the default stream cannot be destroyed"));
+        }
+        sim.streams.remove(&handle);
+        Ok(device)
+    })?;
+    device.destroy_stream(handle)
+}
+
+/// `aclrtSynchronizeStream[WithTimeout]`.
+pub fn synchronize(handle: u64, timeout: Option<Duration>) -> AclResult<()> {
+    let (device, stream, nth, fail) = with_sim(|sim| {
+        let (device, stream) = sim.stream(handle)?;
+        sim.calls.sync += 1;
+        let nth = sim.calls.sync;
+        Ok((device, stream, nth, sim.config.faults.sync == Some(nth)))
+    })?;
+    let result = device.sync(stream, timeout);
+    if fail {
+        return Err(AclError::new(
+            ACL_ERROR_RT_AICPU_EXCEPTION,
+            format!("injected failure of sync call #{nth} (SIMPLER_SIM_FAIL_SYNC)"),
+        ));
+    }
+    result
+}
+
+/// `aclrtMalloc` on the current device; returns the device address.
+pub fn malloc(size: usize) -> AclResult<u64> {
+    with_sim(|sim| {
+        if size == 0 {
+            return Err(AclError::param("size is 0"));
+        }
+        let device = sim.current()?;
+        sim.calls.malloc += 1;
+        if sim.config.faults.malloc == Some(sim.calls.malloc) {
+            return Err(AclError::new(
+                ACL_ERROR_RT_MEMORY_ALLOCATION,
+                format!(
+                    "injected failure of aclrtMalloc call #{} (SIMPLER_SIM_FAIL_MALLOC)",
+                    sim.calls.malloc
+                ),
+            ));
+        }
+        let mut st = device.live_state()?;
+        let off = st.alloc.alloc(size as u64, false).ok_or_else(|| {
+            let (n, live) = st.alloc.user_usage();
+            AclError::new(
+                ACL_ERROR_RT_MEMORY_ALLOCATION,
+                format!(
+                    "device {} has no free block of {size} bytes ({live} bytes in {n} allocations live, {} bytes total; SIMPLER_SIM_DEVICE_MEM)",
+                    device.id, device.size
+                ),
+            )
+        })?;
+        device.note_usage(&st);
+        Ok(device.base + off)
+    })
+}
+
+/// `aclrtFree`. Works on a device whose process died, so cleanup after a
+/// crash releases memory as on hardware.
+pub fn free(addr: u64) -> AclResult<()> {
+    if addr == 0 {
+        return Err(AclError::param("devPtr is NULL"));
+    }
+    with_sim(|sim| {
+        let device = sim.device_ptr(addr, "devPtr")?;
+        let mut st = device.any_state();
+        let off = addr - device.base;
+        match st.alloc.containing(off) {
+            Some((start, b)) if start == off && !b.internal => {
+                st.alloc.free(off);
+                Ok(())
+            }
+            Some((start, b)) if !b.internal => Err(AclError::param(format!(
+                "devPtr {addr:#x} points inside the allocation at {:#x}, not at its start",
+                device.base + start
+            ))),
+            _ => Err(AclError::param(format!(
+                "devPtr {addr:#x} is not a live allocation (double free?)"
+            ))),
+        }
+    })
+}
+
+/// `aclrtMemcpy`.
+///
+/// # Safety
+/// Host-side pointers must be valid for `count` bytes, as CANN requires.
+pub unsafe fn memcpy(
+    dst: u64,
+    dest_max: usize,
+    src: u64,
+    count: usize,
+    kind: u32,
+) -> AclResult<()> {
+    with_sim(|sim| {
+        if dst == 0 || src == 0 {
+            return Err(AclError::param(if dst == 0 {
+                "dst is NULL"
+            } else {
+                "src is NULL"
+            }));
+        }
+        if kind > memcpy_kind::DEVICE_TO_DEVICE {
+            return Err(AclError::param(format!(
+                "unknown aclrtMemcpyKind {kind} (0..=3)"
+            )));
+        }
+        if count > dest_max {
+            return Err(AclError::param(format!(
+                "count {count} exceeds destMax {dest_max}"
+            )));
+        }
+        let (src_dev, dst_dev) = match kind {
+            memcpy_kind::HOST_TO_HOST => (false, false),
+            memcpy_kind::HOST_TO_DEVICE => (false, true),
+            memcpy_kind::DEVICE_TO_HOST => (true, false),
+            _ => (true, true),
+        };
+        for (addr, on_device, what) in [(src, src_dev, "src"), (dst, dst_dev, "dst")] {
+            if !on_device && sim.is_device_addr(addr) {
+                return Err(AclError::param(format!(
+                    "{what} {addr:#x} is a device address but the copy kind {kind} says host"
+                )));
+            }
+        }
+        sim.calls.memcpy += 1;
+        if sim.config.faults.memcpy == Some(sim.calls.memcpy) {
+            return Err(AclError::new(
+                ACL_ERROR_RT_INTERNAL_ERROR,
+                format!(
+                    "injected failure of aclrtMemcpy call #{} (SIMPLER_SIM_FAIL_MEMCPY)",
+                    sim.calls.memcpy
+                ),
+            ));
+        }
+        let len = count as u64;
+        match kind {
+            memcpy_kind::HOST_TO_HOST => {
+                // SAFETY: the caller guarantees both host buffers.
+                unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, count) };
+            }
+            memcpy_kind::HOST_TO_DEVICE => {
+                let device = sim.device_ptr(dst, "dst")?;
+                let st = device.live_state()?;
+                let off = device.check_range(&st, dst, len, "dst")?;
+                // SAFETY: the caller guarantees `src`; the range was checked.
+                unsafe { device.memory().write(off, src as *const u8, count) };
+            }
+            memcpy_kind::DEVICE_TO_HOST => {
+                let device = sim.device_ptr(src, "src")?;
+                let st = device.live_state()?;
+                let off = device.check_range(&st, src, len, "src")?;
+                // SAFETY: the caller guarantees `dst`; the range was checked.
+                unsafe { device.memory().read(off, dst as *mut u8, count) };
+            }
+            _ => {
+                let device = sim.device_ptr(src, "src")?;
+                let other = sim.device_ptr(dst, "dst")?;
+                if other.id != device.id {
+                    return Err(AclError::param(format!(
+                        "device-to-device copy between devices {} and {} is not supported",
+                        device.id, other.id
+                    )));
+                }
+                let st = device.live_state()?;
+                let s = device.check_range(&st, src, len, "src")?;
+                let d = device.check_range(&st, dst, len, "dst")?;
+                device.memory().copy_within(s, d, count);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `rtAicpuKernelLaunchExWithArgs`.
+///
+/// # Safety
+/// `info.args`, when `is_no_need_h2d_copy` is 0, must point to
+/// `info.args_size` readable host bytes, as CANN requires.
+pub unsafe fn launch(
+    kernel_type: u32,
+    block_dim: u32,
+    info: &AicpuArgsEx,
+    stream: u64,
+) -> AclResult<()> {
+    with_sim(|sim| {
+        let (device, stream) = sim.stream(stream)?;
+        let c = counters(device.id);
+        let counter = match kernel_type {
+            KERNEL_TYPE_AICPU => &c.launches_aicpu,
+            KERNEL_TYPE_AICPU_KFC => &c.launches_kfc,
+            _ => &c.launches_other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if kernel_type != KERNEL_TYPE_AICPU && kernel_type != KERNEL_TYPE_AICPU_KFC {
+            return Err(AclError::param(format!(
+                "kernel type {kernel_type} is not supported (2 = KERNEL_TYPE_AICPU, 5 = KERNEL_TYPE_AICPU_KFC)"
+            )));
+        }
+        if block_dim == 0 {
+            return Err(AclError::param("blockDim is 0"));
+        }
+        if info.args == 0 {
+            return Err(AclError::param("argsInfo->args is NULL"));
+        }
+        if info.args_size == 0 || info.args_size > MAX_ARGS_SIZE {
+            return Err(AclError::param(format!(
+                "argsInfo->argsSize {} is outside 1..={MAX_ARGS_SIZE}",
+                info.args_size
+            )));
+        }
+        if info.host_input_info_num != 0 || info.kernel_offset_info_num != 0 {
+            return Err(AclError::param(
+                "hostInputInfo/kernelOffsetInfo entries are not supported by the simulator",
+            ));
+        }
+        let args = if info.is_no_need_h2d_copy != 0 {
+            LaunchArgs::Device(info.args, info.args_size)
+        } else {
+            if sim.is_device_addr(info.args) {
+                return Err(AclError::param(format!(
+                    "argsInfo->args {:#x} is a device address but isNoNeedH2DCopy is false",
+                    info.args
+                )));
+            }
+            // SAFETY: the caller guarantees `args_size` readable bytes.
+            LaunchArgs::Host(unsafe {
+                std::slice::from_raw_parts(info.args as *const u8, info.args_size as usize)
+            })
+        };
+        for (offset, what) in [
+            (info.so_name_addr_offset, "soNameAddrOffset"),
+            (info.kernel_name_addr_offset, "kernelNameAddrOffset"),
+        ] {
+            if offset >= info.args_size {
+                return Err(AclError::param(format!(
+                    "argsInfo->{what} {offset} is outside the {}-byte argument block",
+                    info.args_size
+                )));
+            }
+            if let LaunchArgs::Host(bytes) = args {
+                if !bytes[offset as usize..].contains(&0) {
+                    return Err(AclError::param(format!(
+                        "the name at argsInfo->{what} {offset} is not NUL-terminated inside the argument block"
+                    )));
+                }
+            }
+        }
+        sim.calls.launch += 1;
+        let nth = sim.calls.launch;
+        if sim.config.faults.launch == Some(nth) {
+            return Err(AclError::new(
+                ACL_ERROR_RT_INTERNAL_ERROR,
+                format!("injected failure of launch #{nth} (SIMPLER_SIM_FAIL_LAUNCH)"),
+            ));
+        }
+        let timeout_ms = match info.timeout {
+            0 => sim.config.op_timeout_ms,
+            secs => u32::from(secs) * 1000,
+        };
+        device.launch(
+            stream,
+            &LaunchSpec {
+                kernel_type,
+                block_dim,
+                args,
+                so_name_offset: info.so_name_addr_offset,
+                kernel_name_offset: info.kernel_name_addr_offset,
+                timeout_ms,
+                die: sim.config.faults.kill_at_launch == Some(nth),
+            },
+        )
+    })
+}
+
+/// `simpler_sim_get_stats`.
+pub fn stats(device: i32) -> AclResult<SimStats> {
+    let (id, live) = with_sim(|sim| {
+        let id = u32::try_from(device)
+            .ok()
+            .filter(|&d| d < sim.config.device_count)
+            .ok_or_else(|| AclError::param(format!("device id {device} is out of range")))?;
+        let live = sim.slots[id as usize]
+            .device
+            .as_ref()
+            .map(|d| d.any_state().alloc.user_usage())
+            .unwrap_or((0, 0));
+        Ok((id, live))
+    })?;
+    let c = counters(id);
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(SimStats {
+        size: std::mem::size_of::<SimStats>() as u32,
+        device_machine: device_machine(),
+        live_bytes: live.1,
+        peak_bytes: get(&c.peak_bytes),
+        live_allocations: live.0,
+        launches_aicpu: get(&c.launches_aicpu),
+        launches_kfc: get(&c.launches_kfc),
+        launches_other: get(&c.launches_other),
+        kfc_calls: get(&c.kfc_calls),
+        dispatcher_saves: get(&c.dispatcher_saves),
+        dlopens: get(&c.dlopens),
+        device_restarts: get(&c.starts).saturating_sub(1),
+    })
+}
+
+/// `simpler_sim_device_machine`.
+pub fn device_machine() -> u32 {
+    with_sim(|sim| sim.config.device_bin())
+        .ok()
+        .and_then(|bin| crate::machine::elf_machine(&bin))
+        .map_or(0, u32::from)
+}
+
+/// `simpler_sim_ping`: `count` round trips with the current device's
+/// process, for measuring the control channel.
+pub fn ping(count: u32) -> AclResult<()> {
+    let device = with_sim(|sim| sim.current())?;
+    for _ in 0..count {
+        device.ping()?;
+    }
+    Ok(())
+}
