@@ -105,8 +105,13 @@ pub unsafe fn init(args: *const InitArgs) -> i32 {
             log_level: args.log_level,
             thread_count: args.thread_count,
         };
-        *CONFIG.write().unwrap_or_else(PoisonError::into_inner) = Some(config);
-        log::set_level(Level::from_raw(config.log_level));
+        {
+            // Level and config change under one lock, so racing inits
+            // cannot leave the level of one with the config of the other.
+            let mut latched = CONFIG.write().unwrap_or_else(PoisonError::into_inner);
+            *latched = Some(config);
+            log::set_level(Level::from_raw(config.log_level));
+        }
         dlog!(Level::Info, "init: {config:?}");
         code::OK
     })

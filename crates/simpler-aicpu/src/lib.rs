@@ -64,15 +64,19 @@
 //! reaches device memory only through the task's own operands
 //! ([`glue::DeviceRange`], [`glue::DeviceSlice`]), which check null
 //! addresses, lengths and alignment and report them as the matching
-//! [`abi::TaskStatus`]. The glue does the rest: ABI checks, the
-//! process-wide configuration ([`glue::config`]), claiming, statuses,
-//! counters, return codes ([`glue::code`]), and catching a panic per task
-//! (status `Panicked`) and per export. The new SO keeps the same export
-//! names and work description, so the host runs it unchanged; it must be
-//! built like this one (`panic = "unwind"`, see the `device` profile) for
-//! panics to be contained. A second crate inside this workspace would have
-//! its features unified with this crate's exports by `cargo build
-//! --workspace`; build it with `-p` or from its own workspace.
+//! [`abi::TaskStatus`]. To add ops to the built-in set rather than replace
+//! it, handle the new op codes and pass every other task to [`ops::run`].
+//!
+//! The glue does the rest: ABI checks, the process-wide configuration
+//! ([`glue::config`]), claiming, statuses, counters, return codes
+//! ([`glue::code`]), and catching a panic per task (status `Panicked`) and
+//! per export. The new SO keeps the same export names and work
+//! description, so the host runs it unchanged. Build it like this one
+//! (`panic = "unwind"`, as the workspace's `device` profile does), or
+//! panics cannot be contained. A second runtime crate inside this workspace
+//! would get this crate's `exports` feature switched back on by feature
+//! unification under `cargo build --workspace`; build it with `-p` or keep
+//! it in a workspace of its own.
 
 pub mod glue;
 pub mod log;
