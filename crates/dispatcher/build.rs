@@ -17,5 +17,7 @@ fn main() {
         // would only add bytes to a size-bounded SO.
         println!("cargo::rustc-link-arg-cdylib=-Wl,--hash-style=gnu");
     }
-    println!("cargo::rustc-link-arg-tests=-Wl,--export-dynamic-symbol=DlogRecord");
+    // `-rdynamic` rather than `--export-dynamic-symbol=DlogRecord`, which
+    // zig's linker (the aarch64 cross build) does not accept.
+    println!("cargo::rustc-link-arg-tests=-rdynamic");
 }
