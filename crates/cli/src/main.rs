@@ -1,2 +1,52 @@
-//! placeholder
-fn main() {}
+//! `simpler`: run a self-checking batch on an Ascend device or the CANN
+//! simulator, inspect device SOs, and diagnose a setup.
+
+mod doctor;
+mod inspect;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Run your own AICPU code on an Ascend NPU (or the CANN simulator).
+#[derive(Parser)]
+#[command(name = "simpler", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bootstrap the runtime SO, run a batch using every built-in op, verify
+    /// the results on the host and print a report.
+    Run(run::RunArgs),
+    /// Show what device SOs are built for, export and need.
+    Inspect(inspect::InspectArgs),
+    /// Show which CANN libraries, simulator and artifacts this machine has.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Inspect(args) => inspect::inspect(&args),
+        Command::Doctor => doctor::doctor(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -107,7 +107,10 @@ pub fn search_dirs(side: Side) -> Vec<SearchDir> {
         dir: workspace_target().join("artifacts").join(triple),
         origin: "the workspace simpler-host was built in",
     });
-    dirs.dedup_by(|a, b| a.dir == b.dir);
+    // Keep the first occurrence of each directory (the exe-relative one
+    // and the workspace one coincide in a workspace build).
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(d.dir.clone()));
     dirs
 }
 

@@ -5,6 +5,7 @@
 use std::marker::PhantomData;
 use std::mem::size_of;
 
+use simpler_abi::cann::error::ACL_ERROR_RT_AICPU_EXCEPTION;
 use simpler_abi::work::WORK_MAGIC;
 use simpler_abi::{KernelArgs, OpCode, Task, TaskStatus, WorkHeader, ABI_VERSION};
 
@@ -280,21 +281,35 @@ impl<'r, 'b> Batch<'r, 'b> {
         staging.resize(total, 0);
         scratch.write_at(0, staging)?;
 
-        runner.exec(KernelArgs {
+        // A failed task makes its thread return non-zero, which CANN reports
+        // as 507018 at the sync; the status words then say which task and
+        // why, so they are read back in that case too.
+        let launch_error = match runner.exec(KernelArgs {
             runtime_args: base,
             regs: 0,
-        })?;
+        }) {
+            Ok(()) => None,
+            Err(Error::Cann(e)) if e.code == ACL_ERROR_RT_AICPU_EXCEPTION => Some(e),
+            Err(other) => return Err(other),
+        };
 
         let scratch = runner.scratch.as_ref().expect("scratch allocated above");
         let mut header = WorkHeader::default();
         scratch.read_at(0, bytemuck::bytes_of_mut(&mut header))?;
         let mut raw = vec![0u32; tasks.len()];
         scratch.read_at(statuses_offset, bytemuck::cast_slice_mut(&mut raw))?;
-        if header.done != count {
-            return Err(Error::IncompleteBatch {
-                done: header.done,
-                total: count,
-            });
+        let all_ok = raw.iter().all(|&s| s == TaskStatus::Ok as u32);
+        match launch_error {
+            // Refused as a whole (all tasks still pending), or a failure
+            // the statuses do not show: the CANN error is the best account.
+            Some(e) if header.done != count || all_ok => return Err(Error::Cann(e)),
+            None if header.done != count => {
+                return Err(Error::IncompleteBatch {
+                    done: header.done,
+                    total: count,
+                })
+            }
+            _ => {}
         }
         Ok(BatchOutcome {
             ops: tasks.iter().map(|t| t.op).collect(),

@@ -35,7 +35,7 @@ impl DeviceBuffer {
                 "a device buffer must hold at least one byte".into(),
             ));
         }
-        device.bind()?;
+        device.make_current()?;
         let addr = device
             .cann()
             .api()

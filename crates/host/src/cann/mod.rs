@@ -8,7 +8,7 @@
 mod ffi;
 mod memory;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::PathBuf;
@@ -300,13 +300,17 @@ impl Cann {
 }
 
 thread_local! {
-    /// Per thread: (Cann id, device) → serial of the period this thread
-    /// called `aclrtSetDevice` in. CANN binds a device per thread.
+    /// Per thread: (Cann id, device) → serial of the period of use in which
+    /// this thread called `aclrtSetDevice`. CANN binds devices per thread.
     static BOUND: RefCell<HashMap<(u64, i32), u64>> = RefCell::new(HashMap::new());
+    /// Per thread: the device `aclrtSetDevice` made current last, which is
+    /// where `aclrtMalloc` and `aclrtCreateStream` act.
+    static CURRENT: Cell<Option<(u64, i32, u64)>> = const { Cell::new(None) };
 }
 
 fn mark_bound(cann: u64, device: i32, serial: u64) {
     BOUND.with(|b| b.borrow_mut().insert((cann, device), serial));
+    CURRENT.with(|c| c.set(Some((cann, device, serial))));
 }
 
 /// A device in use: cheap to clone; the device stays set until every clone,
@@ -366,11 +370,27 @@ impl Device {
     /// Makes sure the calling thread has set this device (CANN binds a
     /// device per thread); cheap when it has.
     pub(crate) fn bind(&self) -> Result<(), CannError> {
-        let cann = &self.lease.cann;
-        let key = (cann.inner.id, self.lease.id);
+        let key = (self.lease.cann.inner.id, self.lease.id);
         if BOUND.with(|b| b.borrow().get(&key) == Some(&self.lease.serial)) {
             return Ok(());
         }
+        self.set_on_thread()
+    }
+
+    /// Makes this the calling thread's current device, for the calls that
+    /// act on the current device rather than on an address or stream.
+    pub(crate) fn make_current(&self) -> Result<(), CannError> {
+        let me = (self.lease.cann.inner.id, self.lease.id, self.lease.serial);
+        if CURRENT.with(|c| c.get()) == Some(me) {
+            return Ok(());
+        }
+        self.set_on_thread()
+    }
+
+    /// `aclrtSetDevice` on this thread, counted so that the last lease
+    /// resets the device as many times.
+    fn set_on_thread(&self) -> Result<(), CannError> {
+        let cann = &self.lease.cann;
         let mut devices = lock(&cann.inner.devices);
         cann.api()
             .set_device(self.lease.id)
@@ -378,7 +398,7 @@ impl Device {
         if let Some(entry) = devices.get_mut(&self.lease.id) {
             entry.set_calls += 1;
         }
-        mark_bound(key.0, key.1, self.lease.serial);
+        mark_bound(cann.inner.id, self.lease.id, self.lease.serial);
         Ok(())
     }
 
@@ -426,7 +446,7 @@ pub(crate) struct Stream {
 
 impl Stream {
     pub(crate) fn new(device: &Device) -> Result<Stream, CannError> {
-        device.bind()?;
+        device.make_current()?;
         let raw = device
             .cann()
             .api()

@@ -1,0 +1,163 @@
+//! `simpler doctor`: what a user needs to know when it does not work.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use simpler_host::artifacts::{self, files, Side};
+use simpler_host::cann::{self, ResolvedSymbol};
+use simpler_host::{Cann, CannSource, Machine};
+
+/// Environment variables the simulator reads.
+const SIM_ENV: [&str; 13] = [
+    "SIMPLER_SIM_ROOT",
+    "SIMPLER_SIM_DEVICE_COUNT",
+    "SIMPLER_SIM_AICPU_THREADS",
+    "SIMPLER_SIM_DEVICE_MEM",
+    "SIMPLER_SIM_OP_TIMEOUT_MS",
+    "SIMPLER_SIM_AICPU_BIN",
+    "SIMPLER_SIM_AICPU_LAUNCHER",
+    "SIMPLER_SIM_FAIL_MALLOC",
+    "SIMPLER_SIM_FAIL_MEMCPY",
+    "SIMPLER_SIM_FAIL_LAUNCH",
+    "SIMPLER_SIM_FAIL_SYNC",
+    "SIMPLER_SIM_FAIL_DISPATCHER_WRITE",
+    "SIMPLER_SIM_KILL_AT_LAUNCH",
+];
+
+pub fn doctor() -> Result<ExitCode> {
+    println!("simpler doctor");
+    println!();
+    println!("host: {}", artifacts::host_triple());
+
+    println!();
+    println!("artifacts search order (first directory holding the file wins):");
+    print_search("simulator library", Side::Host, &[files::SIM_LIB]);
+    for machine in [Machine::AARCH64, Machine::X86_64] {
+        print_search(
+            &format!("device SOs for {machine}"),
+            Side::Device(machine),
+            &[files::DISPATCHER, files::RUNTIME],
+        );
+    }
+
+    println!();
+    println!("CANN toolkit:");
+    for var in cann::TOOLKIT_ENV {
+        println!("  {var:<20} {}", env_or_unset(var));
+    }
+    for dir in cann::toolkit_dirs() {
+        for lib in cann::TOOLKIT_LIBRARIES {
+            println!(
+                "  {:<40} {}",
+                dir.join(lib).display(),
+                exists(&dir.join(lib))
+            );
+        }
+    }
+    let toolkit_ok = report_backend("CANN toolkit", &CannSource::Toolkit);
+
+    println!();
+    println!("simulator configuration:");
+    for var in SIM_ENV {
+        println!("  {var:<34} {}", env_or_unset(var));
+    }
+    let sim_ok = report_backend("simulator", &CannSource::Simulator);
+
+    println!();
+    Ok(if toolkit_ok || sim_ok {
+        println!(
+            "usable: {}",
+            [
+                ("CANN toolkit (--backend cann)", toolkit_ok),
+                ("simulator (--backend sim)", sim_ok)
+            ]
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("usable: nothing — build the simulator with `cargo xtask build`, or set ASCEND_HOME_PATH");
+        ExitCode::FAILURE
+    })
+}
+
+fn print_search(what: &str, side: Side, names: &[&str]) {
+    println!("  {what}:");
+    for (i, dir) in artifacts::search_dirs(side).iter().enumerate() {
+        let found: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| dir.dir.join(n).is_file())
+            .collect();
+        println!(
+            "    {}. {} ({}){}",
+            i + 1,
+            dir.dir.display(),
+            dir.origin,
+            if found.is_empty() {
+                String::new()
+            } else {
+                format!(" — has {}", found.join(", "))
+            }
+        );
+    }
+}
+
+/// Loads `source` and prints what resolved; whether it is usable.
+fn report_backend(name: &str, source: &CannSource) -> bool {
+    println!("  {name} libraries:");
+    let cann = match Cann::load(source) {
+        Ok(cann) => cann,
+        Err(err) => {
+            println!("    not usable: {err}");
+            return false;
+        }
+    };
+    for lib in cann.libraries() {
+        println!("    loaded {}", lib.display());
+    }
+    let (found, missing): (Vec<&ResolvedSymbol>, Vec<&ResolvedSymbol>) =
+        cann.symbols().iter().partition(|s| s.library.is_some());
+    println!("    {} symbols resolved", found.len());
+    for sym in found {
+        if cann.libraries().len() > 1 {
+            let lib = sym.library.as_deref().unwrap_or(Path::new("?"));
+            println!("      {:<36} {}", sym.symbol, lib.display());
+        }
+    }
+    for sym in missing {
+        println!(
+            "    optional {} absent (a simulator-only extra)",
+            sym.symbol
+        );
+    }
+    if cann.is_simulator() {
+        println!("    device machine {}", cann.device_machine());
+    }
+    match cann.device_count() {
+        Ok(n) => {
+            println!("    devices        {n}");
+            n > 0
+        }
+        Err(err) => {
+            println!("    device count failed: {err}");
+            false
+        }
+    }
+}
+
+fn env_or_unset(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| "(unset)".into())
+}
+
+fn exists(path: &Path) -> &'static str {
+    if path.is_file() {
+        "found"
+    } else {
+        "missing"
+    }
+}
