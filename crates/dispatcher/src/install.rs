@@ -42,8 +42,12 @@ const _: () = assert!(
         < TEMP_PATH_LEN
 );
 
-/// [`PREINSTALL_DIR_ENV`], NUL-terminated at compile time.
-const DIR_ENV_KEY: [u8; PREINSTALL_DIR_ENV.len() + 1] = nul_terminated(PREINSTALL_DIR_ENV);
+const DIR_ENV_BYTES: [u8; PREINSTALL_DIR_ENV.len() + 1] = nul_terminated(PREINSTALL_DIR_ENV);
+/// [`PREINSTALL_DIR_ENV`] as a C string, checked at compile time.
+const DIR_ENV_KEY: &CStr = match CStr::from_bytes_with_nul(&DIR_ENV_BYTES) {
+    Ok(key) => key,
+    Err(_) => panic!("PREINSTALL_DIR_ENV contains a NUL"),
+};
 
 const fn nul_terminated<const N: usize>(text: &str) -> [u8; N] {
     let bytes = text.as_bytes();
@@ -93,9 +97,7 @@ fn path_too_long() -> Failure {
 /// Builds `<dir>/<name>` in `path` (as much as fits, on failure) and returns
 /// the length of `<dir>/`.
 fn target_path(name: &PreinstallName, path: &mut CBuf<REPORT_PATH_LEN>) -> Result<usize, Failure> {
-    // SAFETY: the key is a NUL-terminated constant without inner NULs.
-    let key = unsafe { CStr::from_bytes_with_nul_unchecked(&DIR_ENV_KEY) };
-    let dir = match sys::getenv(key) {
+    let dir = match sys::getenv(DIR_ENV_KEY) {
         Some(dir) if !dir.is_empty() => dir,
         _ => DEFAULT_PREINSTALL_DIR.as_bytes(),
     };
