@@ -10,26 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::TargetKind;
 
+use simpler_testkit::files;
+
 use crate::cargo::{package_targets, Build};
 use crate::flags::BuildArgs;
 use crate::manifest;
 use crate::target::Target;
 use crate::toolchain;
-
-/// File names inside an artifacts directory (the contract with
-/// `simpler-testkit` and everyone else who consumes them).
-pub mod files {
-    /// The dispatcher SO.
-    pub const DISPATCHER: &str = "libsimpler_aicpu_dispatcher.so";
-    /// The runtime SO.
-    pub const RUNTIME: &str = "libsimpler_aicpu.so";
-    /// The simulator's ACL/RT library (host triple only).
-    pub const SIM_LIB: &str = "libsimpler_cann_sim.so";
-    /// The simulator's emulated AICPU OS process.
-    pub const SIM_DEVICE_BIN: &str = "simpler-sim-aicpu";
-    /// The build manifest.
-    pub const MANIFEST: &str = "manifest.json";
-}
 
 const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
 const RUNTIME_PACKAGE: &str = "simpler-aicpu";
@@ -225,4 +212,49 @@ fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_replaces_every_earlier_artifact() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("artifacts");
+        std::fs::create_dir(&dir).unwrap();
+        for stale in [files::SIM_LIB, files::RUNTIME, files::MANIFEST] {
+            std::fs::write(dir.join(stale), b"old").unwrap();
+        }
+        let new = out.path().join("new.so");
+        std::fs::write(&new, b"new").unwrap();
+
+        install(&dir, &[(files::RUNTIME, new.clone())]).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [files::RUNTIME]);
+        assert_eq!(std::fs::read(dir.join(files::RUNTIME)).unwrap(), b"new");
+
+        let missing = out.path().join("missing.so");
+        let err = install(&dir, &[(files::DISPATCHER, missing)]).unwrap_err();
+        assert!(format!("{err:#}").contains("missing.so"), "{err:#}");
+    }
+
+    #[test]
+    fn pick_finds_the_file_by_name_or_says_what_is_missing() {
+        let outputs = [
+            PathBuf::from("/t/device/libsimpler_aicpu.rlib"),
+            PathBuf::from("/t/device/libsimpler_aicpu.so"),
+        ];
+        assert_eq!(pick(&outputs, "p", files::RUNTIME).unwrap(), outputs[1]);
+        let err = pick(&outputs, "simpler-cann-sim", files::SIM_LIB).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`simpler-cann-sim` produced no libsimpler_cann_sim.so"),
+            "{err}"
+        );
+    }
 }

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use simpler_abi::names::{DISPATCHER_SYMBOLS, RUNTIME_SYMBOLS};
+use simpler_testkit::files;
 
-use crate::build::files;
 use crate::elf::{machine_name, ElfInfo, GlibcVersion};
 use crate::flags::CheckAbiArgs;
 use crate::target::{Target, GLIBC_CEILING};

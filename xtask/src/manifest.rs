@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use simpler_abi::{fingerprint, PreinstallName};
+use simpler_testkit::files;
 
-use crate::build::files;
 use crate::elf::ElfInfo;
 
 /// The whole manifest.
@@ -95,6 +95,62 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_entry_carries_its_fingerprint_and_preinstall_name() {
+        // Any ELF will do for the manifest; the test binary itself is one.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in [files::RUNTIME, files::SIM_DEVICE_BIN] {
+            std::fs::copy(&exe, dir.path().join(name)).unwrap();
+        }
+        let bytes = std::fs::read(&exe).unwrap();
+        let manifest = write(
+            dir.path(),
+            "t",
+            false,
+            &[files::RUNTIME, files::SIM_DEVICE_BIN],
+        )
+        .unwrap();
+
+        let runtime = &manifest.files[0];
+        assert_eq!(runtime.size, bytes.len() as u64);
+        assert_eq!(runtime.sha256, hex(&Sha256::digest(&bytes)));
+        let fp = runtime.fingerprint.as_deref().unwrap();
+        assert_eq!(fp.len(), 16);
+        assert_eq!(u64::from_str_radix(fp, 16).unwrap(), fingerprint(&bytes));
+        assert_eq!(
+            runtime.preinstall_name.as_deref(),
+            Some(format!("simpler_inner_{fp}.so").as_str())
+        );
+        assert!(
+            runtime.needed.iter().any(|n| n == "libc.so.6"),
+            "{:?}",
+            runtime.needed
+        );
+        let other = &manifest.files[1];
+        assert_eq!(
+            (other.fingerprint.as_ref(), other.preinstall_name.as_ref()),
+            (None, None)
+        );
+
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(files::MANIFEST)).unwrap())
+                .unwrap();
+        assert_eq!(json["files"][0]["fingerprint"], fp);
+        assert!(json["files"][1].get("fingerprint").is_none());
+    }
+
+    #[test]
+    fn a_file_that_is_not_elf_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(files::RUNTIME), b"not an elf").unwrap();
+        let err = FileEntry::of(dir.path(), files::RUNTIME).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("libsimpler_aicpu.so is not a readable ELF file"),
+            "{err:#}"
+        );
+    }
 
     #[test]
     fn sha256_is_lower_case_hex() {

@@ -7,22 +7,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use simpler_testkit::{files, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
 
-use crate::build::files;
 use crate::cargo::cargo;
 use crate::flags::{BuildArgs, CheckAbiArgs, TestArgs};
 use crate::target::Target;
 use crate::toolchain::{self, AARCH64_SYSROOT, QEMU_AARCH64};
 use crate::{build, check_abi, run};
 
-/// Environment variables the tests read (see `simpler-testkit` and
-/// docs/simulator.md).
-mod env {
-    pub const ARTIFACTS_DIR: &str = "SIMPLER_ARTIFACTS_DIR";
-    pub const DEVICE_ARTIFACTS_DIR: &str = "SIMPLER_DEVICE_ARTIFACTS_DIR";
-    pub const SIM_AICPU_BIN: &str = "SIMPLER_SIM_AICPU_BIN";
-    pub const SIM_AICPU_LAUNCHER: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
-}
+/// The simulator's device process binary (read by libsimpler_cann_sim).
+const SIM_AICPU_BIN_ENV: &str = "SIMPLER_SIM_AICPU_BIN";
+/// Command prefix the simulator starts its device process with.
+const SIM_AICPU_LAUNCHER_ENV: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
 
 /// How a stage ended.
 enum Outcome {
@@ -88,7 +84,7 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
                 let mut cmd = Command::new(cargo());
                 cmd.current_dir(root)
                     .args(["test", "--workspace"])
-                    .env(env::ARTIFACTS_DIR, &host_dir);
+                    .env(ARTIFACTS_DIR_ENV, &host_dir);
                 done(run::run(&mut cmd))
             }),
         ),
@@ -178,11 +174,11 @@ fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<
     for package in DEVICE_E2E_PACKAGES {
         cmd.args(["-p", package]);
     }
-    cmd.env(env::ARTIFACTS_DIR, host_dir)
-        .env(env::DEVICE_ARTIFACTS_DIR, device_dir)
-        .env(env::SIM_AICPU_BIN, &device_bin)
+    cmd.env(ARTIFACTS_DIR_ENV, host_dir)
+        .env(DEVICE_ARTIFACTS_DIR_ENV, device_dir)
+        .env(SIM_AICPU_BIN_ENV, &device_bin)
         .env(
-            env::SIM_AICPU_LAUNCHER,
+            SIM_AICPU_LAUNCHER_ENV,
             format!("{QEMU_AARCH64} -L {AARCH64_SYSROOT}"),
         );
     run::run(&mut cmd).map(|()| None)
