@@ -106,10 +106,12 @@ impl Artifacts {
 pub fn host_artifacts() -> &'static Artifacts {
     static HOST: OnceLock<Artifacts> = OnceLock::new();
     HOST.get_or_init(|| {
-        if let Some(dir) = std::env::var_os(ARTIFACTS_DIR_ENV) {
-            return Artifacts { dir: dir.into() };
-        }
         let root = workspace_root();
+        if let Some(dir) = std::env::var_os(ARTIFACTS_DIR_ENV) {
+            // Relative to the workspace, not to the test's working directory
+            // (cargo runs each crate's tests in that crate's directory).
+            return Artifacts { dir: root.join(dir) };
+        }
         let status = Command::new(env!("CARGO"))
             .args([
                 "run",
@@ -136,7 +138,7 @@ pub fn host_artifacts() -> &'static Artifacts {
 pub fn device_artifacts() -> &'static Artifacts {
     static DEVICE: OnceLock<Artifacts> = OnceLock::new();
     DEVICE.get_or_init(|| match std::env::var_os(DEVICE_ARTIFACTS_DIR_ENV) {
-        Some(dir) => Artifacts { dir: dir.into() },
+        Some(dir) => Artifacts { dir: workspace_root().join(dir) },
         None => host_artifacts().clone(),
     })
 }

@@ -23,8 +23,8 @@ pub const DISPATCHER_SERVER_SYMBOL: &str = "DynTileFwkBackendKernelServer";
 pub const DISPATCHER_STATIC_SYMBOL: &str = "StaticTileFwkBackendKernelServer";
 /// Exactly the symbols a dispatcher SO exports, sorted.
 pub const DISPATCHER_SYMBOLS: [&str; 3] = [
-    DISPATCHER_INIT_SYMBOL,
     DISPATCHER_SERVER_SYMBOL,
+    DISPATCHER_INIT_SYMBOL,
     DISPATCHER_STATIC_SYMBOL,
 ];
 
@@ -102,6 +102,12 @@ pub const RUNTIME_EXEC_FIELD: [u8; NAME_FIELD_LEN] = fixed(RUNTIME_EXEC_SYMBOL);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn symbol_lists_are_sorted() {
+        assert!(DISPATCHER_SYMBOLS.is_sorted());
+        assert!(RUNTIME_SYMBOLS.is_sorted());
+    }
 
     #[test]
     fn name_field_round_trips_and_rejects_overflow() {
