@@ -70,16 +70,19 @@ fn save_and_open(ctx: &Context, bytes: &[u8], outcome: &mut Outcome) -> Result<L
             })
         }
     };
-    for symbol in DISPATCHER_SYMBOLS {
-        // SAFETY: only the address is looked up here.
-        if let Err(e) = unsafe { library.get::<*const c_void>(symbol.as_bytes()) } {
-            return Ok(Latched {
-                fingerprint,
-                init: Err(format!(
-                    "the dispatcher SO lacks the contract symbol {symbol}: {e}"
-                )),
-            });
-        }
+    // SAFETY: only addresses are looked up here.
+    let missing: Vec<&str> = DISPATCHER_SYMBOLS
+        .into_iter()
+        .filter(|symbol| unsafe { library.get::<*const c_void>(symbol.as_bytes()) }.is_err())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Latched {
+            fingerprint,
+            init: Err(format!(
+                "the dispatcher SO lacks the contract symbol(s) {}",
+                missing.join(", ")
+            )),
+        });
     }
     // SAFETY: the contract gives DynTileFwkBackendKernelServerInit this
     // signature.

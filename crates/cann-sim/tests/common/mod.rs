@@ -1,0 +1,480 @@
+//! Shared by the simulator's integration tests: the C API loaded from the
+//! built library, running a test body in a child process with its own
+//! simulator environment, test kernels compiled from C, and the bootstrap
+//! and launches exactly as a host performs them.
+
+#![allow(dead_code)] // Each test binary uses a different part.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bytemuck::Zeroable;
+use libloading::Library;
+use simpler_abi::cann::memcpy_kind::{DEVICE_TO_HOST, HOST_TO_DEVICE};
+use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
+use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC, KFC_OP_NAME, NAME_FIELD_LEN};
+use simpler_abi::{
+    AicpuArgsEx, BootstrapArgs, BootstrapReport, DeviceArgs, ExecLaunchArgs, InitArgs,
+    InitLaunchArgs, KernelArgs, PreinstallName, SimStats, ABI_VERSION,
+};
+use simpler_testkit::{host_artifacts, in_child, is_child, SimRoot, ARTIFACTS_DIR_ENV};
+
+pub use simpler_abi::cann::error::*;
+
+/// The C test kernels' SO name in a preinstall directory.
+pub const TEST_KERNELS: &str = "libsim_test_kernels.so";
+
+type InitFn = unsafe extern "C" fn(*const c_char) -> i32;
+type VoidFn = unsafe extern "C" fn() -> i32;
+type CountFn = unsafe extern "C" fn(*mut u32) -> i32;
+type DeviceFn = unsafe extern "C" fn(i32) -> i32;
+type CreateStreamFn = unsafe extern "C" fn(*mut *mut c_void) -> i32;
+type StreamFn = unsafe extern "C" fn(*mut c_void) -> i32;
+type SyncTimeoutFn = unsafe extern "C" fn(*mut c_void, i32) -> i32;
+type MallocFn = unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> i32;
+type FreeFn = unsafe extern "C" fn(*mut c_void) -> i32;
+type MemcpyFn = unsafe extern "C" fn(*mut c_void, usize, *const c_void, usize, u32) -> i32;
+type ErrMsgFn = unsafe extern "C" fn() -> *const c_char;
+type LaunchFn = unsafe extern "C" fn(
+    u32,
+    *const c_char,
+    u32,
+    *const AicpuArgsEx,
+    *mut c_void,
+    *mut c_void,
+    u32,
+) -> i32;
+type StatsFn = unsafe extern "C" fn(i32, *mut SimStats) -> i32;
+type MachineFn = unsafe extern "C" fn() -> u32;
+type PingFn = unsafe extern "C" fn(u32) -> i32;
+
+/// The simulator's C API, resolved from the built library.
+pub struct Api {
+    pub init: InitFn,
+    pub finalize: VoidFn,
+    pub get_device_count: CountFn,
+    pub set_device: DeviceFn,
+    pub reset_device: DeviceFn,
+    pub create_stream: CreateStreamFn,
+    pub destroy_stream: StreamFn,
+    pub sync: StreamFn,
+    pub sync_timeout: SyncTimeoutFn,
+    pub malloc: MallocFn,
+    pub free: FreeFn,
+    pub memcpy: MemcpyFn,
+    pub err_msg: ErrMsgFn,
+    pub launch: LaunchFn,
+    pub get_stats: StatsFn,
+    pub device_machine: MachineFn,
+    pub ping: PingFn,
+    _lib: Library,
+}
+
+macro_rules! sym {
+    ($lib:expr, $name:literal) => {
+        // SAFETY: the library exports this symbol with the matching C
+        // signature (crates/cann-sim/include/simpler_cann_sim.h).
+        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
+            .unwrap_or_else(|e| panic!("{}: {e}", $name))
+    };
+}
+
+impl Api {
+    /// Loads the library from the artifacts directory.
+    pub fn load() -> Self {
+        let path = host_artifacts().sim_lib();
+        // SAFETY: loading the simulator runs no initialisers with
+        // preconditions.
+        let lib = unsafe { Library::new(&path) }.expect("load libsimpler_cann_sim.so");
+        Self {
+            init: sym!(lib, "aclInit"),
+            finalize: sym!(lib, "aclFinalize"),
+            get_device_count: sym!(lib, "aclrtGetDeviceCount"),
+            set_device: sym!(lib, "aclrtSetDevice"),
+            reset_device: sym!(lib, "aclrtResetDevice"),
+            create_stream: sym!(lib, "aclrtCreateStream"),
+            destroy_stream: sym!(lib, "aclrtDestroyStream"),
+            sync: sym!(lib, "aclrtSynchronizeStream"),
+            sync_timeout: sym!(lib, "aclrtSynchronizeStreamWithTimeout"),
+            malloc: sym!(lib, "aclrtMalloc"),
+            free: sym!(lib, "aclrtFree"),
+            memcpy: sym!(lib, "aclrtMemcpy"),
+            err_msg: sym!(lib, "aclGetRecentErrMsg"),
+            launch: sym!(lib, "rtAicpuKernelLaunchExWithArgs"),
+            get_stats: sym!(lib, "simpler_sim_get_stats"),
+            device_machine: sym!(lib, "simpler_sim_device_machine"),
+            ping: sym!(lib, "simpler_sim_ping"),
+            _lib: lib,
+        }
+    }
+
+    /// This thread's last error message ("" when none).
+    pub fn last_error(&self) -> String {
+        // SAFETY: the API returns NULL or a NUL-terminated string.
+        let msg = unsafe { (self.err_msg)() };
+        if msg.is_null() {
+            return String::new();
+        }
+        // SAFETY: non-NULL and NUL-terminated, valid until the next failure.
+        unsafe { CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Panics with the error message unless `rc` is 0.
+    pub fn ok(&self, call: &str, rc: i32) {
+        assert_eq!(rc, 0, "{call} failed with {rc}: {}", self.last_error());
+    }
+
+    /// Asserts `rc == code` and that the message mentions `needle`.
+    pub fn expect(&self, call: &str, rc: i32, code: i32, needle: &str) {
+        let msg = self.last_error();
+        assert_eq!(rc, code, "{call}: expected {code}, got {rc} ({msg})");
+        assert!(
+            msg.contains(needle),
+            "{call}: message {msg:?} does not mention {needle:?}"
+        );
+        println!("{call} -> {rc}: {msg}");
+    }
+
+    pub fn set(&self, device: i32) {
+        // SAFETY: plain integer argument.
+        self.ok("aclrtSetDevice", unsafe { (self.set_device)(device) });
+    }
+
+    pub fn reset(&self, device: i32) {
+        // SAFETY: plain integer argument.
+        self.ok("aclrtResetDevice", unsafe { (self.reset_device)(device) });
+    }
+
+    pub fn stream(&self) -> *mut c_void {
+        let mut s = std::ptr::null_mut();
+        // SAFETY: `s` is writable.
+        self.ok("aclrtCreateStream", unsafe { (self.create_stream)(&mut s) });
+        s
+    }
+
+    pub fn alloc(&self, len: usize) -> u64 {
+        let mut p = std::ptr::null_mut();
+        // SAFETY: `p` is writable.
+        self.ok("aclrtMalloc", unsafe { (self.malloc)(&mut p, len, 0) });
+        p as u64
+    }
+
+    pub fn release(&self, addr: u64) {
+        // SAFETY: plain pointer value, never dereferenced by the host.
+        self.ok("aclrtFree", unsafe { (self.free)(addr as *mut c_void) });
+    }
+
+    /// Host → device copy; returns the code.
+    pub fn try_h2d(&self, dst: u64, bytes: &[u8]) -> i32 {
+        // SAFETY: `bytes` is readable for its length.
+        unsafe {
+            (self.memcpy)(
+                dst as *mut c_void,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                HOST_TO_DEVICE,
+            )
+        }
+    }
+
+    pub fn h2d(&self, dst: u64, bytes: &[u8]) {
+        self.ok("aclrtMemcpy H2D", self.try_h2d(dst, bytes));
+    }
+
+    /// Device → host copy; returns the code and the bytes.
+    pub fn try_d2h(&self, src: u64, len: usize) -> (i32, Vec<u8>) {
+        let mut out = vec![0u8; len];
+        // SAFETY: `out` is writable for its length.
+        let rc = unsafe {
+            (self.memcpy)(
+                out.as_mut_ptr().cast(),
+                len,
+                src as *const c_void,
+                len,
+                DEVICE_TO_HOST,
+            )
+        };
+        (rc, out)
+    }
+
+    pub fn d2h(&self, src: u64, len: usize) -> Vec<u8> {
+        let (rc, out) = self.try_d2h(src, len);
+        self.ok("aclrtMemcpy D2H", rc);
+        out
+    }
+
+    pub fn sync_ms(&self, stream: *mut c_void, ms: i32) -> i32 {
+        // SAFETY: a stream handle from the API (or NULL).
+        unsafe { (self.sync_timeout)(stream, ms) }
+    }
+
+    /// Launches with the `rtAicpuArgsEx_t` CANN expects; returns the code.
+    pub fn launch_raw(
+        &self,
+        kernel_type: u32,
+        op_name: &CStr,
+        block_dim: u32,
+        info: &AicpuArgsEx,
+        stream: *mut c_void,
+    ) -> i32 {
+        // SAFETY: `info` points at a valid struct whose `args` the caller
+        // built from a live buffer.
+        unsafe {
+            (self.launch)(
+                kernel_type,
+                op_name.as_ptr(),
+                block_dim,
+                info,
+                std::ptr::null_mut(),
+                stream,
+                0,
+            )
+        }
+    }
+
+    /// A type-2 launch of `kernel` in `so` with `payload` (≤ 16 bytes) in
+    /// the per-task block layout of DESIGN section 4; returns the code.
+    pub fn launch_type2(
+        &self,
+        so: &str,
+        kernel: &str,
+        payload: &[u8],
+        block_dim: u32,
+        stream: *mut c_void,
+    ) -> i32 {
+        let mut block = vec![0u8; LAUNCH_SO_NAME_OFFSET as usize + NAME_FIELD_LEN];
+        block[..payload.len()].copy_from_slice(payload);
+        let k = LAUNCH_KERNEL_NAME_OFFSET as usize;
+        block[k..k + kernel.len()].copy_from_slice(kernel.as_bytes());
+        let s = LAUNCH_SO_NAME_OFFSET as usize;
+        block[s..s + so.len()].copy_from_slice(so.as_bytes());
+        let info = args_ex(&block, LAUNCH_SO_NAME_OFFSET, LAUNCH_KERNEL_NAME_OFFSET);
+        self.launch_raw(KERNEL_TYPE_AICPU, c"test_op", block_dim, &info, stream)
+    }
+
+    pub fn stats(&self, device: i32) -> SimStats {
+        let mut s = SimStats::zeroed();
+        // SAFETY: `s` is writable.
+        self.ok("simpler_sim_get_stats", unsafe {
+            (self.get_stats)(device, &mut s)
+        });
+        s
+    }
+}
+
+/// `rtAicpuArgsEx_t` for a host argument block.
+pub fn args_ex(block: &[u8], so_off: u32, kernel_off: u32) -> AicpuArgsEx {
+    AicpuArgsEx {
+        args: block.as_ptr() as u64,
+        args_size: block.len() as u32,
+        so_name_addr_offset: so_off,
+        kernel_name_addr_offset: kernel_off,
+        ..AicpuArgsEx::default()
+    }
+}
+
+/// Runs the calling test (named `name`) again in a child process with a
+/// private simulator root plus `envs`, and asserts it passed. Returns the
+/// child's output and keeps the root until the caller drops it.
+pub fn run_child(name: &str, envs: &[(&str, &str)]) -> (SimRoot, Output) {
+    let root = SimRoot::new();
+    let out = child_output(name, &root, envs);
+    assert!(
+        out.status.success(),
+        "child test {name} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (root, out)
+}
+
+/// Like [`run_child`] without the success assertion.
+pub fn child_output(name: &str, root: &SimRoot, envs: &[(&str, &str)]) -> Output {
+    let artifacts = host_artifacts().dir().to_path_buf();
+    install_test_kernels(&root.preinstall(0));
+    let mut all: Vec<(String, String)> = vec![
+        ("SIMPLER_SIM_ROOT".into(), root.path().display().to_string()),
+        (ARTIFACTS_DIR_ENV.into(), artifacts.display().to_string()),
+        ("RUST_BACKTRACE".into(), "1".into()),
+    ];
+    all.extend(envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    in_child(name, all)
+}
+
+/// Whether this process is the child doing the work.
+pub fn child() -> bool {
+    is_child()
+}
+
+/// Compiles `tests/kernels.c` once per test process and copies it into
+/// `dir` as [`TEST_KERNELS`].
+pub fn install_test_kernels(dir: &Path) {
+    static BUILT: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    let (_, so) = BUILT.get_or_init(|| {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let so = tmp.path().join(TEST_KERNELS);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels.c");
+        cc(&["-shared", "-fPIC", "-O1", "-o"], &so, &[&src], &[]);
+        (tmp, so)
+    });
+    std::fs::create_dir_all(dir).expect("create preinstall dir");
+    std::fs::copy(so, dir.join(TEST_KERNELS)).expect("install test kernels");
+}
+
+/// Runs the system C compiler: `cc <flags> <out> <inputs> <libs>`.
+pub fn cc(flags: &[&str], out: &Path, inputs: &[&Path], libs: &[&str]) {
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(flags)
+        .arg(out)
+        .args(inputs)
+        .args(libs)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed for {}", out.display());
+}
+
+/// Device buffers of one bootstrap, freed on every path.
+pub struct Bootstrap {
+    pub code: i32,
+    pub message: String,
+    pub report: BootstrapReport,
+}
+
+/// The bootstrap exactly as a host does it: both SOs, `DeviceArgs` and a
+/// zeroed report in device memory, one KFC launch, sync, report read back,
+/// every buffer freed.
+pub fn bootstrap(api: &Api, stream: *mut c_void, dispatcher: &[u8], runtime: &[u8]) -> Bootstrap {
+    let disp = api.alloc(dispatcher.len());
+    let rt = api.alloc(runtime.len());
+    let dargs = api.alloc(std::mem::size_of::<DeviceArgs>());
+    let report = api.alloc(std::mem::size_of::<BootstrapReport>());
+    api.h2d(disp, dispatcher);
+    api.h2d(rt, runtime);
+    api.h2d(report, bytemuck::bytes_of(&BootstrapReport::zeroed()));
+    let device_args = DeviceArgs {
+        aicpu_so_bin: disp,
+        aicpu_so_len: dispatcher.len() as u64,
+        inner_so_bin: rt,
+        inner_so_len: runtime.len() as u64,
+        report,
+        ..DeviceArgs::default()
+    };
+    api.h2d(dargs, bytemuck::bytes_of(&device_args));
+    let block = BootstrapArgs::new(dargs);
+    let info = args_ex(bytemuck::bytes_of(&block), 272, 208);
+    let op = std::ffi::CString::new(KFC_OP_NAME).unwrap();
+    let mut code = api.launch_raw(KERNEL_TYPE_AICPU_KFC, &op, 1, &info, stream);
+    if code == 0 {
+        code = api.sync_ms(stream, 60_000);
+    }
+    let message = if code == 0 {
+        String::new()
+    } else {
+        api.last_error()
+    };
+    let (rc, bytes) = api.try_d2h(report, std::mem::size_of::<BootstrapReport>());
+    let report_value = if rc == 0 {
+        bytemuck::pod_read_unaligned(&bytes)
+    } else {
+        BootstrapReport::zeroed()
+    };
+    for addr in [disp, rt, dargs, report] {
+        api.release(addr);
+    }
+    Bootstrap {
+        code,
+        message,
+        report: report_value,
+    }
+}
+
+/// `simpler_aicpu_init` for the runtime `so`; returns the sync code.
+pub fn runtime_init(
+    api: &Api,
+    stream: *mut c_void,
+    so: &PreinstallName,
+    abi: u32,
+    threads: u32,
+) -> i32 {
+    let block = InitLaunchArgs::new(
+        InitArgs {
+            abi_version: abi,
+            device_id: 0,
+            log_level: 2,
+            thread_count: threads,
+        },
+        so,
+    );
+    let info = args_ex(
+        bytemuck::bytes_of(&block),
+        LAUNCH_SO_NAME_OFFSET,
+        LAUNCH_KERNEL_NAME_OFFSET,
+    );
+    let rc = api.launch_raw(KERNEL_TYPE_AICPU, c"simpler_aicpu_init", 1, &info, stream);
+    if rc != 0 {
+        return rc;
+    }
+    api.sync_ms(stream, 60_000)
+}
+
+/// `simpler_aicpu_exec` on `threads` threads for the work at `work`;
+/// returns the sync code.
+pub fn runtime_exec(
+    api: &Api,
+    stream: *mut c_void,
+    so: &PreinstallName,
+    work: u64,
+    threads: u32,
+) -> i32 {
+    let block = ExecLaunchArgs::new(
+        KernelArgs {
+            runtime_args: work,
+            regs: 0,
+        },
+        so,
+    );
+    let info = args_ex(
+        bytemuck::bytes_of(&block),
+        LAUNCH_SO_NAME_OFFSET,
+        LAUNCH_KERNEL_NAME_OFFSET,
+    );
+    let rc = api.launch_raw(
+        KERNEL_TYPE_AICPU,
+        c"simpler_aicpu_exec",
+        threads,
+        &info,
+        stream,
+    );
+    if rc != 0 {
+        return rc;
+    }
+    api.sync_ms(stream, 60_000)
+}
+
+/// The current ABI version (re-exported for tests that break it on purpose).
+pub const ABI: u32 = ABI_VERSION;
+
+/// Processes whose command line names `needle` (the device process of a
+/// given root, say), from /proc.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // A zombie keeps its pid but has an empty command line.
+        if text.contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
