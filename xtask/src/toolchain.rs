@@ -41,6 +41,16 @@ pub enum Need {
     Qemu,
 }
 
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Need::RustAarch64 => "Rust standard library for aarch64-unknown-linux-gnu",
+            Need::Zigbuild => "cargo-zigbuild and zig",
+            Need::Qemu => "qemu-aarch64 and the aarch64 glibc in /usr/aarch64-linux-gnu",
+        })
+    }
+}
+
 /// What a command targeting `target` needs (`qemu`: it also runs aarch64
 /// programs).
 pub fn needs(target: Target, qemu: bool) -> Vec<Need> {
@@ -269,9 +279,16 @@ pub fn ensure(root: &Path, needs: &[Need]) -> Result<Tools> {
         bail!("missing tools xtask cannot install:{manual}");
     }
     let probe = Probe::of_this_machine(root);
-    let still: Vec<_> = needs.iter().filter(|n| !probe.has(**n)).collect();
+    let still: Vec<String> = needs
+        .iter()
+        .filter(|n| !probe.has(**n))
+        .map(Need::to_string)
+        .collect();
     if !still.is_empty() {
-        bail!("installed, but still not usable: {still:?} (see the output above)");
+        bail!(
+            "installed, but still not usable: {} (see the output above)",
+            still.join("; ")
+        );
     }
     Ok(Tools {
         zigbuild: probe.zigbuild,
@@ -288,7 +305,7 @@ pub fn run(root: &Path, args: &ToolchainArgs) -> Result<()> {
         } else {
             "missing"
         };
-        println!("{state:8} {need:?}");
+        println!("{state:8} {need}");
     }
     if let Some(path) = &probe.zigbuild {
         println!("cargo-zigbuild: {}", path.display());
