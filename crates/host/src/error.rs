@@ -257,6 +257,12 @@ pub enum LoadError {
     /// An empty explicit library list.
     #[error("no CANN library given")]
     NoLibraries,
+    /// Neither toolkit variable is set.
+    #[error(
+        "no CANN toolkit: ASCEND_HOME_PATH and ASCEND_TOOLKIT_HOME are unset (source the \
+         toolkit's set_env.sh, or name the libraries explicitly)"
+    )]
+    NoToolkit,
 }
 
 /// A dispatcher or runtime SO failed a check made before upload.

@@ -58,6 +58,9 @@ impl CannSource {
             Self::Libraries(paths) => Ok(paths.clone()),
             Self::Toolkit => {
                 let dirs = toolkit_dirs();
+                if dirs.is_empty() {
+                    return Err(LoadError::NoToolkit.into());
+                }
                 let found = dirs
                     .iter()
                     .find(|dir| TOOLKIT_LIBRARIES.iter().all(|lib| dir.join(lib).is_file()));
@@ -66,10 +69,7 @@ impl CannSource {
                     None => Err(LoadError::NotFound {
                         file: "libascendcl.so and libruntime.so",
                         searched: dirs,
-                        hint: Some(
-                            "set ASCEND_HOME_PATH (source the toolkit's set_env.sh) or name \
-                             the libraries explicitly",
-                        ),
+                        hint: Some("is the toolkit installed there?"),
                     }
                     .into()),
                 }

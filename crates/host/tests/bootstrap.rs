@@ -1,0 +1,269 @@
+//! The bootstrap on the simulator: the single-flight cache, one install per
+//! (device, runtime SO), failures that carry the dispatcher's report, and
+//! init's ABI check.
+
+mod common;
+
+use std::sync::Barrier;
+use std::thread;
+
+use common::{builder, cann, in_sim, preinstall_dir, preinstalled, sim_root, stats};
+use simpler_host::abi::{InitArgs, ReportStage, ABI_VERSION};
+use simpler_host::{BootstrapFailure, CacheStatus, Error};
+use simpler_testkit::device_artifacts;
+
+fn one_fill(runner: &mut simpler_host::DeviceRunner, value: u8) {
+    let buf = runner.alloc(32).unwrap();
+    let mut batch = runner.batch();
+    batch.fill(&buf, value).unwrap();
+    batch.run().unwrap();
+    assert_eq!(buf.to_vec::<u8>().unwrap(), vec![value; 32]);
+}
+
+#[test]
+fn sixteen_concurrent_runners_bootstrap_once() {
+    in_sim("sixteen_concurrent_runners_bootstrap_once", &[], || {
+        let cann = cann();
+        let barrier = Barrier::new(16);
+        let statuses: Vec<CacheStatus> = thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let (cann, barrier) = (&cann, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let mut runner = builder(cann).threads(2).build().unwrap();
+                        one_fill(&mut runner, i);
+                        runner.info().cache
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let st = stats(&cann, 0);
+        assert_eq!(st.launches_kfc, 1, "{st:?}");
+        assert_eq!(st.kfc_calls, 1);
+        assert_eq!(
+            statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(st.launches_aicpu, 32, "16 inits and 16 execs");
+        assert_eq!(preinstalled(0).len(), 1);
+        // A later runner is a plain cache hit that uploads nothing.
+        let runner = builder(&cann).build().unwrap();
+        assert_eq!(runner.info().cache, CacheStatus::Hit);
+        assert_eq!(runner.info().bytes_uploaded, 0);
+        assert_eq!(stats(&cann, 0).launches_kfc, 1);
+    });
+}
+
+#[test]
+fn two_devices_bootstrap_twice() {
+    in_sim("two_devices_bootstrap_twice", &[], || {
+        let cann = cann();
+        let mut r0 = builder(&cann).device(0).build().unwrap();
+        let mut r1 = builder(&cann).device(1).build().unwrap();
+        assert_eq!(r0.info().cache, CacheStatus::Miss);
+        assert_eq!(r1.info().cache, CacheStatus::Miss);
+        assert_eq!(stats(&cann, 0).launches_kfc, 1);
+        assert_eq!(stats(&cann, 1).launches_kfc, 1);
+        let name = r0.info().preinstall_name.to_string();
+        assert_eq!(preinstalled(0), [name.clone()]);
+        assert_eq!(preinstalled(1), [name]);
+        // Interleaved use from one thread keeps each runner on its device.
+        for i in 0..3 {
+            one_fill(&mut r0, i);
+            one_fill(&mut r1, i + 10);
+        }
+        drop((r0, r1));
+        assert_eq!(stats(&cann, 0).live_bytes, 0);
+        assert_eq!(stats(&cann, 1).live_bytes, 0);
+    });
+}
+
+#[test]
+fn two_runtime_sos_install_two_files() {
+    in_sim("two_runtime_sos_install_two_files", &[], || {
+        let cann = cann();
+        let original = std::fs::read(device_artifacts().runtime()).unwrap();
+        // Bytes appended after the last section leave a loadable ELF with
+        // another fingerprint: a second, distinct runtime SO.
+        let mut variant = original.clone();
+        variant.extend_from_slice(b"simpler test: a different runtime SO");
+        let mut a = builder(&cann).build().unwrap();
+        let mut b = builder(&cann).runtime_bytes(variant).build().unwrap();
+        assert_ne!(a.info().fingerprint, b.info().fingerprint);
+        assert_eq!(b.info().cache, CacheStatus::Miss);
+        assert_eq!(b.info().runtime, "<runtime SO bytes>");
+        assert_eq!(stats(&cann, 0).launches_kfc, 2);
+        let mut names = vec![
+            a.info().preinstall_name.to_string(),
+            b.info().preinstall_name.to_string(),
+        ];
+        names.sort();
+        assert_eq!(preinstalled(0), names);
+        assert_eq!(
+            std::fs::read(preinstall_dir(0).join(b.info().preinstall_name.as_str())).unwrap()
+                [..original.len()],
+            original[..]
+        );
+        one_fill(&mut a, 1);
+        one_fill(&mut b, 2);
+    });
+}
+
+#[test]
+fn a_missing_preinstall_dir_fails_with_the_dispatchers_report() {
+    in_sim(
+        "a_missing_preinstall_dir_fails_with_the_dispatchers_report",
+        &[],
+        || {
+            let cann = cann();
+            // Keep the device up while its preinstall directory goes away.
+            let device = cann.open_device(0).unwrap();
+            std::fs::remove_dir_all(preinstall_dir(0)).unwrap();
+            let err = builder(&cann).build().unwrap_err();
+            let Error::Bootstrap(boot) = &err else {
+                panic!("{err}")
+            };
+            let step = boot.report().unwrap_or_else(|| panic!("{err}"));
+            assert_eq!(step.stage, ReportStage::Open);
+            assert_eq!(step.errno, libc_enoent());
+            assert!(
+                step.path
+                    .starts_with(&preinstall_dir(0).display().to_string()),
+                "{}",
+                step.path
+            );
+            let text = err.to_string();
+            assert!(text.contains("stage `open`"), "{text}");
+            assert!(text.contains("No such file or directory"), "{text}");
+            assert_eq!(stats(&cann, 0).live_bytes, 0, "nothing left on the device");
+
+            // Not cached: once the directory is back, the next runner
+            // bootstraps again and succeeds.
+            std::fs::create_dir_all(preinstall_dir(0)).unwrap();
+            let runner = builder(&cann).build().unwrap();
+            assert_eq!(runner.info().cache, CacheStatus::Miss);
+            assert_eq!(stats(&cann, 0).launches_kfc, 2);
+            drop((runner, device));
+        },
+    );
+}
+
+fn libc_enoent() -> i32 {
+    std::io::Error::from(std::io::ErrorKind::NotFound)
+        .raw_os_error()
+        .unwrap_or(2)
+}
+
+#[test]
+fn a_preinstall_path_that_is_a_file_fails_with_enotdir() {
+    in_sim(
+        "a_preinstall_path_that_is_a_file_fails_with_enotdir",
+        &[],
+        || {
+            // Before the device starts: the device process cannot create its
+            // preinstall directory, and the dispatcher must say why.
+            std::fs::create_dir_all(sim_root().join("device0")).unwrap();
+            std::fs::write(preinstall_dir(0), b"not a directory").unwrap();
+            let cann = cann();
+            let err = builder(&cann).build().unwrap_err();
+            let Error::Bootstrap(boot) = &err else {
+                panic!("{err}")
+            };
+            let step = boot.report().unwrap_or_else(|| panic!("{err}"));
+            assert_eq!(step.stage, ReportStage::Open);
+            assert_eq!(step.errno, 20, "ENOTDIR: {err}");
+            assert!(step.path.contains("simpler_inner_") || step.path.contains("preinstall"));
+            assert!(err.to_string().contains("Not a directory"), "{err}");
+            assert_eq!(stats(&cann, 0).live_bytes, 0);
+        },
+    );
+}
+
+#[test]
+fn a_failed_write_reports_the_write_stage() {
+    in_sim(
+        "a_failed_write_reports_the_write_stage",
+        &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
+        || {
+            let cann = cann();
+            let err = builder(&cann).build().unwrap_err();
+            let Error::Bootstrap(boot) = &err else {
+                panic!("{err}")
+            };
+            let step = boot.report().unwrap_or_else(|| panic!("{err}"));
+            assert_eq!(step.stage, ReportStage::Write, "{err}");
+            assert_ne!(step.errno, 0);
+            assert!(common::preinstalled(0).is_empty(), "no file left behind");
+            assert_eq!(stats(&cann, 0).live_bytes, 0);
+        },
+    );
+}
+
+#[test]
+fn a_failed_allocation_frees_what_was_allocated() {
+    // The second aclrtMalloc of the process is the runtime SO's buffer.
+    in_sim(
+        "a_failed_allocation_frees_what_was_allocated",
+        &[("SIMPLER_SIM_FAIL_MALLOC", "2")],
+        || {
+            let cann = cann();
+            let err = builder(&cann).build().unwrap_err();
+            let Error::Bootstrap(boot) = &err else {
+                panic!("{err}")
+            };
+            let BootstrapFailure::Cann(cann_err) = &boot.failure else {
+                panic!("{err}")
+            };
+            assert_eq!(cann_err.call, "aclrtMalloc");
+            assert_eq!(cann_err.code, 207001);
+            assert!(err.to_string().contains("out of memory"), "{err}");
+            let st = stats(&cann, 0);
+            assert_eq!(st.live_bytes, 0);
+            assert_eq!(st.launches_kfc, 0);
+            // The failure was not cached.
+            let runner = builder(&cann).build().unwrap();
+            assert_eq!(runner.info().cache, CacheStatus::Miss);
+        },
+    );
+}
+
+#[test]
+fn init_with_a_foreign_abi_version_is_rejected_clearly() {
+    in_sim(
+        "init_with_a_foreign_abi_version_is_rejected_clearly",
+        &[],
+        || {
+            let cann = cann();
+            let mut runner = builder(&cann).threads(2).build().unwrap();
+            let err = runner
+                .launch_init(InitArgs {
+                    abi_version: ABI_VERSION + 1,
+                    device_id: 0,
+                    log_level: 0,
+                    thread_count: 2,
+                })
+                .unwrap_err();
+            let Error::InitRejected {
+                abi_version,
+                source,
+                ..
+            } = &err
+            else {
+                panic!("{err}")
+            };
+            assert_eq!(*abi_version, ABI_VERSION + 1);
+            assert_eq!(source.code, 507018);
+            let text = err.to_string();
+            assert!(
+                text.contains("rejected simpler_aicpu_init")
+                    && text.contains(&format!("host ABI version {}", ABI_VERSION + 1)),
+                "{text}"
+            );
+            // A rejected init leaves the runtime as it was: still usable.
+            one_fill(&mut runner, 9);
+        },
+    );
+}
