@@ -68,7 +68,7 @@ fn two_devices_bootstrap_twice() {
         assert_eq!(stats(&cann, 0).launches_kfc, 1);
         assert_eq!(stats(&cann, 1).launches_kfc, 1);
         let name = r0.info().preinstall_name.to_string();
-        assert_eq!(preinstalled(0), [name.clone()]);
+        assert_eq!(preinstalled(0), std::slice::from_ref(&name));
         assert_eq!(preinstalled(1), [name]);
         // Interleaved use from one thread keeps each runner on its device.
         for i in 0..3 {
