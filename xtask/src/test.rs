@@ -153,11 +153,12 @@ fn check_for(root: &Path, target: Target) -> Result<()> {
     check_abi::run(root, &CheckAbiArgs { target })
 }
 
-/// The workspace's end-to-end test packages, re-run with the aarch64 device
-/// side: the host process (x86_64) loads the host simulator library, which
-/// starts the aarch64 `simpler-sim-aicpu` under qemu-user, which loads the
-/// aarch64 dispatcher and runtime SOs.
-const DEVICE_E2E_PACKAGES: [&str; 1] = ["simpler-testkit"];
+/// The end-to-end test packages that take their device side from
+/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`),
+/// re-run with the aarch64 device side: the x86_64 host process loads the
+/// host simulator library, which starts the aarch64 `simpler-sim-aicpu`
+/// under qemu-user, which loads the aarch64 dispatcher and runtime SOs.
+const DEVICE_E2E_PACKAGES: [&str; 1] = ["simpler-host"];
 
 /// The aarch64 end-to-end stage (issue 5). Returns why it could not run
 /// when the simulator's device process is not built yet.
@@ -174,6 +175,8 @@ fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<
     for package in DEVICE_E2E_PACKAGES {
         cmd.args(["-p", package]);
     }
+    // Integration tests only: unit tests and doctests do not start devices.
+    cmd.args(["--test", "*"]);
     cmd.env(ARTIFACTS_DIR_ENV, host_dir)
         .env(DEVICE_ARTIFACTS_DIR_ENV, device_dir)
         .env(SIM_AICPU_BIN_ENV, &device_bin)
