@@ -1,0 +1,586 @@
+//! Every error path of the C API, with CANN's codes and a readable
+//! `aclGetRecentErrMsg`, plus the asynchronous stream semantics they rest on.
+
+mod common;
+
+use std::ffi::c_void;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::ptr::null_mut;
+use std::time::{Duration, Instant};
+
+use common::*;
+use simpler_abi::names::KERNEL_TYPE_AICPU;
+use simpler_abi::AicpuArgsEx;
+
+fn payload(a: u64, b: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&a.to_le_bytes());
+    p[8..].copy_from_slice(&b.to_le_bytes());
+    p
+}
+
+fn read_u64(api: &Api, addr: u64) -> u64 {
+    u64::from_le_bytes(api.d2h(addr, 8).try_into().unwrap())
+}
+
+fn root() -> String {
+    std::env::var("SIMPLER_SIM_ROOT").expect("child has a root")
+}
+
+#[test]
+fn bad_arguments_are_param_invalid_with_a_message() {
+    if !child() {
+        run_child("bad_arguments_are_param_invalid_with_a_message", &[]);
+        return;
+    }
+    let api = Api::load();
+    let p = ACL_ERROR_RT_PARAM_INVALID;
+    assert_eq!(api.last_error(), "", "no failure yet on this thread");
+    // SAFETY (whole test): every call passes values the C API must cope
+    // with; the pointers passed are NULL, handles, or live buffers.
+    unsafe {
+        api.expect(
+            "count",
+            (api.get_device_count)(null_mut()),
+            p,
+            "count is NULL",
+        );
+        api.expect(
+            "set",
+            (api.set_device)(99),
+            ACL_ERROR_RT_INVALID_DEVICEID,
+            "out of range",
+        );
+        api.expect(
+            "set",
+            (api.set_device)(-1),
+            ACL_ERROR_RT_INVALID_DEVICEID,
+            "out of range",
+        );
+        api.expect("reset", (api.reset_device)(1), p, "not set");
+        let mut ptr = null_mut();
+        api.expect(
+            "malloc",
+            (api.malloc)(&mut ptr, 64, 0),
+            ACL_ERROR_RT_CONTEXT_NULL,
+            "aclrtSetDevice",
+        );
+        api.set(0);
+        api.expect(
+            "malloc",
+            (api.malloc)(null_mut(), 64, 0),
+            p,
+            "devPtr is NULL",
+        );
+        api.expect("malloc", (api.malloc)(&mut ptr, 0, 0), p, "size is 0");
+        api.expect(
+            "stream",
+            (api.create_stream)(null_mut()),
+            p,
+            "stream is NULL",
+        );
+
+        let buf = api.alloc(100);
+        let mut host = [0u8; 256];
+        let h = host.as_mut_ptr() as *mut c_void;
+        let m = |dst: *mut c_void, max: usize, src: *const c_void, n: usize, kind: u32| {
+            (api.memcpy)(dst, max, src, n, kind)
+        };
+        let d = buf as *mut c_void;
+        api.expect("memcpy", m(null_mut(), 8, h, 8, 1), p, "dst is NULL");
+        api.expect("memcpy", m(d, 8, std::ptr::null(), 8, 1), p, "src is NULL");
+        api.expect("memcpy", m(d, 8, h, 8, 4), p, "unknown aclrtMemcpyKind 4");
+        api.expect("memcpy", m(d, 8, h, 16, 1), p, "exceeds destMax");
+        api.expect(
+            "memcpy",
+            m(d, 101, h, 101, 1),
+            p,
+            "runs past the allocation",
+        );
+        api.expect(
+            "memcpy",
+            m(h, 256, (buf + 50) as *const c_void, 51, 2),
+            p,
+            "by 1 bytes",
+        );
+        let beyond = (buf + (1 << 20)) as *mut c_void;
+        api.expect(
+            "memcpy",
+            m(beyond, 8, h, 8, 1),
+            p,
+            "not inside a live allocation",
+        );
+        api.expect(
+            "memcpy",
+            m(d, 8, d, 8, 1),
+            p,
+            "is a device address but the copy kind",
+        );
+        api.expect("memcpy", m(h, 8, h, 8, 2), p, "is not a device address");
+        api.expect(
+            "memcpy",
+            m(0x1000 as *mut c_void, 8, h, 8, 1),
+            p,
+            "not a device address",
+        );
+        // Device 1 is in the device range but not set.
+        let dev1 = (0x2000_0000_0000u64 + (1u64 << 40)) as *mut c_void;
+        api.expect("memcpy", m(dev1, 8, h, 8, 1), p, "not set");
+        api.ok("memcpy in bounds", m(d, 100, h, 100, 1));
+        api.ok("memcpy 0 bytes", m(d, 0, h, 0, 1));
+        api.ok("memcpy host to host", m(h.add(8), 8, h, 8, 0));
+
+        api.expect("free", (api.free)(null_mut()), p, "NULL");
+        api.expect(
+            "free",
+            (api.free)((buf + 8) as *mut c_void),
+            p,
+            "inside the allocation",
+        );
+        api.release(buf);
+        api.expect("free", (api.free)(d), p, "double free");
+        api.expect(
+            "memcpy",
+            m(d, 8, h, 8, 1),
+            p,
+            "not inside a live allocation",
+        );
+
+        let stream = api.stream();
+        api.expect("sync", api.sync_ms(stream, 0), p, "expected -1");
+        api.expect(
+            "sync",
+            (api.sync)(0x1234 as *mut c_void),
+            p,
+            "not a live stream",
+        );
+        api.expect("destroy", (api.destroy_stream)(null_mut()), p, "NULL");
+
+        let block = [0u8; 144];
+        let good = args_ex(&block, 80, 16);
+        let l = |kt: u32, dim: u32, info: *const AicpuArgsEx, s: *mut c_void| {
+            (api.launch)(kt, c"op".as_ptr(), dim, info, null_mut(), s, 0)
+        };
+        api.expect(
+            "launch",
+            l(2, 1, std::ptr::null(), stream),
+            p,
+            "argsInfo is NULL",
+        );
+        api.expect("launch", l(3, 1, &good, stream), p, "kernel type 3");
+        api.expect("launch", l(2, 0, &good, stream), p, "blockDim is 0");
+        let mut bad = good;
+        bad.args = 0;
+        api.expect("launch", l(2, 1, &bad, stream), p, "args is NULL");
+        let mut bad = good;
+        bad.args_size = 0;
+        api.expect("launch", l(2, 1, &bad, stream), p, "argsSize 0");
+        let mut bad = good;
+        bad.so_name_addr_offset = 144;
+        api.expect("launch", l(2, 1, &bad, stream), p, "soNameAddrOffset 144");
+        let unterminated = [b'x'; 144];
+        let bad = args_ex(&unterminated, 80, 16);
+        api.expect("launch", l(2, 1, &bad, stream), p, "not NUL-terminated");
+        let mut bad = good;
+        bad.host_input_info_num = 1;
+        api.expect("launch", l(2, 1, &bad, stream), p, "not supported");
+        api.expect(
+            "launch",
+            l(2, 1, &good, 0x1234 as *mut c_void),
+            p,
+            "not a live stream",
+        );
+        let s = api.stats(0);
+        assert_eq!((s.launches_aicpu, s.launches_other), (6, 1));
+
+        // A stream dies with its device; a thread's device can be reset.
+        api.reset(0);
+        api.expect("launch", l(2, 1, &good, stream), p, "not a live stream");
+        api.expect(
+            "malloc",
+            (api.malloc)(&mut ptr, 64, 0),
+            ACL_ERROR_RT_CONTEXT_NULL,
+            "was reset",
+        );
+        let mut stats = std::mem::zeroed();
+        api.expect("stats", (api.get_stats)(0, null_mut()), p, "out is NULL");
+        api.expect("stats", (api.get_stats)(42, &mut stats), p, "out of range");
+    }
+    // The message is per thread.
+    std::thread::spawn(|| {
+        let api = Api::load();
+        assert_eq!(api.last_error(), "");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn init_twice_and_finalize() {
+    if !child() {
+        run_child("init_twice_and_finalize", &[]);
+        return;
+    }
+    let api = Api::load();
+    // SAFETY: NULL config paths and integer arguments.
+    unsafe {
+        api.ok("init", (api.init)(std::ptr::null()));
+        api.expect(
+            "init",
+            (api.init)(std::ptr::null()),
+            ACL_ERROR_REPEAT_INITIALIZE,
+            "already",
+        );
+        api.set(0);
+        let pid = device_pid(&api);
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        api.ok("finalize", (api.finalize)());
+        assert!(!alive(pid), "finalize reaps the device process");
+        api.ok("init again", (api.init)(std::ptr::null()));
+        api.ok("finalize", (api.finalize)());
+        api.expect(
+            "init",
+            (api.init)(c"/no/such/config.json".as_ptr()),
+            ACL_ERROR_RT_PARAM_INVALID,
+            "does not exist",
+        );
+    }
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The pid of the current device's process, as a kernel sees it.
+fn device_pid(api: &Api) -> u64 {
+    let cell = api.alloc(8);
+    api.ok(
+        "getpid",
+        api.launch_type2(TEST_KERNELS, "sim_getpid", &payload(cell, 0), 1, null_mut()),
+    );
+    // SAFETY: NULL is the default stream.
+    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    let pid = read_u64(api, cell);
+    api.release(cell);
+    pid
+}
+
+#[test]
+fn out_of_device_memory_is_memory_allocation() {
+    if !child() {
+        run_child(
+            "out_of_device_memory_is_memory_allocation",
+            &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let a = api.alloc(512 * 1024);
+    let mut p = null_mut();
+    // SAFETY: `p` is writable.
+    let rc = unsafe { (api.malloc)(&mut p, 768 * 1024, 0) };
+    api.expect(
+        "malloc",
+        rc,
+        ACL_ERROR_RT_MEMORY_ALLOCATION,
+        "no free block of 786432 bytes",
+    );
+    api.release(a);
+    let b = api.alloc(768 * 1024);
+    api.release(b);
+    assert_eq!(api.stats(0).peak_bytes, 768 * 1024);
+    api.reset(0);
+}
+
+#[test]
+fn a_host_dereference_of_a_device_pointer_faults() {
+    if !child() {
+        let root = simpler_testkit::SimRoot::new();
+        let out = child_output("a_host_dereference_of_a_device_pointer_faults", &root, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGSEGV),
+            "{}\n{stdout}",
+            out.status
+        );
+        assert!(stdout.contains("about to dereference"), "{stdout}");
+        assert!(!stdout.contains("survived"), "{stdout}");
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let buf = api.alloc(64);
+    api.h2d(buf, &[7u8; 64]);
+    println!("about to dereference {buf:#x}");
+    // SAFETY: deliberately not: the point is that this faults.
+    let value = unsafe { std::ptr::read_volatile(buf as *const u8) };
+    println!("survived reading {value}");
+}
+
+#[test]
+fn type2_runs_on_block_dim_threads_asynchronously() {
+    if !child() {
+        run_child(
+            "type2_runs_on_block_dim_threads_asynchronously",
+            &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let counter = api.alloc(8);
+    api.h2d(counter, &[0; 8]);
+    // More threads than AICPU workers: the rest queue.
+    let mut block = vec![0u8; 144];
+    block[..16].copy_from_slice(&payload(counter, 0));
+    block[16..16 + 9].copy_from_slice(b"sim_count");
+    block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+    let info = args_ex(&block, 80, 16);
+    api.ok(
+        "launch",
+        api.launch_raw(KERNEL_TYPE_AICPU, c"count", 8, &info, stream),
+    );
+    // The block was copied before the launch returned.
+    block.fill(0xee);
+    api.ok("sync", api.sync_ms(stream, 10_000));
+    assert_eq!(read_u64(&api, counter), 8);
+
+    // Two streams are independent: a long kernel on one does not hold up
+    // the other, and its sync times out with 507046 meanwhile.
+    let slow = api.stream();
+    api.ok(
+        "slow",
+        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(1500, 0), 1, slow),
+    );
+    let started = Instant::now();
+    api.ok(
+        "fast",
+        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 2, stream),
+    );
+    api.ok("sync fast", api.sync_ms(stream, 10_000));
+    assert_eq!(read_u64(&api, counter), 10);
+    api.expect(
+        "sync slow",
+        api.sync_ms(slow, 50),
+        ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
+        "still running after 50 ms",
+    );
+    // SAFETY: a live stream.
+    api.ok("sync slow", unsafe { (api.sync)(slow) });
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    // SAFETY: live streams.
+    unsafe {
+        api.ok("destroy", (api.destroy_stream)(slow));
+        api.expect(
+            "destroy",
+            (api.destroy_stream)(slow),
+            ACL_ERROR_RT_PARAM_INVALID,
+            "not a live stream",
+        );
+    }
+    api.release(counter);
+    api.reset(0);
+}
+
+#[test]
+fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
+    if !child() {
+        run_child("a_failing_kernel_is_an_aicpu_exception_at_sync", &[]);
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let counter = api.alloc(8);
+    api.h2d(counter, &[0; 8]);
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_return", &payload(0, 7), 4, stream),
+    );
+    // Queued behind the failure: aborted, never run.
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 1, stream),
+    );
+    api.expect(
+        "sync",
+        api.sync_ms(stream, 10_000),
+        ACL_ERROR_RT_AICPU_EXCEPTION,
+        "sim_return failed on 4 of 4 AICPU thread(s): block",
+    );
+    assert_eq!(
+        read_u64(&api, counter),
+        0,
+        "the launch behind the failure was aborted"
+    );
+    // The error was reported once; the stream runs again.
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 1, stream),
+    );
+    api.ok("sync", api.sync_ms(stream, 10_000));
+    assert_eq!(read_u64(&api, counter), 1);
+
+    for (so, kernel, needle) in [
+        ("libnot_there.so", "k", "cannot load"),
+        (
+            TEST_KERNELS,
+            "no_such_kernel",
+            "has no kernel \"no_such_kernel\"",
+        ),
+        ("../escape.so", "k", "not a file name"),
+    ] {
+        api.ok(
+            "launch",
+            api.launch_type2(so, kernel, &payload(0, 0), 1, stream),
+        );
+        api.expect(
+            "sync",
+            api.sync_ms(stream, 10_000),
+            ACL_ERROR_RT_AICPU_EXCEPTION,
+            needle,
+        );
+    }
+    let log = std::fs::read_to_string(Path::new(&root()).join("device0/log/device.log")).unwrap();
+    assert!(log.contains("has no kernel \"no_such_kernel\""), "{log}");
+    api.release(counter);
+    api.reset(0);
+}
+
+#[test]
+fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
+    if !child() {
+        run_child(
+            "a_kernel_past_the_op_timeout_is_an_aicpu_timeout",
+            &[("SIMPLER_SIM_OP_TIMEOUT_MS", "200")],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(1500, 0), 2, stream),
+    );
+    api.expect(
+        "sync",
+        api.sync_ms(stream, 10_000),
+        ACL_ERROR_RT_AICPU_TIMEOUT,
+        "exceeded the op timeout of 200 ms with 2 of 2 thread(s) unfinished",
+    );
+    api.reset(0);
+}
+
+#[test]
+fn a_device_crash_poisons_the_device_until_reset() {
+    if !child() {
+        run_child("a_device_crash_poisons_the_device_until_reset", &[]);
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let buf = api.alloc(64);
+    let old_pid = device_pid(&api);
+    // A store to an unmapped address kills the emulated AICPU OS process.
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_store", &payload(8, 0), 1, stream),
+    );
+    api.expect(
+        "sync",
+        api.sync_ms(stream, 10_000),
+        ACL_ERROR_RT_AICPU_EXCEPTION,
+        "killed by signal 11",
+    );
+    let poisoned = ACL_ERROR_RT_DRV_INTERNAL_ERROR;
+    api.expect(
+        "sync",
+        api.sync_ms(stream, 10_000),
+        poisoned,
+        "until aclrtResetDevice",
+    );
+    let mut p = null_mut();
+    // SAFETY: writable out pointer; live device buffer; live stream.
+    unsafe {
+        api.expect(
+            "malloc",
+            (api.malloc)(&mut p, 8, 0),
+            poisoned,
+            "until aclrtResetDevice",
+        );
+        let (rc, _) = api.try_d2h(buf, 8);
+        api.expect("memcpy", rc, poisoned, "killed by signal 11");
+    }
+    api.expect(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, stream),
+        poisoned,
+        "until aclrtResetDevice",
+    );
+    // Freeing still works, so a host can clean up before the reset.
+    api.release(buf);
+    api.reset(0);
+    assert!(!alive(old_pid));
+    api.set(0);
+    let new_pid = device_pid(&api);
+    assert_ne!(new_pid, old_pid);
+    let s = api.stats(0);
+    assert_eq!((s.device_restarts, s.live_bytes), (1, 0));
+    api.reset(0);
+}
+
+#[test]
+fn device_sos_see_dlog_record_and_their_preinstall_dir() {
+    if !child() {
+        run_child("device_sos_see_dlog_record_and_their_preinstall_dir", &[]);
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    api.ok(
+        "log",
+        api.launch_type2(TEST_KERNELS, "sim_log", &payload(0, 0), 1, null_mut()),
+    );
+    let text = api.alloc(4096);
+    api.ok(
+        "env",
+        api.launch_type2(
+            TEST_KERNELS,
+            "sim_preinstall_env",
+            &payload(text, 4096),
+            1,
+            null_mut(),
+        ),
+    );
+    // SAFETY: NULL is the default stream.
+    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    let bytes = api.d2h(text, 4096);
+    let dir =
+        String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == 0).unwrap()]).into_owned();
+    assert_eq!(
+        Path::new(&dir),
+        Path::new(&root()).join("device0/preinstall")
+    );
+    let log = std::fs::read_to_string(Path::new(&root()).join("device0/log/device.log")).unwrap();
+    assert!(
+        log.contains("INFO module 7: hello from sim_log: 42"),
+        "{log}"
+    );
+    api.release(text);
+    api.reset(0);
+}
