@@ -393,9 +393,10 @@ mod tests {
         let err = preflight(&bytes, Role::Dispatcher, Machine::host(), "libc.so.6").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "libc.so.6: does not export DynTileFwkBackendKernelServerInit, \
-             DynTileFwkBackendKernelServer, StaticTileFwkBackendKernelServer \
-             required of a dispatcher SO"
+            format!(
+                "libc.so.6: does not export {} required of a dispatcher SO",
+                DISPATCHER_SYMBOLS.join(", ")
+            )
         );
     }
 

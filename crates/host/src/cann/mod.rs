@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use simpler_abi::cann::error::ACL_ERROR_REPEAT_INITIALIZE;
 use simpler_abi::SimStats;
 
 pub use ffi::ResolvedSymbol;
@@ -26,10 +27,6 @@ use crate::elf::Machine;
 use crate::error::{CannError, Error, LoadError};
 pub(crate) use ffi::LaunchDesc;
 use ffi::{AclError, Api, RawStream};
-
-/// `ACL_ERROR_REPEAT_INITIALIZE`: `aclInit` was already called in this
-/// process (by the application embedding us, say); not a failure for us.
-const ACL_ERROR_REPEAT_INITIALIZE: i32 = 100002;
 
 /// Environment variables naming a CANN toolkit, in the order tried.
 pub const TOOLKIT_ENV: [&str; 2] = ["ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME"];
@@ -164,6 +161,8 @@ impl Cann {
         let api = ffi::load(&libraries)?;
         match api.init() {
             Ok(()) => {}
+            // aclInit was already called in this process (by the application
+            // embedding us, say): not a failure for us.
             Err(ACL_ERROR_REPEAT_INITIALIZE) => {
                 tracing::debug!("aclInit: already initialised in this process");
             }
