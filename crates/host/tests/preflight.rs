@@ -27,6 +27,9 @@ fn preflight_error(
     }
 }
 
+/// Whether a problem is the one a case expects.
+type Expect = fn(&PreflightProblem) -> bool;
+
 fn runtime_bytes() -> Vec<u8> {
     std::fs::read(device_artifacts().runtime()).unwrap()
 }
@@ -85,7 +88,7 @@ fn every_preflight_failure_is_specific() {
         );
 
         // Not ELF, empty, 32-bit, big-endian, not a shared object, truncated.
-        let mut cases: Vec<(Vec<u8>, fn(&PreflightProblem) -> bool)> = vec![
+        let mut cases: Vec<(Vec<u8>, Expect)> = vec![
             (b"#!/bin/sh\necho hi\n".to_vec(), |p| {
                 *p == PreflightProblem::NotElf
             }),
