@@ -189,7 +189,9 @@ fn pick(outputs: &[PathBuf], package: &str, name: &str) -> Result<PathBuf> {
 
 /// Replaces the artifacts in `dir` with `produced`. Files of earlier builds
 /// that this build did not produce are removed, so the directory never mixes
-/// builds.
+/// builds. Each file is copied under a temporary name and renamed into
+/// place, so a process loading an artifact while another build runs (tests
+/// build on demand) sees the old file or the new one, never a partial one.
 fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for name in [
@@ -197,8 +199,10 @@ fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
         files::RUNTIME,
         files::SIM_LIB,
         files::SIM_DEVICE_BIN,
-        files::MANIFEST,
     ] {
+        if produced.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -208,10 +212,29 @@ fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
     }
     for (name, from) in produced {
         let to = dir.join(name);
-        std::fs::copy(from, &to)
-            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        replace_with(&to, |tmp| {
+            std::fs::copy(from, tmp)
+                .map(drop)
+                .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))
+        })?;
     }
     Ok(())
+}
+
+/// Writes `path` atomically: `write` fills a temporary file next to it,
+/// which is then renamed onto `path`; the temporary file is removed if
+/// anything fails.
+pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = path.file_name().context("no file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]
@@ -223,7 +246,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let dir = out.path().join("artifacts");
         std::fs::create_dir(&dir).unwrap();
-        for stale in [files::SIM_LIB, files::RUNTIME, files::MANIFEST] {
+        for stale in [files::SIM_LIB, files::RUNTIME] {
             std::fs::write(dir.join(stale), b"old").unwrap();
         }
         let new = out.path().join("new.so");
@@ -239,8 +262,15 @@ mod tests {
         assert_eq!(std::fs::read(dir.join(files::RUNTIME)).unwrap(), b"new");
 
         let missing = out.path().join("missing.so");
-        let err = install(&dir, &[(files::DISPATCHER, missing)]).unwrap_err();
+        let err = install(&dir, &[(files::RUNTIME, missing)]).unwrap_err();
         assert!(format!("{err:#}").contains("missing.so"), "{err:#}");
+        // A failed copy leaves the previous file and no temporary file.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [files::RUNTIME]);
+        assert_eq!(std::fs::read(dir.join(files::RUNTIME)).unwrap(), b"new");
     }
 
     #[test]

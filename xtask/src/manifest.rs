@@ -81,7 +81,9 @@ pub fn write(dir: &Path, target: &str, debug: bool, names: &[&str]) -> Result<Ma
     let path = dir.join(files::MANIFEST);
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    crate::build::replace_with(&path, |tmp| {
+        std::fs::write(tmp, json).with_context(|| format!("writing {}", tmp.display()))
+    })?;
     Ok(manifest)
 }
 

@@ -247,6 +247,9 @@ pub struct Tools {
 /// Makes sure every one of `needs` is present: installs what it can (echoing
 /// each command), then stops with the exact commands for the rest.
 pub fn ensure(root: &Path, needs: &[Need]) -> Result<Tools> {
+    if needs.is_empty() {
+        return Ok(Tools { zigbuild: None });
+    }
     let probe = Probe::of_this_machine(root);
     let steps = plan(needs, &probe);
     if steps.is_empty() {
