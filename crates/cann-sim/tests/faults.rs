@@ -1,0 +1,309 @@
+//! Fault injection and device-process lifetime: each injected fault gives
+//! its documented code and leaves no device memory behind, a killed device
+//! process poisons the device until reset, and no device process outlives
+//! its host.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::ptr::null_mut;
+use std::time::{Duration, Instant};
+
+use common::*;
+use simpler_testkit::{host_artifacts, SimRoot, ARTIFACTS_DIR_ENV, CHILD_ENV};
+
+fn payload(a: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&a.to_le_bytes());
+    p
+}
+
+/// A fixed sequence of calls; prints each call's code, cleans up whatever
+/// succeeded and checks that no device memory is left.
+fn fault_sequence() {
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let mut codes: Vec<(&str, i32)> = Vec::new();
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let mut p = null_mut();
+        // SAFETY: `p` is writable.
+        let rc = unsafe { (api.malloc)(&mut p, 256, 0) };
+        codes.push(("malloc", rc));
+        if rc == 0 {
+            live.push(p as u64);
+        }
+    }
+    for &addr in &live {
+        codes.push(("memcpy", api.try_h2d(addr, &[1u8; 256])));
+    }
+    for _ in 0..2 {
+        let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 2, stream);
+        codes.push(("launch", rc));
+    }
+    for _ in 0..2 {
+        codes.push(("sync", api.sync_ms(stream, 10_000)));
+    }
+    for &addr in &live {
+        api.release(addr);
+    }
+    let s = api.stats(0);
+    assert_eq!((s.live_bytes, s.live_allocations), (0, 0));
+    let text: Vec<String> = codes
+        .iter()
+        .map(|(call, rc)| format!("{call}={rc}"))
+        .collect();
+    println!("codes: {}", text.join(" "));
+    api.reset(0);
+}
+
+fn codes_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        // libtest may print "test <name> ... " on the same line first.
+        .find_map(|l| l.split_once("codes: ").map(|(_, codes)| codes))
+        .expect("the child printed its codes")
+        .to_owned()
+}
+
+#[test]
+fn injected_faults_give_their_codes_and_leave_no_device_memory() {
+    if child() {
+        fault_sequence();
+        return;
+    }
+    let name = "injected_faults_give_their_codes_and_leave_no_device_memory";
+    let clean =
+        "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=0";
+    let (_root, out) = run_child(name, &[]);
+    assert_eq!(codes_of(&String::from_utf8_lossy(&out.stdout)), clean);
+    for (env, value, want) in [
+        (
+            "SIMPLER_SIM_FAIL_MALLOC",
+            "2",
+            "malloc=0 malloc=207001 malloc=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=0",
+        ),
+        (
+            "SIMPLER_SIM_FAIL_MEMCPY",
+            "2",
+            "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=507000 memcpy=0 launch=0 launch=0 sync=0 sync=0",
+        ),
+        (
+            "SIMPLER_SIM_FAIL_LAUNCH",
+            "1",
+            "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=507000 launch=0 sync=0 sync=0",
+        ),
+        (
+            "SIMPLER_SIM_FAIL_SYNC",
+            "2",
+            "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=507018",
+        ),
+    ] {
+        let (_root, out) = run_child(name, &[(env, value)]);
+        assert_eq!(codes_of(&String::from_utf8_lossy(&out.stdout)), want, "{env}={value}");
+    }
+}
+
+#[test]
+fn injected_fault_messages_name_the_variable() {
+    if !child() {
+        run_child(
+            "injected_fault_messages_name_the_variable",
+            &[
+                ("SIMPLER_SIM_FAIL_MALLOC", "1"),
+                ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
+            ],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let mut p = null_mut();
+    // SAFETY: `p` is writable.
+    let rc = unsafe { (api.malloc)(&mut p, 8, 0) };
+    api.expect(
+        "malloc",
+        rc,
+        ACL_ERROR_RT_MEMORY_ALLOCATION,
+        "call #1 (SIMPLER_SIM_FAIL_MALLOC)",
+    );
+    let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, null_mut());
+    api.expect(
+        "launch",
+        rc,
+        ACL_ERROR_RT_INTERNAL_ERROR,
+        "launch #1 (SIMPLER_SIM_FAIL_LAUNCH)",
+    );
+    api.reset(0);
+}
+
+#[test]
+fn a_bootstrap_under_faults_frees_every_buffer() {
+    if !child() {
+        for (env, value) in [
+            ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
+            ("SIMPLER_SIM_FAIL_SYNC", "1"),
+        ] {
+            run_child(
+                "a_bootstrap_under_faults_frees_every_buffer",
+                &[(env, value)],
+            );
+        }
+        return;
+    }
+    let a = host_artifacts();
+    let dispatcher = std::fs::read(a.dispatcher()).unwrap();
+    let runtime = std::fs::read(a.runtime()).unwrap();
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let b = bootstrap(&api, stream, &dispatcher, &runtime);
+    assert!(
+        [ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_AICPU_EXCEPTION].contains(&b.code),
+        "{} {}",
+        b.code,
+        b.message
+    );
+    assert!(b.message.contains("SIMPLER_SIM_FAIL_"), "{}", b.message);
+    let s = api.stats(0);
+    assert_eq!((s.live_bytes, s.live_allocations), (0, 0));
+    api.reset(0);
+}
+
+#[test]
+fn kill_at_launch_fails_in_flight_work_then_poisons_until_reset() {
+    if !child() {
+        run_child(
+            "kill_at_launch_fails_in_flight_work_then_poisons_until_reset",
+            &[("SIMPLER_SIM_KILL_AT_LAUNCH", "2")],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    api.ok(
+        "launch 1",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
+    );
+    api.ok("sync 1", api.sync_ms(stream, 10_000));
+    api.ok(
+        "launch 2",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
+    );
+    api.expect(
+        "sync 2",
+        api.sync_ms(stream, 10_000),
+        ACL_ERROR_RT_AICPU_EXCEPTION,
+        "killed by signal 9",
+    );
+    api.expect(
+        "launch 3",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
+        ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+        "until aclrtResetDevice",
+    );
+    api.expect(
+        "sync 3",
+        api.sync_ms(stream, 10_000),
+        ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+        "until aclrtResetDevice",
+    );
+    api.reset(0);
+    api.set(0);
+    let stream = api.stream();
+    api.ok(
+        "launch 4",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
+    );
+    api.ok("sync 4", api.sync_ms(stream, 10_000));
+    assert_eq!(api.stats(0).device_restarts, 1);
+    api.reset(0);
+}
+
+/// Kills its child on drop, so a failing test leaves no host behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn no_device_process_outlives_its_host() {
+    let name = "no_device_process_outlives_its_host";
+    if child() {
+        // The host: start device 0 and 1, report their processes, wait.
+        let api = Api::load();
+        for device in [0, 1] {
+            api.set(device);
+            let cell = api.alloc(8);
+            api.ok(
+                "getpid",
+                api.launch_type2(TEST_KERNELS, "sim_getpid", &payload(cell), 1, null_mut()),
+            );
+            api.ok("sync", api.sync_ms(null_mut(), 10_000));
+            let pid = u64::from_le_bytes(api.d2h(cell, 8).try_into().unwrap());
+            println!("device pid {pid}");
+        }
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let root = SimRoot::new();
+    for device in [0, 1] {
+        install_test_kernels(&root.preinstall(device));
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut host = KillOnDrop(
+        Command::new(exe)
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .env("SIMPLER_SIM_ROOT", root.path())
+            .env(ARTIFACTS_DIR_ENV, host_artifacts().dir())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut pids = Vec::new();
+    for line in BufReader::new(host.0.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest may print "test <name> ... " on the same line first.
+        if let Some((_, pid)) = line.split_once("device pid ") {
+            pids.push(pid.parse::<u32>().unwrap());
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 2, "the host reported its device processes");
+    assert!(pids.iter().all(|&p| alive(p)));
+    // kill -9: no chance for the host to clean up.
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(unsafe { libc::kill(host.0.id() as i32, libc::SIGKILL) }, 0);
+    let _ = host.0.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "device processes {pids:?} outlived their host"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
