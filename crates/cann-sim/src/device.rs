@@ -344,11 +344,9 @@ impl Device {
     /// The reader thread's loop: apply replies until the channel closes,
     /// then reap the process and fail whatever was in flight.
     fn read_replies(self: Arc<Self>, mut child: Child) {
-        loop {
-            match protocol::recv::<Reply>(self.ctl.as_fd()) {
-                Ok(Some(r)) => self.on_reply(&r),
-                Ok(None) | Err(_) => break,
-            }
+        // End of file, or an error: either way the device is gone.
+        while let Ok(Some(r)) = protocol::recv::<Reply>(self.ctl.as_fd()) {
+            self.on_reply(&r);
         }
         let status = reap(&mut child);
         let mut st = lock(&self.state);

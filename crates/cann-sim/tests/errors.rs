@@ -37,8 +37,9 @@ fn bad_arguments_are_param_invalid_with_a_message() {
     let api = Api::load();
     let p = ACL_ERROR_RT_PARAM_INVALID;
     assert_eq!(api.last_error(), "", "no failure yet on this thread");
-    // SAFETY (whole test): every call passes values the C API must cope
-    // with; the pointers passed are NULL, handles, or live buffers.
+    // SAFETY: every call passes values the C API must cope with: NULL,
+    // stream handles, or live host buffers of the lengths given.
+
     unsafe {
         api.expect(
             "count",
