@@ -37,3 +37,13 @@ pub use single_flight::CacheStatus;
 /// The layouts and constants shared with the device side, re-exported so
 /// users need not depend on `simpler-abi` separately.
 pub use simpler_abi as abi;
+
+// Runners move between threads and CANN handles are shared; keep it so.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Cann>();
+    send_sync::<Device>();
+    send_sync::<DeviceBuffer>();
+    send_sync::<DeviceRunner>();
+    send_sync::<Error>();
+};
