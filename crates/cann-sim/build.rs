@@ -12,18 +12,22 @@ fn main() {
         .warnings(true)
         .cargo_metadata(false)
         .compile("simpler_sim_dlog");
-    let list = out.join("device-exports.list");
-    std::fs::write(&list, "{ DlogRecord; };\n").expect("write the dynamic list");
     let bin = "simpler-sim-aicpu";
     println!(
         "cargo:rustc-link-arg-bin={bin}={}",
         out.join("libsimpler_sim_dlog.a").display()
     );
-    // Dynamic symbols of the executable: exactly DlogRecord, so dlopened
-    // device SOs can resolve it and nothing else of ours leaks into them.
+    // Put exactly DlogRecord in the executable's dynamic symbol table, so
+    // dlopened device SOs resolve it and nothing else of ours leaks into
+    // them: export dynamic symbols, limited by a version script. (zig cc,
+    // used for aarch64 builds, rejects --dynamic-list and
+    // --export-dynamic-symbol; this pair works with GNU ld, lld and zig.)
+    let script = out.join("device-exports.map");
+    std::fs::write(&script, "{ global: DlogRecord; local: *; };\n").expect("write the version script");
+    println!("cargo:rustc-link-arg-bin={bin}=-rdynamic");
     println!(
-        "cargo:rustc-link-arg-bin={bin}=-Wl,--dynamic-list={}",
-        list.display()
+        "cargo:rustc-link-arg-bin={bin}=-Wl,--version-script={}",
+        script.display()
     );
     println!("cargo:rerun-if-changed=src/device/dlog.c");
 }
