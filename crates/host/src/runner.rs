@@ -158,21 +158,14 @@ impl DeviceRunnerBuilder {
         let name = runtime_info.preinstall_name();
 
         let device = self.cann.open_device(self.device)?;
-        let mut stream = Stream::new(&device)?;
-        let started = Instant::now();
-        let (installed, cache) = bootstrap::install(
-            &device,
-            &mut stream,
-            &Request {
-                dispatcher: &dispatcher,
-                runtime: &runtime,
-                name,
-                fingerprint: runtime_info.fingerprint,
-                timeout: self.bootstrap_timeout,
-            },
-        )?;
-        let bootstrap_time = started.elapsed();
-
+        let stream = Stream::new(&device)?;
+        let request = Request {
+            dispatcher: &dispatcher,
+            runtime: &runtime,
+            name,
+            fingerprint: runtime_info.fingerprint,
+            timeout: self.bootstrap_timeout,
+        };
         let mut runner = DeviceRunner {
             info: RunnerInfo {
                 device: self.device,
@@ -184,14 +177,10 @@ impl DeviceRunnerBuilder {
                 runtime: runtime_label,
                 dispatcher_len: dispatcher.len() as u64,
                 runtime_len: runtime.len() as u64,
-                cache,
-                bytes_uploaded: if cache == CacheStatus::Miss {
-                    installed.bytes_uploaded
-                } else {
-                    0
-                },
-                installed_path: installed.path,
-                bootstrap_time,
+                cache: CacheStatus::Miss,
+                bytes_uploaded: 0,
+                installed_path: String::new(),
+                bootstrap_time: Duration::ZERO,
                 init_time: Duration::ZERO,
             },
             launch_timeout: self.launch_timeout,
@@ -201,23 +190,30 @@ impl DeviceRunnerBuilder {
             stream,
             device,
         };
-        let started = Instant::now();
-        let init = runner.launch_init(InitArgs {
+        let init = InitArgs {
             abi_version: ABI_VERSION,
             device_id: self.device as u32,
             log_level: self.log_level as u32,
             thread_count: self.threads,
-        });
-        if let Err(err) = init {
-            // An SO installed earlier in this process may have been removed
-            // or replaced since; let the next runner install it again.
-            if cache != CacheStatus::Miss {
+        };
+        runner.bootstrap(&request)?;
+        match runner.timed_init(init) {
+            Ok(()) => Ok(runner),
+            // An install cached from earlier in this process may be gone (a
+            // device reset can wipe the AICPU filesystem) or replaced: the
+            // cache cannot see the device's files. Install again, once.
+            Err(Error::InitRejected { source, .. }) if runner.info.cache == CacheStatus::Hit => {
+                tracing::warn!(
+                    device = self.device,
+                    "init failed on the runtime SO installed earlier ({source}); installing it again"
+                );
                 bootstrap::forget(&runner.device, runtime_info.fingerprint);
+                runner.bootstrap(&request)?;
+                runner.timed_init(init)?;
+                Ok(runner)
             }
-            return Err(err);
+            Err(err) => Err(err),
         }
-        runner.info.init_time = started.elapsed();
-        Ok(runner)
     }
 }
 
@@ -326,6 +322,28 @@ impl std::fmt::Debug for DeviceRunner {
 }
 
 impl DeviceRunner {
+    /// Installs the runtime SO through the process-wide cache and records
+    /// what happened in `info`.
+    fn bootstrap(&mut self, request: &Request<'_>) -> Result<(), Error> {
+        let started = Instant::now();
+        let (installed, cache) = bootstrap::install(&self.device, &mut self.stream, request)?;
+        self.info.bootstrap_time += started.elapsed();
+        self.info.cache = cache;
+        if cache == CacheStatus::Miss {
+            self.info.bytes_uploaded += installed.bytes_uploaded;
+        }
+        self.info.installed_path = installed.path;
+        Ok(())
+    }
+
+    /// [`DeviceRunner::launch_init`], timed into `info`.
+    fn timed_init(&mut self, args: InitArgs) -> Result<(), Error> {
+        let started = Instant::now();
+        let result = self.launch_init(args);
+        self.info.init_time = started.elapsed();
+        result
+    }
+
     /// A builder for a runner using `cann`.
     pub fn builder(cann: &Cann) -> DeviceRunnerBuilder {
         DeviceRunnerBuilder {

@@ -267,3 +267,33 @@ fn init_with_a_foreign_abi_version_is_rejected_clearly() {
         },
     );
 }
+
+#[test]
+fn a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled() {
+    in_sim(
+        "a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled",
+        &[],
+        || {
+            let cann = cann();
+            let first = builder(&cann).build().unwrap();
+            let name = first.info().preinstall_name;
+            drop(first); // the last user: the device is reset
+            let mut again = builder(&cann).build().unwrap();
+            assert_eq!(again.info().cache, CacheStatus::Hit);
+            one_fill(&mut again, 4);
+            drop(again);
+            assert_eq!(stats(&cann, 0).launches_kfc, 1);
+
+            // The file vanishes behind the cache's back (as when a device
+            // reset wipes the AICPU filesystem): init fails on the cached
+            // install, and the builder installs it again.
+            std::fs::remove_file(preinstall_dir(0).join(name.as_str())).unwrap();
+            let mut healed = builder(&cann).build().unwrap();
+            assert_eq!(healed.info().cache, CacheStatus::Miss);
+            assert!(healed.info().bytes_uploaded > 0);
+            assert_eq!(stats(&cann, 0).launches_kfc, 2);
+            assert_eq!(preinstalled(0), [name.to_string()]);
+            one_fill(&mut healed, 5);
+        },
+    );
+}
