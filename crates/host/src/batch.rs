@@ -295,9 +295,17 @@ impl<'r, 'b> Batch<'r, 'b> {
 
         let scratch = runner.scratch.as_ref().expect("scratch allocated above");
         let mut header = WorkHeader::default();
-        scratch.read_at(0, bytemuck::bytes_of_mut(&mut header))?;
         let mut raw = vec![0u32; tasks.len()];
-        scratch.read_at(statuses_offset, bytemuck::cast_slice_mut(&mut raw))?;
+        let read = scratch
+            .read_at(0, bytemuck::bytes_of_mut(&mut header))
+            .and_then(|()| scratch.read_at(statuses_offset, bytemuck::cast_slice_mut(&mut raw)));
+        match (read, &launch_error) {
+            (Ok(()), _) => {}
+            // A device that crashed cannot be read; the launch's own error
+            // says what happened first.
+            (Err(_), Some(e)) => return Err(Error::Cann(e.clone())),
+            (Err(e), None) => return Err(e),
+        }
         let all_ok = raw.iter().all(|&s| s == TaskStatus::Ok as u32);
         match launch_error {
             // Refused as a whole (all tasks still pending), or a failure
