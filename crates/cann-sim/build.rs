@@ -23,7 +23,8 @@ fn main() {
     // used for aarch64 builds, rejects --dynamic-list and
     // --export-dynamic-symbol; this pair works with GNU ld, lld and zig.)
     let script = out.join("device-exports.map");
-    std::fs::write(&script, "{ global: DlogRecord; local: *; };\n").expect("write the version script");
+    std::fs::write(&script, "{ global: DlogRecord; local: *; };\n")
+        .expect("write the version script");
     println!("cargo:rustc-link-arg-bin={bin}=-rdynamic");
     println!(
         "cargo:rustc-link-arg-bin={bin}=-Wl,--version-script={}",

@@ -12,10 +12,13 @@ use simpler_abi::{
     fingerprint, OpCode, PreinstallName, ReportStage, ReportStatus, SimStats, Task, TaskStatus,
     WorkHeader, ABI_VERSION,
 };
-use simpler_testkit::host_artifacts;
+use simpler_testkit::{device_artifacts, host_artifacts};
 
+/// The device SOs: the host's, or the ones named by
+/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (aarch64 ones for a device process run
+/// under qemu through `SIMPLER_SIM_AICPU_LAUNCHER`).
 fn sos() -> (Vec<u8>, Vec<u8>) {
-    let a = host_artifacts();
+    let a = device_artifacts();
     (
         std::fs::read(a.dispatcher()).expect("read dispatcher"),
         std::fs::read(a.runtime()).expect("read runtime"),
@@ -166,7 +169,12 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     assert_eq!(s.device_restarts, 0);
     // SAFETY: no arguments.
     assert_eq!(s.device_machine, unsafe { (api.device_machine)() });
-    assert_ne!(s.device_machine, 0);
+    // The device process runs the machine the device SOs are built for
+    // (e_machine at byte 18 of an ELF header, little-endian here).
+    assert_eq!(
+        s.device_machine,
+        u32::from(u16::from_le_bytes([runtime[18], runtime[19]]))
+    );
 
     let log = device_log(&root());
     assert!(log.contains("KFC: dispatcher SO saved"), "{log}");
@@ -343,9 +351,10 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
         &[&libdir, &rpath, "-lsimpler_cann_sim"],
     );
     let root = simpler_testkit::SimRoot::new();
+    let device = device_artifacts();
     let out = std::process::Command::new(&exe)
-        .arg(artifacts.dispatcher())
-        .arg(artifacts.runtime())
+        .arg(device.dispatcher())
+        .arg(device.runtime())
         .env("SIMPLER_SIM_ROOT", root.path())
         .output()
         .unwrap();
@@ -357,6 +366,6 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("c_api_test: ok"), "{stdout}");
-    let so = PreinstallName::of(&std::fs::read(artifacts.runtime()).unwrap());
+    let so = PreinstallName::of(&std::fs::read(device.runtime()).unwrap());
     assert!(root.preinstall(0).join(so.as_str()).is_file());
 }

@@ -322,23 +322,28 @@ fn main() {
                     // SAFETY: signalling ourselves.
                     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
                 }
-                let sender = streams.entry(req.stream).or_insert_with(|| {
+                if !streams.contains_key(&req.stream) {
                     let (tx, rx) = mpsc::channel();
-                    let ctx = Arc::clone(&ctx);
-                    // An executor that cannot start leaves its launches
-                    // unanswered; the host then sees the failure at sync
-                    // only through its timeout, so report it loudly.
-                    if let Err(e) = std::thread::Builder::new()
+                    let shared = Arc::clone(&ctx);
+                    let spawned = std::thread::Builder::new()
                         .name(format!("stream{:x}", req.stream))
-                        .spawn(move || executor(ctx, rx))
-                    {
-                        log::note(
-                            level::ERROR,
-                            &format!("cannot start a stream executor: {e}"),
-                        );
+                        .spawn(move || executor(shared, rx));
+                    if let Err(e) = spawned {
+                        // Fail this launch; a later one may find resources.
+                        let why =
+                            format!("cannot start an executor for stream {:#x}: {e}", req.stream);
+                        let outcome = Outcome::default().exception(why);
+                        if req.kind == request::LAUNCH {
+                            let mut reply = Reply::new(reply::DONE, outcome.code, &outcome.message);
+                            reply.seq = req.seq;
+                            reply.stream = req.stream;
+                            send_reply(ctx.ctl.as_fd(), &reply);
+                        }
+                        continue;
                     }
-                    tx
-                });
+                    streams.insert(req.stream, tx);
+                }
+                let sender = &streams[&req.stream];
                 let command = if req.kind == request::LAUNCH {
                     Command::Launch(req)
                 } else {
