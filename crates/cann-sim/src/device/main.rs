@@ -19,6 +19,7 @@ mod memory;
 mod pool;
 mod scheduler;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -322,28 +323,33 @@ fn main() {
                     // SAFETY: signalling ourselves.
                     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
                 }
-                if !streams.contains_key(&req.stream) {
-                    let (tx, rx) = mpsc::channel();
-                    let shared = Arc::clone(&ctx);
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("stream{:x}", req.stream))
-                        .spawn(move || executor(shared, rx));
-                    if let Err(e) = spawned {
-                        // Fail this launch; a later one may find resources.
-                        let why =
-                            format!("cannot start an executor for stream {:#x}: {e}", req.stream);
-                        let outcome = Outcome::default().exception(why);
-                        if req.kind == request::LAUNCH {
-                            let mut reply = Reply::new(reply::DONE, outcome.code, &outcome.message);
-                            reply.seq = req.seq;
-                            reply.stream = req.stream;
-                            send_reply(ctx.ctl.as_fd(), &reply);
+                let sender = match streams.entry(req.stream) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => {
+                        let (tx, rx) = mpsc::channel();
+                        let shared = Arc::clone(&ctx);
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("stream{:x}", req.stream))
+                            .spawn(move || executor(shared, rx));
+                        if let Err(e) = spawned {
+                            // Fail this launch; a later one may find resources.
+                            let why = format!(
+                                "cannot start an executor for stream {:#x}: {e}",
+                                req.stream
+                            );
+                            let outcome = Outcome::default().exception(why);
+                            if req.kind == request::LAUNCH {
+                                let mut reply =
+                                    Reply::new(reply::DONE, outcome.code, &outcome.message);
+                                reply.seq = req.seq;
+                                reply.stream = req.stream;
+                                send_reply(ctx.ctl.as_fd(), &reply);
+                            }
+                            continue;
                         }
-                        continue;
+                        entry.insert(tx)
                     }
-                    streams.insert(req.stream, tx);
-                }
-                let sender = &streams[&req.stream];
+                };
                 let command = if req.kind == request::LAUNCH {
                     Command::Launch(req)
                 } else {
