@@ -7,14 +7,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::Error;
 
-/// How a value was obtained from a [`SingleFlight`].
+/// How a runner got its runtime SO installed, from the process-wide
+/// bootstrap cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CacheStatus {
-    /// This caller computed it.
+    /// This runner bootstrapped.
     Miss,
-    /// It was already cached.
+    /// An earlier runner in this process had bootstrapped it.
     Hit,
-    /// Another caller was computing it; this one waited for that result.
+    /// Another runner was bootstrapping it; this one waited for that.
     Joined,
 }
 
