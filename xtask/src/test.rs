@@ -83,7 +83,8 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
             Box::new(|| {
                 let mut cmd = Command::new(cargo());
                 cmd.current_dir(root)
-                    .args(["test", "--workspace"])
+                    // Every test binary, so one run reports every failure.
+                    .args(["test", "--workspace", "--no-fail-fast"])
                     .env(ARTIFACTS_DIR_ENV, &host_dir);
                 done(run::run(&mut cmd))
             }),
@@ -176,7 +177,7 @@ fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<
         cmd.args(["-p", package]);
     }
     // Integration tests only: unit tests and doctests do not start devices.
-    cmd.args(["--test", "*"]);
+    cmd.args(["--test", "*", "--no-fail-fast"]);
     cmd.env(ARTIFACTS_DIR_ENV, host_dir)
         .env(DEVICE_ARTIFACTS_DIR_ENV, device_dir)
         .env(SIM_AICPU_BIN_ENV, &device_bin)
