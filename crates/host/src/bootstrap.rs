@@ -124,6 +124,10 @@ fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Instal
     stream
         .launch(&desc, "bootstrap")
         .map_err(|e| fail(BootstrapFailure::Cann(e)))?;
+    // After a sync timeout (507046) the dispatcher may still be running;
+    // the buffers are freed anyway, as the runner is not built and nothing
+    // may be left behind. A bootstrap that outlives a generous timeout is a
+    // hung device, which needs a reset whatever the host does.
     let synced = stream.sync(req.timeout, "bootstrap");
 
     // The report explains a failed launch better than its CANN code, so it
