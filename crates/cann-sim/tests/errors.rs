@@ -359,6 +359,31 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     api.ok("sync", api.sync_ms(stream, 10_000));
     assert_eq!(read_u64(&api, counter), 8);
 
+    // isNoNeedH2DCopy: the block is already in device memory, used in place.
+    let mut block = vec![0u8; 144];
+    block[..16].copy_from_slice(&payload(counter, 0));
+    block[16..16 + 9].copy_from_slice(b"sim_count");
+    block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+    let on_device = api.alloc(block.len());
+    api.h2d(on_device, &block);
+    let mut info = args_ex(&block, 80, 16);
+    info.args = on_device;
+    info.is_no_need_h2d_copy = 1;
+    api.ok(
+        "launch in place",
+        api.launch_raw(KERNEL_TYPE_AICPU, c"count", 2, &info, stream),
+    );
+    api.ok("sync", api.sync_ms(stream, 10_000));
+    assert_eq!(read_u64(&api, counter), 10);
+    info.args = on_device + 64;
+    api.expect(
+        "launch in place",
+        api.launch_raw(KERNEL_TYPE_AICPU, c"count", 1, &info, stream),
+        ACL_ERROR_RT_PARAM_INVALID,
+        "runs past the allocation",
+    );
+    api.release(on_device);
+
     // Two streams are independent: a long kernel on one does not hold up
     // the other, and its sync times out with 507046 meanwhile.
     let slow = api.stream();
@@ -372,7 +397,7 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
         api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 2, stream),
     );
     api.ok("sync fast", api.sync_ms(stream, 10_000));
-    assert_eq!(read_u64(&api, counter), 10);
+    assert_eq!(read_u64(&api, counter), 12);
     api.expect(
         "sync slow",
         api.sync_ms(slow, 50),
