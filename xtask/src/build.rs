@@ -7,12 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use cargo_metadata::TargetKind;
-
+use anyhow::{Context, Result};
 use simpler_testkit::files;
 
-use crate::cargo::{package_targets, Build};
+use crate::cargo::Build;
 use crate::flags::BuildArgs;
 use crate::manifest;
 use crate::target::Target;
@@ -110,12 +108,21 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
         pick(&outputs, RUNTIME_PACKAGE, files::RUNTIME)?,
     ));
 
-    let sim = simulator_selection(root, target)?;
-    if !sim.select.is_empty() {
-        let outputs = build(SIM_PACKAGE, profiles.simulator, sim.select, vec![]).run(root)?;
-        for name in sim.files {
-            produced.push((name, pick(&outputs, SIM_PACKAGE, name)?));
-        }
+    // The simulator's library is loaded by the host process, so it is only
+    // built for the host; its device process binary is built for the target.
+    let (select, sim_files) = match target {
+        Target::Host => (
+            vec!["--lib", "--bin", files::SIM_DEVICE_BIN],
+            vec![files::SIM_LIB, files::SIM_DEVICE_BIN],
+        ),
+        Target::Aarch64 => (
+            vec!["--bin", files::SIM_DEVICE_BIN],
+            vec![files::SIM_DEVICE_BIN],
+        ),
+    };
+    let outputs = build(SIM_PACKAGE, profiles.simulator, select, vec![]).run(root)?;
+    for name in sim_files {
+        produced.push((name, pick(&outputs, SIM_PACKAGE, name)?));
     }
 
     let dir = target.artifacts_dir(root);
@@ -127,53 +134,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
     for file in &manifest.files {
         println!("  {:<32} {:>10} B", file.name, file.size);
     }
-    for missing in sim.missing {
-        println!("  {missing:<32} not built: {SIM_PACKAGE} has no such target yet");
-    }
     Ok(dir)
-}
-
-/// What to build of the simulator for `target`.
-struct SimSelection {
-    select: Vec<&'static str>,
-    files: Vec<&'static str>,
-    missing: Vec<&'static str>,
-}
-
-/// The simulator's library is for the host (it is loaded by the host
-/// process); its device process binary is for the target.
-fn simulator_selection(root: &Path, target: Target) -> Result<SimSelection> {
-    let Some(targets) = package_targets(root, SIM_PACKAGE)? else {
-        bail!("the workspace has no package `{SIM_PACKAGE}`");
-    };
-    let has = |name: Option<&str>, kind: TargetKind| {
-        targets
-            .iter()
-            .any(|t| name.is_none_or(|name| t.name == name) && t.is_kind(kind.clone()))
-    };
-    let mut sim = SimSelection {
-        select: Vec::new(),
-        files: Vec::new(),
-        missing: Vec::new(),
-    };
-    if target == Target::Host {
-        if has(None, TargetKind::CDyLib) {
-            sim.select.push("--lib");
-            sim.files.push(files::SIM_LIB);
-        } else {
-            sim.missing.push(files::SIM_LIB);
-        }
-    }
-    if has(Some(files::SIM_DEVICE_BIN), TargetKind::Bin) {
-        sim.select.extend(["--bin", files::SIM_DEVICE_BIN]);
-        sim.files.push(files::SIM_DEVICE_BIN);
-    } else {
-        sim.missing.push(files::SIM_DEVICE_BIN);
-    }
-    for name in &sim.missing {
-        eprintln!("xtask: warning: {SIM_PACKAGE} has no target producing {name} yet; not built");
-    }
-    Ok(sim)
 }
 
 /// The output of `package` named `name` among the files cargo reported.
@@ -183,7 +144,7 @@ fn pick(outputs: &[PathBuf], package: &str, name: &str) -> Result<PathBuf> {
         .find(|path| path.file_name().is_some_and(|n| n == name))
         .cloned()
         .with_context(|| {
-            format!("building `{package}` produced no {name} (is its crate-type cdylib / is the bin declared?)")
+            format!("building `{package}` produced no {name} (is its crate-type cdylib?)")
         })
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use cargo_metadata::{Message, MetadataCommand, Target};
+use cargo_metadata::Message;
 
 use crate::run;
 
@@ -122,22 +122,6 @@ fn encoded_rustflags(user: Vec<String>, extra: &[&str]) -> String {
     let mut flags = user;
     flags.extend(extra.iter().map(|f| f.to_string()));
     flags.join("\x1f")
-}
-
-/// The targets of a workspace package; `None` when the workspace has no such
-/// package.
-pub fn package_targets(root: &Path, package: &str) -> Result<Option<Vec<Target>>> {
-    let metadata = MetadataCommand::new()
-        .cargo_path(cargo())
-        .current_dir(root)
-        .no_deps()
-        .exec()
-        .context("`cargo metadata` failed")?;
-    Ok(metadata
-        .workspace_packages()
-        .into_iter()
-        .find(|p| p.name.as_str() == package)
-        .map(|p| p.targets.clone()))
 }
 
 #[cfg(test)]
