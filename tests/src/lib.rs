@@ -110,7 +110,9 @@ pub fn host_artifacts() -> &'static Artifacts {
         if let Some(dir) = std::env::var_os(ARTIFACTS_DIR_ENV) {
             // Relative to the workspace, not to the test's working directory
             // (cargo runs each crate's tests in that crate's directory).
-            return Artifacts { dir: root.join(dir) };
+            return Artifacts {
+                dir: root.join(dir),
+            };
         }
         let status = Command::new(env!("CARGO"))
             .args([
@@ -138,7 +140,9 @@ pub fn host_artifacts() -> &'static Artifacts {
 pub fn device_artifacts() -> &'static Artifacts {
     static DEVICE: OnceLock<Artifacts> = OnceLock::new();
     DEVICE.get_or_init(|| match std::env::var_os(DEVICE_ARTIFACTS_DIR_ENV) {
-        Some(dir) => Artifacts { dir: workspace_root().join(dir) },
+        Some(dir) => Artifacts {
+            dir: workspace_root().join(dir),
+        },
         None => host_artifacts().clone(),
     })
 }
