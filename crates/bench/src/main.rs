@@ -1,0 +1,3 @@
+//! Benchmarks of simpler against floors measured in the same run.
+
+fn main() {}
