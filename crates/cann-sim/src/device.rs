@@ -81,12 +81,10 @@ pub struct State {
     inflight: HashMap<u64, Inflight>,
     next_seq: u64,
     pongs: u64,
-    /// Why the device process is gone, when it died unexpectedly.
+    /// The message of every call once the device process is gone.
     dead: Option<String>,
     /// The host is shutting the device process down on purpose.
     closing: bool,
-    /// The reader has reaped the device process.
-    exited: bool,
 }
 
 /// A running device process and everything the host tracks for it.
@@ -328,7 +326,6 @@ impl Device {
                 pongs: 0,
                 dead: None,
                 closing: false,
-                exited: false,
             }),
             cond: Condvar::new(),
             counters,
@@ -350,27 +347,33 @@ impl Device {
         }
         let status = reap(&mut child);
         let mut st = lock(&self.state);
-        st.exited = true;
-        if !st.closing {
+        // Whoever still waits on this device (a sync racing a reset, or
+        // any call after a crash) must wake up with an answer.
+        let (code, why, dead) = if st.closing {
+            let why = format!("device {} was reset", self.id);
+            (ACL_ERROR_RT_DEVICE_TASK_ABORT, why.clone(), why)
+        } else {
             let why = format!("device process {} of device {} {status}", self.pid, self.id);
-            let inflight: Vec<Inflight> = st.inflight.drain().map(|(_, f)| f).collect();
-            for f in inflight {
-                if let Some(off) = f.args_copy {
-                    st.alloc.free(off);
-                }
-                if let Some(s) = st.streams.get_mut(&f.stream) {
-                    s.completed += 1;
-                    s.error.get_or_insert((
-                        f.ordinal,
-                        AclError::new(
-                            ACL_ERROR_RT_AICPU_EXCEPTION,
-                            format!("{why} while this launch was in flight"),
-                        ),
-                    ));
-                }
+            let dead = format!(
+                "device {} is unusable until aclrtResetDevice: {why}",
+                self.id
+            );
+            (ACL_ERROR_RT_AICPU_EXCEPTION, why, dead)
+        };
+        let inflight: Vec<Inflight> = st.inflight.drain().map(|(_, f)| f).collect();
+        for f in inflight {
+            if let Some(off) = f.args_copy {
+                st.alloc.free(off);
             }
-            st.dead = Some(why);
+            if let Some(s) = st.streams.get_mut(&f.stream) {
+                s.completed += 1;
+                s.error.get_or_insert((
+                    f.ordinal,
+                    AclError::new(code, format!("{why} while this launch was in flight")),
+                ));
+            }
         }
+        st.dead = Some(dead);
         drop(st);
         self.cond.notify_all();
     }
@@ -414,13 +417,7 @@ impl Device {
 
     fn alive<'a>(&'a self, st: &MutexGuard<'a, State>) -> AclResult<()> {
         match &st.dead {
-            Some(why) => Err(AclError::new(
-                ACL_ERROR_RT_DRV_INTERNAL_ERROR,
-                format!(
-                    "device {} is unusable until aclrtResetDevice: {why}",
-                    self.id
-                ),
-            )),
+            Some(why) => Err(AclError::new(ACL_ERROR_RT_DRV_INTERNAL_ERROR, why.clone())),
             None => Ok(()),
         }
     }

@@ -610,3 +610,45 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
     api.release(text);
     api.reset(0);
 }
+
+#[test]
+fn a_reset_wakes_a_sync_waiting_on_the_device() {
+    if !child() {
+        run_child("a_reset_wakes_a_sync_waiting_on_the_device", &[]);
+        return;
+    }
+    let api = std::sync::Arc::new(Api::load());
+    api.set(0);
+    let stream = api.stream() as usize;
+    api.ok(
+        "launch",
+        api.launch_type2(
+            TEST_KERNELS,
+            "sim_sleep_ms",
+            &payload(5000, 0),
+            1,
+            stream as *mut c_void,
+        ),
+    );
+    let waiter = {
+        let api = std::sync::Arc::clone(&api);
+        std::thread::spawn(move || {
+            // SAFETY: a live stream handle.
+            let rc = unsafe { (api.sync)(stream as *mut c_void) };
+            (rc, api.last_error())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    api.reset(0);
+    let (rc, msg) = waiter.join().unwrap();
+    assert_eq!(rc, ACL_ERROR_RT_DEVICE_TASK_ABORT, "{msg}");
+    assert!(
+        msg.contains("device 0 was reset while this launch was in flight"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the sync was not held up by the kernel"
+    );
+}
