@@ -156,25 +156,6 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0i32; 2];
-    // SAFETY: `fds` is a writable array of two ints.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: socketpair returned two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 impl Device {
     /// Starts device `id`'s process and waits until it is ready.
     pub fn start(
@@ -193,7 +174,7 @@ impl Device {
         }
         let mem = SharedMemory::create(&format!("simpler-sim-device{id}"), config.device_mem)
             .map_err(|e| internal(format!("cannot create device {id}'s memory: {e}")))?;
-        let (host_end, device_end) = socket_pair()
+        let (host_end, device_end) = protocol::pair()
             .map_err(|e| internal(format!("cannot create the control channel: {e}")))?;
         let base = device_base(id);
         let mut command = match config.launcher.split_first() {
@@ -298,8 +279,8 @@ impl Device {
                 return Err(internal(why));
             }
             Err(_) => {
-                // SAFETY: shutting down a socket we own wakes the reader.
-                unsafe { libc::shutdown(host_end.as_raw_fd(), libc::SHUT_RDWR) };
+                // Wakes the reader, which then reaps the process.
+                protocol::shut_down(&host_end);
                 let _ = reader.join();
                 return Err(internal(format!(
                     "device process {} did not report ready within {START_TIMEOUT:?}",
@@ -658,9 +639,9 @@ impl Device {
     /// reaped. Launches still in flight are abandoned.
     pub fn stop(&self) {
         lock(&self.state).closing = true;
-        // SAFETY: shutting down a socket we own; the device process reads end
-        // of file and exits, and so does our reader.
-        unsafe { libc::shutdown(self.ctl.as_raw_fd(), libc::SHUT_RDWR) };
+        // The device process reads end of file and exits, and so does our
+        // reader.
+        protocol::shut_down(&self.ctl);
         let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(reader) = reader {
             if reader.thread().id() != std::thread::current().id() {

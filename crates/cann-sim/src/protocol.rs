@@ -5,7 +5,7 @@
 //! Compiled into both the library and the `simpler-sim-aicpu` binary.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -173,4 +173,30 @@ pub fn recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
             _ => return Err(err),
         }
     }
+}
+
+/// A connected `SOCK_SEQPACKET` pair, close-on-exec.
+pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair returned two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Shuts both directions of our end down: the peer and any thread blocked
+/// in [`recv`] on it read end of file.
+pub fn shut_down(fd: &OwnedFd) {
+    // SAFETY: `fd` is an open socket owned by the caller.
+    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
 }
