@@ -301,20 +301,35 @@ fn a_failing_dispatcher_write_surfaces_in_the_report() {
 #[test]
 fn two_host_processes_share_a_device_preinstall_directory() {
     if !child() {
-        let sim_root = simpler_testkit::SimRoot::new();
-        for phase in ["bootstrap", "use"] {
-            let out = child_output(
-                "two_host_processes_share_a_device_preinstall_directory",
-                &sim_root,
-                &[("SIM_TEST_PHASE", phase)],
-            );
+        let name = "two_host_processes_share_a_device_preinstall_directory";
+        let check = |phase: &str, out: std::process::Output| {
             assert!(
                 out.status.success(),
                 "phase {phase}:\n{}\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
+        };
+        // One host installs, a later one only uses what it finds.
+        let sim_root = simpler_testkit::SimRoot::new();
+        for phase in ["bootstrap", "use"] {
+            check(
+                phase,
+                child_output(name, &sim_root, &[("SIM_TEST_PHASE", phase)]),
+            );
         }
+        // Two hosts bootstrapping the same runtime at the same time.
+        let sim_root = simpler_testkit::SimRoot::new();
+        std::thread::scope(|scope| {
+            let hosts: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| child_output(name, &sim_root, &[("SIM_TEST_PHASE", "both")]))
+                })
+                .collect();
+            for host in hosts {
+                check("both", host.join().unwrap());
+            }
+        });
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -322,10 +337,15 @@ fn two_host_processes_share_a_device_preinstall_directory() {
     let api = Api::load();
     api.set(0);
     let stream = api.stream();
-    if std::env::var("SIM_TEST_PHASE").as_deref() == Ok("bootstrap") {
+    let phase = std::env::var("SIM_TEST_PHASE").unwrap_or_default();
+    if phase == "bootstrap" || phase == "both" {
         let b = bootstrap(&api, stream, &dispatcher, &runtime);
         assert_eq!(b.code, 0, "{}", b.message);
-    } else {
+    }
+    if phase == "both" {
+        api.ok("init", runtime_init(&api, stream, &so, ABI_VERSION, 2));
+        exec_batch(&api, stream, &so);
+    } else if phase == "use" {
         // A second host process: no bootstrap, the file is already there.
         api.ok("init", runtime_init(&api, stream, &so, ABI_VERSION, 2));
         exec_batch(&api, stream, &so);
