@@ -25,6 +25,57 @@ fn sos() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The environment that runs the device side from the device artifacts:
+/// when `SIMPLER_DEVICE_ARTIFACTS_DIR` names another directory, its
+/// `simpler-sim-aicpu` becomes the device process, and when that binary is
+/// aarch64 on another host it runs under `qemu-aarch64 -L
+/// /usr/aarch64-linux-gnu` (unless `SIMPLER_SIM_AICPU_BIN` /
+/// `SIMPLER_SIM_AICPU_LAUNCHER` are set already).
+fn device_env() -> Vec<(&'static str, String)> {
+    let (host, device) = (host_artifacts(), device_artifacts());
+    let mut env = Vec::new();
+    if host.dir() == device.dir() || std::env::var_os("SIMPLER_SIM_AICPU_BIN").is_some() {
+        return env;
+    }
+    let bin = device.sim_device_bin();
+    env.push(("SIMPLER_SIM_AICPU_BIN", bin.display().to_string()));
+    let machine = |path: &Path| {
+        let bytes = std::fs::read(path).expect("read an ELF file");
+        u16::from_le_bytes([bytes[18], bytes[19]])
+    };
+    const EM_AARCH64: u16 = 183;
+    if machine(&bin) != machine(&host.sim_device_bin())
+        && machine(&bin) == EM_AARCH64
+        && std::env::var_os("SIMPLER_SIM_AICPU_LAUNCHER").is_none()
+    {
+        env.push((
+            "SIMPLER_SIM_AICPU_LAUNCHER",
+            "qemu-aarch64 -L /usr/aarch64-linux-gnu".into(),
+        ));
+    }
+    env
+}
+
+/// `run_child` with [`device_env`] added.
+fn run_real(name: &str, envs: &[(&str, &str)]) {
+    let device = device_env();
+    let mut all: Vec<(&str, &str)> = device.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(envs);
+    run_child(name, &all);
+}
+
+/// `child_output` with [`device_env`] added.
+fn real_output(
+    name: &str,
+    root: &simpler_testkit::SimRoot,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
+    let device = device_env();
+    let mut all: Vec<(&str, &str)> = device.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(envs);
+    child_output(name, root, &all)
+}
+
 fn device_log(root: &str) -> String {
     std::fs::read_to_string(Path::new(root).join("device0/log/device.log")).unwrap_or_default()
 }
@@ -109,7 +160,7 @@ fn exec_batch(api: &Api, stream: *mut std::ffi::c_void, so: &PreinstallName) {
 #[test]
 fn bootstrap_then_init_and_exec_with_the_real_sos() {
     if !child() {
-        run_child("bootstrap_then_init_and_exec_with_the_real_sos", &[]);
+        run_real("bootstrap_then_init_and_exec_with_the_real_sos", &[]);
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -189,7 +240,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
 #[test]
 fn the_kfc_latch_reuses_the_first_dispatcher() {
     if !child() {
-        run_child("the_kfc_latch_reuses_the_first_dispatcher", &[]);
+        run_real("the_kfc_latch_reuses_the_first_dispatcher", &[]);
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -222,7 +273,7 @@ fn the_kfc_latch_reuses_the_first_dispatcher() {
 #[test]
 fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
     if !child() {
-        run_child(
+        run_real(
             "a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception",
             &[],
         );
@@ -251,7 +302,7 @@ fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
 #[test]
 fn a_failing_dispatcher_write_surfaces_in_the_report() {
     if !child() {
-        run_child(
+        run_real(
             "a_failing_dispatcher_write_surfaces_in_the_report",
             &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
         );
@@ -315,7 +366,7 @@ fn two_host_processes_share_a_device_preinstall_directory() {
         for phase in ["bootstrap", "use"] {
             check(
                 phase,
-                child_output(name, &sim_root, &[("SIM_TEST_PHASE", phase)]),
+                real_output(name, &sim_root, &[("SIM_TEST_PHASE", phase)]),
             );
         }
         // Two hosts bootstrapping the same runtime at the same time.
@@ -323,7 +374,7 @@ fn two_host_processes_share_a_device_preinstall_directory() {
         std::thread::scope(|scope| {
             let hosts: Vec<_> = (0..2)
                 .map(|_| {
-                    scope.spawn(|| child_output(name, &sim_root, &[("SIM_TEST_PHASE", "both")]))
+                    scope.spawn(|| real_output(name, &sim_root, &[("SIM_TEST_PHASE", "both")]))
                 })
                 .collect();
             for host in hosts {
@@ -376,6 +427,7 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
         .arg(device.dispatcher())
         .arg(device.runtime())
         .env("SIMPLER_SIM_ROOT", root.path())
+        .envs(device_env())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
