@@ -172,6 +172,9 @@ impl Device {
                 bin.display()
             )));
         }
+        if config.launcher.is_empty() {
+            check_native(&bin)?;
+        }
         let mem = SharedMemory::create(&format!("simpler-sim-device{id}"), config.device_mem)
             .map_err(|e| internal(format!("cannot create device {id}'s memory: {e}")))?;
         let (host_end, device_end) = protocol::pair()
@@ -648,6 +651,33 @@ impl Device {
                 let _ = reader.join();
             }
         }
+    }
+}
+
+/// ELF `e_machine` of the code running this library.
+const HOST_MACHINE: u16 = if cfg!(target_arch = "x86_64") {
+    62
+} else if cfg!(target_arch = "aarch64") {
+    183
+} else {
+    0
+};
+
+/// Refuses a device binary this machine cannot run without a launcher
+/// (exec would fail, or hand it to /bin/sh, with a useless message).
+fn check_native(bin: &std::path::Path) -> AclResult<()> {
+    let fail = |why: String| Err(AclError::new(ACL_ERROR_RT_DRV_INTERNAL_ERROR, why));
+    match crate::machine::elf_machine(bin) {
+        None => fail(format!(
+            "device process binary {} is not an ELF file",
+            bin.display()
+        )),
+        Some(m) if m != HOST_MACHINE => fail(format!(
+            "device process binary {} is for ELF machine {m}, this host is {HOST_MACHINE}: \
+             set SIMPLER_SIM_AICPU_LAUNCHER (e.g. \"qemu-aarch64 -L /usr/aarch64-linux-gnu\")",
+            bin.display()
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -403,7 +403,7 @@ pub unsafe fn memcpy(
     count: usize,
     kind: u32,
 ) -> AclResult<()> {
-    with_sim(|sim| {
+    let plan = with_sim(|sim| {
         if dst == 0 || src == 0 {
             return Err(AclError::param(if dst == 0 {
                 "dst is NULL"
@@ -444,26 +444,12 @@ pub unsafe fn memcpy(
                 ),
             ));
         }
-        let len = count as u64;
-        match kind {
-            memcpy_kind::HOST_TO_HOST => {
-                // SAFETY: the caller guarantees both host buffers.
-                unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, count) };
-            }
-            memcpy_kind::HOST_TO_DEVICE => {
-                let device = sim.device_ptr(dst, "dst")?;
-                let st = device.live_state()?;
-                let off = device.check_range(&st, dst, len, "dst")?;
-                // SAFETY: the caller guarantees `src`; the range was checked.
-                unsafe { device.memory().write(off, src as *const u8, count) };
-            }
-            memcpy_kind::DEVICE_TO_HOST => {
-                let device = sim.device_ptr(src, "src")?;
-                let st = device.live_state()?;
-                let off = device.check_range(&st, src, len, "src")?;
-                // SAFETY: the caller guarantees `dst`; the range was checked.
-                unsafe { device.memory().read(off, dst as *mut u8, count) };
-            }
+        // Resolve the devices under the global lock; copy without it, so a
+        // large copy holds up only calls on the same device.
+        Ok(match kind {
+            memcpy_kind::HOST_TO_HOST => Copy::HostToHost,
+            memcpy_kind::HOST_TO_DEVICE => Copy::ToDevice(sim.device_ptr(dst, "dst")?),
+            memcpy_kind::DEVICE_TO_HOST => Copy::FromDevice(sim.device_ptr(src, "src")?),
             _ => {
                 let device = sim.device_ptr(src, "src")?;
                 let other = sim.device_ptr(dst, "dst")?;
@@ -473,14 +459,44 @@ pub unsafe fn memcpy(
                         device.id, other.id
                     )));
                 }
-                let st = device.live_state()?;
-                let s = device.check_range(&st, src, len, "src")?;
-                let d = device.check_range(&st, dst, len, "dst")?;
-                device.memory().copy_within(s, d, count);
+                Copy::OnDevice(device)
             }
+        })
+    })?;
+    let len = count as u64;
+    match plan {
+        Copy::HostToHost => {
+            // SAFETY: the caller guarantees both host buffers.
+            unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, count) };
         }
-        Ok(())
-    })
+        Copy::ToDevice(device) => {
+            let st = device.live_state()?;
+            let off = device.check_range(&st, dst, len, "dst")?;
+            // SAFETY: the caller guarantees `src`; the range was checked.
+            unsafe { device.memory().write(off, src as *const u8, count) };
+        }
+        Copy::FromDevice(device) => {
+            let st = device.live_state()?;
+            let off = device.check_range(&st, src, len, "src")?;
+            // SAFETY: the caller guarantees `dst`; the range was checked.
+            unsafe { device.memory().read(off, dst as *mut u8, count) };
+        }
+        Copy::OnDevice(device) => {
+            let st = device.live_state()?;
+            let s = device.check_range(&st, src, len, "src")?;
+            let d = device.check_range(&st, dst, len, "dst")?;
+            device.memory().copy_within(s, d, count);
+        }
+    }
+    Ok(())
+}
+
+/// What an `aclrtMemcpy` copies between, once checked.
+enum Copy {
+    HostToHost,
+    ToDevice(Arc<Device>),
+    FromDevice(Arc<Device>),
+    OnDevice(Arc<Device>),
 }
 
 /// `rtAicpuKernelLaunchExWithArgs`.

@@ -652,3 +652,92 @@ fn a_reset_wakes_a_sync_waiting_on_the_device() {
         "the sync was not held up by the kernel"
     );
 }
+
+#[test]
+fn configuration_and_start_failures_are_clear() {
+    let name = "configuration_and_start_failures_are_clear";
+    if child() {
+        let api = Api::load();
+        let expect = std::env::var("SIM_EXPECT").unwrap();
+        let (code, needle) = expect.split_once(':').unwrap();
+        // SAFETY: plain integer argument.
+        let rc = unsafe { (api.set_device)(0) };
+        api.expect("aclrtSetDevice", rc, code.parse().unwrap(), needle);
+        let mut count = 0;
+        // SAFETY: `count` is writable.
+        let rc = unsafe { (api.get_device_count)(&mut count) };
+        if code == ACL_ERROR_RT_PARAM_INVALID.to_string() {
+            api.expect("count", rc, ACL_ERROR_RT_PARAM_INVALID, needle);
+        } else {
+            api.ok("count", rc);
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_program = dir.path().join("not-a-program");
+    std::fs::write(&not_a_program, "just text\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&not_a_program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let poisoned = ACL_ERROR_RT_DRV_INTERNAL_ERROR.to_string();
+    let param = ACL_ERROR_RT_PARAM_INVALID.to_string();
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "SIMPLER_SIM_AICPU_BIN",
+            "/no/such/simpler-sim-aicpu".into(),
+            format!("{poisoned}:does not exist"),
+        ),
+        (
+            "SIMPLER_SIM_AICPU_BIN",
+            not_a_program.display().to_string(),
+            format!("{poisoned}:is not an ELF file"),
+        ),
+        (
+            "SIMPLER_SIM_AICPU_LAUNCHER",
+            "false".into(),
+            format!("{poisoned}:failed to start"),
+        ),
+        (
+            "SIMPLER_SIM_DEVICE_MEM",
+            "lots".into(),
+            format!("{param}:SIMPLER_SIM_DEVICE_MEM=\"lots\" is not a number"),
+        ),
+        (
+            "SIMPLER_SIM_DEVICE_COUNT",
+            "17".into(),
+            format!("{param}:SIMPLER_SIM_DEVICE_COUNT=17 is out of range"),
+        ),
+    ];
+    for (env, value, expect) in &cases {
+        run_child(
+            name,
+            &[(env, value.as_str()), ("SIM_EXPECT", expect.as_str())],
+        );
+    }
+    // A root under a regular file: the device cannot create its directories.
+    let root = a_file.join("root");
+    let out = in_child_with_root(name, &root, &format!("{poisoned}:cannot create"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn in_child_with_root(name: &str, root: &Path, expect: &str) -> std::process::Output {
+    simpler_testkit::in_child(
+        name,
+        [
+            ("SIMPLER_SIM_ROOT", root.display().to_string()),
+            (
+                simpler_testkit::ARTIFACTS_DIR_ENV,
+                simpler_testkit::host_artifacts()
+                    .dir()
+                    .display()
+                    .to_string(),
+            ),
+            ("SIM_EXPECT", expect.to_owned()),
+        ],
+    )
+}
