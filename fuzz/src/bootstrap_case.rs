@@ -17,10 +17,12 @@ use std::ffi::c_void;
 use std::fs;
 use std::io::Read;
 use std::mem::{offset_of, size_of};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use simpler_abi::bootstrap::REPORT_MAGIC;
+use simpler_abi::bootstrap::{REPORT_MAGIC, REPORT_PATH_LEN};
+use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
 use simpler_abi::names::MAX_INNER_SO_LEN;
 use simpler_abi::{
     fingerprint, BootstrapArgs, BootstrapReport, DeviceArgs, PreinstallName, ReportStage,
@@ -94,11 +96,13 @@ impl BootstrapCase {
         len
     }
 
-    /// The dispatcher's validation rule (`crates/dispatcher/src/args.rs`):
-    /// a block and `DeviceArgs` present, then a non-null image of non-zero
-    /// length within `MAX_INNER_SO_LEN` whose first four bytes are the ELF
-    /// magic.
-    pub fn expected(&self) -> Result<(), Rejection> {
+    /// The dispatcher's validation rule (`crates/dispatcher/src/args.rs`,
+    /// `install.rs`): a block and `DeviceArgs` present, then a non-null
+    /// image of non-zero length within `MAX_INNER_SO_LEN` whose first four
+    /// bytes are the ELF magic, and a target path `<dir>/<name>` that fits
+    /// the report's path field with its NUL. `dir` is the (non-empty)
+    /// preinstall directory as set in the environment.
+    pub fn expected(&self, dir: &Path) -> Result<(), Rejection> {
         let reject = |errno| {
             Err(Rejection {
                 errno,
@@ -117,6 +121,11 @@ impl BootstrapCase {
         head[..n].copy_from_slice(&self.payload[..n]);
         if self.declared_len < ELF_MAGIC.len() as u64 || head != ELF_MAGIC {
             return reject(libc::ENOEXEC);
+        }
+        let dir = dir.as_os_str().as_bytes();
+        let slash = usize::from(!dir.ends_with(b"/"));
+        if dir.len() + slash + PREINSTALL_NAME_LEN > REPORT_PATH_LEN - 1 {
+            return reject(libc::ENAMETOOLONG);
         }
         Ok(())
     }
@@ -143,8 +152,8 @@ impl BootstrapCase {
     }
 
     /// Calls `init` on this case with `dir` as the preinstall directory
-    /// (already set in `SIMPLER_AICPU_PREINSTALL_DIR` by the caller and
-    /// empty), checks the return value, the report and the directory, then
+    /// (exactly the value the caller set in `SIMPLER_AICPU_PREINSTALL_DIR`;
+    /// an existing, empty directory), checks the return value, the report and the directory, then
     /// empties `dir` again. Returns the first violation found.
     pub fn run_and_check(&self, init: InitFn, dir: &Path) -> Result<(), String> {
         let result = self.run_and_check_inner(init, dir);
@@ -196,7 +205,7 @@ impl BootstrapCase {
         // whenever that is within the cap, as Init's contract requires.
         let ret = unsafe { init(block_ptr) };
 
-        let expected = self.expected();
+        let expected = self.expected(dir);
         let report_bytes: BootstrapReport = bytemuck::pod_read_unaligned(report.bytes());
         match expected {
             Ok(()) => {

@@ -26,6 +26,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use simpler_abi::bootstrap::REPORT_PATH_LEN;
+use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
 use simpler_abi::names::{DISPATCHER_INIT_SYMBOL, MAX_INNER_SO_LEN, PREINSTALL_DIR_ENV};
 use simpler_testkit::{host_artifacts, in_child, is_child, ARTIFACTS_DIR_ENV};
 
@@ -38,18 +40,71 @@ const CAP: u64 = MAX_INNER_SO_LEN;
 
 #[test]
 fn init_validates_generated_argument_blocks() {
-    const NAME: &str = "init_validates_generated_argument_blocks";
+    in_private_dir(
+        "init_validates_generated_argument_blocks",
+        |init, dir, case_file| {
+            let real = RealSos::load();
+            let outcomes = run_cases(&case_strategy(&real), case_file, |case| {
+                case.run_and_check(init, dir)?;
+                Ok(outcome(&case, dir))
+            });
+            assert_reached(&outcomes, &["installed", "EINVAL", "EFBIG", "ENOEXEC"]);
+        },
+    );
+}
+
+#[test]
+fn long_preinstall_dirs_fail_only_when_the_path_cannot_fit() {
+    in_private_dir(
+        "long_preinstall_dirs_fail_only_when_the_path_cannot_fit",
+        |init, base, case_file| {
+            let real = RealSos::load();
+            let base_len = base.as_os_str().len();
+            // The longest directory (without a trailing '/') whose target
+            // path `<dir>/<name>` fits the report's field with its NUL.
+            let longest = REPORT_PATH_LEN - 1 - 1 - PREINSTALL_NAME_LEN;
+            assert!(base_len + 8 < longest, "{} is too long", base.display());
+            let lengths = prop_oneof![
+                3 => (longest - 3)..=(longest + 3),
+                1 => (base_len + 3)..=300,
+            ];
+            let strategy = (lengths, any::<bool>(), accepted_case(&real));
+            let outcomes = run_cases(&strategy, case_file, |(len, slash, case)| {
+                let dir = dir_of_len(base, len, slash);
+                std::fs::create_dir_all(&dir).expect("create the long directory");
+                std::env::set_var(PREINSTALL_DIR_ENV, &dir);
+                let result = case.run_and_check(init, &dir);
+                std::env::set_var(PREINSTALL_DIR_ENV, base);
+                let first = dir.strip_prefix(base).unwrap().iter().next().unwrap();
+                std::fs::remove_dir_all(base.join(first)).expect("remove the long directory");
+                result?;
+                Ok(outcome(&case, &dir))
+            });
+            assert_reached(&outcomes, &["installed", "ENAMETOOLONG"]);
+        },
+    );
+}
+
+/// Runs `body` in a child process with its own empty preinstall directory
+/// (`SIMPLER_AICPU_PREINSTALL_DIR`), passing it the dispatcher's Init, the
+/// directory and the case file; in the parent, checks that the child passed
+/// and left the directory empty.
+fn in_private_dir(name: &str, body: impl FnOnce(InitFn, &Path, &Path)) {
     if is_child() {
-        return child_body();
+        let dir = PathBuf::from(std::env::var_os(PREINSTALL_DIR_ENV).expect("preinstall dir"));
+        let case_file = PathBuf::from(std::env::var_os(CASE_FILE_ENV).expect("case file"));
+        let dispatcher = Dispatcher::load(&host_artifacts().dispatcher());
+        body(dispatcher.init, &dir, &case_file);
+        return;
     }
     let artifacts = host_artifacts();
     let dir = tempfile::Builder::new()
-        .prefix("simpler-prop-preinstall-")
+        .prefix("simpler-prop-")
         .tempdir()
         .expect("create a preinstall directory");
     let case_file = tempfile::NamedTempFile::new().expect("create the case file");
     let out = in_child(
-        NAME,
+        name,
         [
             (PREINSTALL_DIR_ENV, dir.path().as_os_str()),
             (ARTIFACTS_DIR_ENV, artifacts.dir().as_os_str()),
@@ -72,7 +127,7 @@ fn init_validates_generated_argument_blocks() {
         );
     }
     // Shown with --nocapture: what the cases exercised.
-    if let Some(at) = stdout.find("dispatcher cases:") {
+    if let Some(at) = stdout.find(OUTCOMES) {
         println!("{}", stdout[at..].lines().next().unwrap_or_default());
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -82,51 +137,107 @@ fn init_validates_generated_argument_blocks() {
     );
 }
 
-fn child_body() {
-    let dir = PathBuf::from(std::env::var_os(PREINSTALL_DIR_ENV).expect("preinstall dir"));
-    let case_file = PathBuf::from(std::env::var_os(CASE_FILE_ENV).expect("case file"));
-    let dispatcher = Dispatcher::load(&host_artifacts().dispatcher());
-    let real = RealSos::load();
-    let outcomes = RefCell::new(BTreeMap::<&str, u32>::new());
+/// Starts the line the child prints its outcome counts on.
+const OUTCOMES: &str = "dispatcher cases:";
+
+/// Runs `test` on `PROPTEST_CASES` values of `strategy` (no regression
+/// files), first writing each value's [`BootstrapCase`] to `case_file` as
+/// a fuzz input, and returns how often each outcome came up.
+fn run_cases<S>(
+    strategy: &S,
+    case_file: &Path,
+    test: impl Fn(S::Value) -> Result<&'static str, String>,
+) -> BTreeMap<&'static str, u32>
+where
+    S: Strategy,
+    S::Value: AsCase,
+{
+    let outcomes = RefCell::new(BTreeMap::new());
     let mut runner = TestRunner::new(Config {
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&case_strategy(&real), |case| {
-        if let Some(input) = decode::encode(&case) {
-            prop_assert_eq!(&decode::bootstrap_case(&input), &case, "fuzz encoding");
-            std::fs::write(&case_file, &input).expect("write the case file");
+    let result = runner.run(strategy, |value| {
+        let case = value.case();
+        if let Some(input) = decode::encode(case) {
+            prop_assert_eq!(&decode::bootstrap_case(&input), case, "fuzz encoding");
+            std::fs::write(case_file, &input).expect("write the case file");
         }
-        case.run_and_check(dispatcher.init, &dir)
-            .map_err(TestCaseError::fail)?;
-        *outcomes.borrow_mut().entry(outcome(&case)).or_default() += 1;
+        let outcome = test(value).map_err(TestCaseError::fail)?;
+        *outcomes.borrow_mut().entry(outcome).or_insert(0) += 1;
         Ok(())
     });
     let outcomes = outcomes.into_inner();
-    println!("dispatcher cases: {outcomes:?}");
+    println!("{OUTCOMES} {outcomes:?}");
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    // A property that never reaches one of the outcomes proves nothing
-    // about it; with the default case count each is all but certain.
+    outcomes
+}
+
+/// The [`BootstrapCase`] inside a generated value.
+trait AsCase {
+    fn case(&self) -> &BootstrapCase;
+}
+
+impl AsCase for BootstrapCase {
+    fn case(&self) -> &BootstrapCase {
+        self
+    }
+}
+
+impl AsCase for (usize, bool, BootstrapCase) {
+    fn case(&self) -> &BootstrapCase {
+        &self.2
+    }
+}
+
+/// Asserts that each of `outcomes` came up, when there were enough cases
+/// for that to be all but certain: a property that never reaches an
+/// outcome proves nothing about it.
+fn assert_reached(counts: &BTreeMap<&str, u32>, outcomes: &[&str]) {
     if Config::default().cases >= 128 {
-        for expected in ["installed", "EINVAL", "EFBIG", "ENOEXEC"] {
+        for outcome in outcomes {
             assert!(
-                outcomes.contains_key(expected),
-                "no case ended {expected}: {outcomes:?}"
+                counts.contains_key(outcome),
+                "no case ended {outcome}: {counts:?}"
             );
         }
     }
 }
 
+/// A directory under `base` whose path is `len` bytes long, ending in `/`
+/// when `slash`; every component stays below the 255-byte name limit.
+fn dir_of_len(base: &Path, len: usize, slash: bool) -> PathBuf {
+    let mut path = base.to_str().expect("a UTF-8 temp dir").to_owned();
+    let body = len - usize::from(slash);
+    while path.len() < body {
+        // Each component costs its '/' too; never leave room for a lone '/'.
+        let room = body - path.len() - 1;
+        let take = match room {
+            0..=200 => room,
+            201 => 150,
+            _ => 200,
+        };
+        path.push('/');
+        path.push_str(&"d".repeat(take));
+    }
+    if slash {
+        path.push('/');
+    }
+    assert_eq!(path.len(), len);
+    PathBuf::from(path)
+}
+
 /// How a passing case ended, for the summary.
-fn outcome(case: &BootstrapCase) -> &'static str {
-    match case.expected() {
+fn outcome(case: &BootstrapCase, dir: &Path) -> &'static str {
+    match case.expected(dir) {
         Ok(()) => "installed",
         Err(rejection) => match rejection.errno {
             libc::EINVAL => "EINVAL",
             libc::EFBIG => "EFBIG",
             libc::ENOEXEC => "ENOEXEC",
+            libc::ENAMETOOLONG => "ENAMETOOLONG",
             _ => "other",
         },
     }
@@ -260,4 +371,25 @@ fn case_strategy(real: &RealSos) -> impl Strategy<Value = BootstrapCase> {
             }
         })
     })
+}
+
+/// A well-formed call of an image Init accepts: the magic, then anything.
+fn accepted_case(real: &RealSos) -> impl Strategy<Value = BootstrapCase> {
+    let image = prop_oneof![
+        vec(any::<u8>(), 0..256).prop_map(|tail| [&ELF_MAGIC[..], &tail].concat()),
+        prop::sample::select(real.0.clone()).prop_map(<[u8]>::to_vec),
+    ];
+    (image, any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+        |(payload, device_id, noise, report)| BootstrapCase {
+            null_block: false,
+            null_device_args: false,
+            null_bin: false,
+            report,
+            declared_len: payload.len() as u64,
+            payload,
+            device_id,
+            noise,
+            slack: [0; 3],
+        },
+    )
 }
