@@ -113,7 +113,14 @@ impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> AclResult<Self> {
         let root = match var(env::ROOT)? {
-            Some(root) => PathBuf::from(root),
+            // Absolute, so logs, messages and the dispatcher's report name
+            // real paths whatever the device process's working directory.
+            Some(root) => std::path::absolute(&root).map_err(|e| {
+                AclError::param(format!(
+                    "{}={root:?} cannot be made absolute: {e}",
+                    env::ROOT
+                ))
+            })?,
             // SAFETY: getuid has no preconditions and cannot fail.
             None => std::env::temp_dir().join(format!("simpler-sim-{}", unsafe { libc::getuid() })),
         };
