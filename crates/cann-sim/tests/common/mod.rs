@@ -311,16 +311,20 @@ pub fn child() -> bool {
     is_child()
 }
 
-/// Compiles `tests/kernels.c` once per test process and copies it into
-/// `dir` as [`TEST_KERNELS`].
+/// Compiles `tests/kernels.c` once per test process (into cargo's scratch
+/// directory for tests, replaced atomically so concurrent test processes
+/// never see a partial file) and copies it into `dir` as [`TEST_KERNELS`].
 pub fn install_test_kernels(dir: &Path) {
-    static BUILT: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    let (_, so) = BUILT.get_or_init(|| {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let so = tmp.path().join(TEST_KERNELS);
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let so = BUILT.get_or_init(|| {
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(scratch).expect("cargo's test scratch directory");
+        let so = scratch.join("cann-sim-test-kernels.so");
+        let part = scratch.join(format!("cann-sim-test-kernels.{}.part", std::process::id()));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels.c");
-        cc(&["-shared", "-fPIC", "-O1", "-o"], &so, &[&src], &[]);
-        (tmp, so)
+        cc(&["-shared", "-fPIC", "-O1", "-o"], &part, &[&src], &[]);
+        std::fs::rename(&part, &so).expect("install the compiled test kernels");
+        so
     });
     std::fs::create_dir_all(dir).expect("create preinstall dir");
     std::fs::copy(so, dir.join(TEST_KERNELS)).expect("install test kernels");
