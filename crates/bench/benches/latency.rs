@@ -1,0 +1,141 @@
+//! The latency metrics of issue 5 under criterion, next to their floors:
+//!
+//! - `round_trip`: IPC ping-pong floor, bare launch→sync, host exec (empty
+//!   kernel on the simulator);
+//! - `host_launch_cost`: bare launch+sync vs host exec through the
+//!   immediate launch shim (host-side cost only);
+//! - `fnv1a_16MiB`: `simpler_abi::fingerprint` vs the `fnv` crate;
+//! - `runner`: cold bootstrap of a 1 MiB runtime SO, its in-process floor,
+//!   warm runner creation.
+//!
+//! Run: `cargo bench -p simpler-bench` (the artifacts of `cargo xtask
+//! build`, or `SIMPLER_ARTIFACTS_DIR`). `cargo run --release -p
+//! simpler-bench` prints every metric, ratios included, in one table.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use simpler_bench::bootstrap::{self, RUNTIME_SIZE};
+use simpler_bench::ipc::EchoPeer;
+use simpler_bench::launch::{RawStream, ShimLaunch, SimApi, SimLaunch};
+use simpler_bench::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
+use simpler_bench::throughput;
+use simpler_host::CacheStatus;
+
+fn main() {
+    // First, while this is the only thread: it sets SIMPLER_SIM_ROOT.
+    let env = BenchEnv::new().expect("load the simulator");
+    let device = env.open_device().expect("open the simulator device");
+    let sim = SimApi::load(&env.artifacts().sim_lib());
+    let mut c = Criterion::default().configure_from_args();
+    round_trip(&mut c, &env, &sim);
+    host_launch_cost(&mut c, &env, &sim);
+    fnv(&mut c);
+    runner(&mut c, &env);
+    drop(device);
+    c.final_summary();
+}
+
+fn round_trip(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
+    let stream = RawStream::new(sim, SIM_DEVICE);
+    let mut launch = SimLaunch::new(env, sim, &stream).expect("build a runner");
+    let raw = launch.raw();
+    let mut peer = EchoPeer::spawn().expect("fork the echo child");
+    let mut group = c.benchmark_group("round_trip");
+    group.bench_function("ipc_floor", |b| b.iter(|| peer.round_trip()));
+    group.bench_function("bare_launch_sync", |b| b.iter(|| raw.call()));
+    group.bench_function("host_exec", |b| b.iter(|| launch.host.exec()));
+    group.finish();
+}
+
+fn host_launch_cost(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
+    let stream = RawStream::new(sim, SHIM_DEVICE);
+    let mut shim = ShimLaunch::new(env, sim, &stream).expect("build a runner through the shim");
+    let raw = shim.raw();
+    shim.set_immediate(true);
+    let mut group = c.benchmark_group("host_launch_cost");
+    group.bench_function("bare_ffi", |b| b.iter(|| raw.call()));
+    group.bench_function("host_exec", |b| b.iter(|| shim.host.exec()));
+    group.finish();
+    shim.set_immediate(false);
+}
+
+fn fnv(c: &mut Criterion) {
+    let buffer = throughput::buffer();
+    let mut group = c.benchmark_group("fnv1a_16MiB");
+    group.throughput(Throughput::Bytes(buffer.len() as u64));
+    group.sample_size(20);
+    group.bench_function("simpler_abi_fingerprint", |b| {
+        b.iter(|| throughput::simpler(&buffer))
+    });
+    group.bench_function("fnv_crate", |b| b.iter(|| throughput::fnv_crate(&buffer)));
+    group.finish();
+}
+
+fn runner(c: &mut Criterion, env: &BenchEnv) {
+    let runtime = env.runtime_bytes();
+    let preinstall = env.root().preinstall(SIM_DEVICE as u32);
+    let floor_dir = env.root().path().join("criterion-floor");
+    std::fs::create_dir_all(&floor_dir).expect("floor directory");
+    // Every cold build installs and loads a new 1 MiB SO in the device
+    // process for good, so keep their number small: flat sampling, one
+    // build per sample.
+    let mut group = c.benchmark_group(format!("runner_{}MiB", RUNTIME_SIZE >> 20));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(2));
+    let mut seed = 10u64 << 32;
+    group.bench_function("cold_bootstrap", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                seed += 1;
+                let (runner, build) = bootstrap::build(
+                    env.builder(),
+                    bootstrap::padded(&runtime, seed),
+                    CacheStatus::Miss,
+                );
+                total += build.total;
+                bootstrap::remove_installed(&preinstall, &runner);
+            }
+            total
+        })
+    });
+    group.bench_function("bootstrap_floor", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    seed += 1;
+                    bootstrap::floor(&floor_dir, &bootstrap::padded(&runtime, seed))
+                })
+                .sum()
+        })
+    });
+    seed += 1;
+    let warm_bytes = bootstrap::padded(&runtime, seed);
+    drop(bootstrap::build(
+        env.builder(),
+        warm_bytes.clone(),
+        CacheStatus::Miss,
+    ));
+    group.bench_function("warm_creation", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| bootstrap::warm(env.builder(), &warm_bytes).total)
+                .sum()
+        })
+    });
+    group.bench_function("fingerprint_only", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                black_box(simpler_abi::fingerprint(black_box(&warm_bytes)));
+            }
+            started.elapsed()
+        })
+    });
+    group.finish();
+}

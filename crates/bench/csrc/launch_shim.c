@@ -1,0 +1,76 @@
+/*
+ * The launch shim of the host-side launch cost benchmark (src/launch.rs).
+ *
+ * It exports the two calls of a launch, rtAicpuKernelLaunchExWithArgs and
+ * aclrtSynchronizeStreamWithTimeout. A CANN API loaded from the library list
+ * [this shim, the simulator] resolves those two here and every other call in
+ * the simulator, so a runner is built (bootstrap, init) exactly as usual.
+ *
+ * Forwarding (the default): both calls go to the simulator's functions
+ * registered with simpler_bench_shim_forward.
+ * Immediate: a launch only copies its argument block, which any runtime must
+ * do before it returns (DESIGN section 3), and a sync returns at once. The
+ * time a caller spends in a launch is then the caller's own cost plus this
+ * fixed minimum, whichever way the call is made.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* rtAicpuArgsEx_t up to the fields read here (crates/abi: AicpuArgsEx). */
+typedef struct {
+    const void *args;
+    const void *host_input_info;
+    const void *kernel_offset_info;
+    uint32_t args_size;
+} args_ex_head;
+
+typedef int32_t (*launch_fn)(uint32_t, const char *, uint32_t, const void *, void *, void *,
+                             uint32_t);
+typedef int32_t (*sync_fn)(void *, int32_t);
+
+/* ACL_ERROR_RT_PARAM_INVALID */
+#define PARAM_INVALID 107000
+
+static launch_fn forward_launch;
+static sync_fn forward_sync;
+static int immediate;
+/* The simulator's limit on argsSize. */
+static unsigned char copied_args[1 << 20];
+
+void simpler_bench_shim_forward(launch_fn launch, sync_fn sync) {
+    __atomic_store_n(&forward_launch, launch, __ATOMIC_RELEASE);
+    __atomic_store_n(&forward_sync, sync, __ATOMIC_RELEASE);
+}
+
+void simpler_bench_shim_immediate(int on) { __atomic_store_n(&immediate, on, __ATOMIC_RELEASE); }
+
+int32_t rtAicpuKernelLaunchExWithArgs(uint32_t kernel_type, const char *op_name,
+                                      uint32_t block_dim, const void *args_info, void *sm_desc,
+                                      void *stream, uint32_t flags) {
+    if (__atomic_load_n(&immediate, __ATOMIC_ACQUIRE)) {
+        const args_ex_head *info = args_info;
+        if (info == NULL || info->args == NULL || info->args_size == 0 ||
+            info->args_size > sizeof copied_args) {
+            return PARAM_INVALID;
+        }
+        memcpy(copied_args, info->args, info->args_size);
+        return 0;
+    }
+    launch_fn launch = __atomic_load_n(&forward_launch, __ATOMIC_ACQUIRE);
+    if (launch == NULL) {
+        return PARAM_INVALID;
+    }
+    return launch(kernel_type, op_name, block_dim, args_info, sm_desc, stream, flags);
+}
+
+int32_t aclrtSynchronizeStreamWithTimeout(void *stream, int32_t timeout_ms) {
+    if (__atomic_load_n(&immediate, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    sync_fn sync = __atomic_load_n(&forward_sync, __ATOMIC_ACQUIRE);
+    if (sync == NULL) {
+        return PARAM_INVALID;
+    }
+    return sync(stream, timeout_ms);
+}

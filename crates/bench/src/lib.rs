@@ -1,0 +1,30 @@
+//! simpler's benchmarks: every goal of issue 5 measured against a floor
+//! measured in the same run, on the simulator with host-architecture
+//! artifacts.
+//!
+//! `cargo run --release -p simpler-bench` (what `cargo xtask bench` runs)
+//! prints one table of every metric ([`suite::run`]); `cargo bench -p
+//! simpler-bench` runs the latency metrics under criterion
+//! (`benches/latency.rs`). Both share these modules:
+//!
+//! - [`setup`]: private simulator root, artifacts, the CANN API;
+//! - [`ipc`]: the IPC ping-pong floor (a forked echo child);
+//! - [`launch`]: empty exec launches through the host and as bare C calls,
+//!   on the simulator and through the immediate launch shim;
+//! - [`bootstrap`]: cold bootstraps of a 1 MiB runtime SO, their
+//!   in-process floor, warm runner creation;
+//! - [`memory`]: device bytes left behind, host RSS over runner cycles;
+//! - [`throughput`]: FNV-1a against the `fnv` crate;
+//! - [`size`]: the aarch64 dispatcher's size from the build manifest;
+//! - [`stats`] and [`report`]: order statistics and the table.
+
+pub mod bootstrap;
+pub mod ipc;
+pub mod launch;
+pub mod memory;
+pub mod report;
+pub mod setup;
+pub mod size;
+pub mod stats;
+pub mod suite;
+pub mod throughput;

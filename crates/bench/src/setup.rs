@@ -1,0 +1,97 @@
+//! The environment every measurement runs in: a private simulator root, the
+//! host-architecture artifacts, and the CANN API loaded from the simulator.
+
+use std::path::PathBuf;
+
+use simpler_host::{Cann, CannSource, Device, DeviceRunner, DeviceRunnerBuilder};
+use simpler_testkit::{Artifacts, SimRoot};
+
+/// The device the simulator measurements use.
+pub const SIM_DEVICE: i32 = 0;
+/// The device the launch-shim measurements use, so that their CANN
+/// instance never shares a device with the plain simulator's.
+pub const SHIM_DEVICE: i32 = 1;
+
+/// Simulator variables that would change what is measured: another device
+/// binary or launcher (qemu), device artifacts, and fault injection.
+const CLEARED_ENV: [&str; 11] = [
+    "SIMPLER_SIM_AICPU_BIN",
+    "SIMPLER_SIM_AICPU_LAUNCHER",
+    "SIMPLER_DEVICE_ARTIFACTS_DIR",
+    "SIMPLER_SIM_FAIL_MALLOC",
+    "SIMPLER_SIM_FAIL_MEMCPY",
+    "SIMPLER_SIM_FAIL_LAUNCH",
+    "SIMPLER_SIM_FAIL_SYNC",
+    "SIMPLER_SIM_FAIL_DISPATCHER_WRITE",
+    "SIMPLER_SIM_KILL_AT_LAUNCH",
+    "SIMPLER_SIM_DEVICE_COUNT",
+    "SIMPLER_SIM_AICPU_THREADS",
+];
+
+/// The measurement environment. Create it first thing in `main`, before
+/// any other thread starts: it sets process environment variables.
+pub struct BenchEnv {
+    root: SimRoot,
+    artifacts: &'static Artifacts,
+    cann: Cann,
+}
+
+impl BenchEnv {
+    /// Builds the artifacts if needed (`SIMPLER_ARTIFACTS_DIR` names ready
+    /// ones), points `SIMPLER_SIM_ROOT` at a fresh temporary directory,
+    /// clears the variables that would change the simulator's behaviour,
+    /// and loads the simulator.
+    pub fn new() -> Result<Self, simpler_host::Error> {
+        let artifacts = simpler_testkit::host_artifacts();
+        let root = SimRoot::new();
+        for var in CLEARED_ENV {
+            std::env::remove_var(var);
+        }
+        std::env::set_var("SIMPLER_SIM_ROOT", root.path());
+        let cann = Cann::load(&CannSource::Libraries(vec![artifacts.sim_lib()]))?;
+        Ok(Self {
+            root,
+            artifacts,
+            cann,
+        })
+    }
+
+    /// The artifacts measured.
+    pub fn artifacts(&self) -> &'static Artifacts {
+        self.artifacts
+    }
+
+    /// The private simulator root.
+    pub fn root(&self) -> &SimRoot {
+        &self.root
+    }
+
+    /// The simulator's CANN API.
+    pub fn cann(&self) -> &Cann {
+        &self.cann
+    }
+
+    /// Opens [`SIM_DEVICE`]; holding the handle keeps the device process
+    /// running between runners, so no measurement pays for starting it.
+    pub fn open_device(&self) -> Result<Device, simpler_host::Error> {
+        self.cann.open_device(SIM_DEVICE)
+    }
+
+    /// A runner builder on [`SIM_DEVICE`] with the artifacts' dispatcher
+    /// and runtime SOs.
+    pub fn builder(&self) -> DeviceRunnerBuilder {
+        DeviceRunner::builder(&self.cann)
+            .device(SIM_DEVICE)
+            .dispatcher_path(self.artifacts.dispatcher())
+            .runtime_path(self.artifacts.runtime())
+    }
+
+    /// The runtime SO's bytes.
+    pub fn runtime_bytes(&self) -> Vec<u8> {
+        read(self.artifacts.runtime())
+    }
+}
+
+fn read(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}

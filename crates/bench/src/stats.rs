@@ -1,0 +1,117 @@
+//! Samples of a repeated measurement and their order statistics.
+
+use std::time::{Duration, Instant};
+
+/// Durations of repeated runs of one thing, sorted.
+#[derive(Clone, Debug)]
+pub struct Samples {
+    sorted: Vec<Duration>,
+}
+
+impl Samples {
+    /// Samples from `durations` (in any order); at least one.
+    pub fn new(mut durations: Vec<Duration>) -> Self {
+        assert!(!durations.is_empty(), "no samples");
+        durations.sort_unstable();
+        Self { sorted: durations }
+    }
+
+    /// Times `f` once per iteration, after `warmup` untimed calls. `f` gets
+    /// the iteration number (warm-up calls included), so it can vary its
+    /// input.
+    pub fn collect(warmup: usize, iters: usize, mut f: impl FnMut(usize)) -> Self {
+        for i in 0..warmup {
+            f(i);
+        }
+        let durations = (warmup..warmup + iters)
+            .map(|i| {
+                let started = Instant::now();
+                f(i);
+                started.elapsed()
+            })
+            .collect();
+        Self::new(durations)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Always `false`: there is at least one sample.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The `q` quantile (0 ≤ q ≤ 1), nearest rank.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let last = self.sorted.len() - 1;
+        let rank = (q.clamp(0.0, 1.0) * last as f64).round() as usize;
+        self.sorted[rank]
+    }
+
+    /// The median: the statistic every ratio uses, as it is the one a
+    /// shared machine's stalls move least.
+    pub fn median(&self) -> Duration {
+        self.quantile(0.5)
+    }
+
+    /// The 90th percentile.
+    pub fn p90(&self) -> Duration {
+        self.quantile(0.9)
+    }
+
+    /// The arithmetic mean.
+    pub fn mean(&self) -> Duration {
+        self.sorted.iter().sum::<Duration>() / self.sorted.len() as u32
+    }
+
+    /// Every sample divided by `n`: per-call times of samples that each
+    /// timed `n` calls.
+    pub fn per(&self, n: u32) -> Self {
+        Self::new(self.sorted.iter().map(|d| *d / n).collect())
+    }
+}
+
+/// Runs every function of `fs` in turn, `round` timed calls each, for
+/// `rounds` rounds (after `warmup` untimed calls each), so that all see the
+/// same machine load; returns their samples in the order of `fs`.
+pub fn interleaved(
+    warmup: usize,
+    rounds: usize,
+    round: usize,
+    fs: &mut [&mut dyn FnMut()],
+) -> Vec<Samples> {
+    for f in fs.iter_mut() {
+        for _ in 0..warmup {
+            f();
+        }
+    }
+    let mut times = vec![Vec::with_capacity(rounds * round); fs.len()];
+    for _ in 0..rounds {
+        for (f, times) in fs.iter_mut().zip(&mut times) {
+            for _ in 0..round {
+                let started = Instant::now();
+                f();
+                times.push(started.elapsed());
+            }
+        }
+    }
+    times.into_iter().map(Samples::new).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_over_sorted_samples() {
+        let s = Samples::new((1..=11).rev().map(Duration::from_micros).collect());
+        assert_eq!(s.median(), Duration::from_micros(6));
+        assert_eq!(s.quantile(0.0), Duration::from_micros(1));
+        assert_eq!(s.quantile(1.0), Duration::from_micros(11));
+        assert_eq!(s.p90(), Duration::from_micros(10));
+        assert_eq!(s.mean(), Duration::from_micros(6));
+        assert_eq!(s.per(2).median(), Duration::from_micros(3));
+    }
+}

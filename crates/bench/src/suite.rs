@@ -1,0 +1,393 @@
+//! The whole benchmark run behind `cargo xtask bench`: every metric of
+//! issue 5 and its floor, measured in one process, one after another.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use simpler_host::CacheStatus;
+
+use crate::bootstrap::{self, RUNTIME_SIZE};
+use crate::ipc::EchoPeer;
+use crate::launch::{time_batch, RawStream, ShimLaunch, SimApi, SimLaunch};
+use crate::memory::{self, live_device};
+use crate::report::{self, Row, Verdict};
+use crate::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
+use crate::stats::{interleaved, Samples};
+use crate::throughput;
+
+/// Cold bootstraps timed (each with its floor).
+const COLD_ITERS: usize = 30;
+/// Warm runner creations timed.
+const WARM_ITERS: usize = 50;
+/// Round trips per measured path.
+const ROUND_TRIPS: usize = 5000;
+/// Round trips per path before switching to the next.
+const ROUND: usize = 250;
+/// Batches (and calls per batch) of the host-side cost per launch.
+const HOST_BATCHES: usize = 400;
+const HOST_BATCH_CALLS: u32 = 1000;
+/// Runner create/drop cycles, after a warm-up.
+const CYCLES: usize = 1000;
+const CYCLES_WARMUP: usize = 100;
+/// FNV-1a rounds over the 16 MiB buffer.
+const FNV_ROUNDS: usize = 15;
+
+/// What one section adds to the report.
+struct Section {
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+/// Runs every measurement and returns the report: the table, then the
+/// details behind each row.
+pub fn run(env: &BenchEnv) -> anyhow::Result<String> {
+    let device = env.open_device()?;
+    let sim = SimApi::load(&env.artifacts().sim_lib());
+    let sections = [
+        dispatcher_size(env),
+        fnv(),
+        bootstrap(env, &device)?,
+        cycles(env, &device),
+        round_trip(env, &sim)?,
+        host_launch_cost(env, &sim)?,
+    ];
+    let rows: Vec<Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
+    let mut out = report::table(&rows);
+    out.push_str("\nDetails (medians unless said otherwise):\n");
+    for note in sections.iter().flat_map(|s| &s.notes) {
+        let _ = writeln!(out, "- {note}");
+    }
+    Ok(out)
+}
+
+fn dispatcher_size(env: &BenchEnv) -> Section {
+    const GOAL: u64 = 8 << 10;
+    const ORIGINAL: i64 = 67_792;
+    let manifest = crate::size::manifest_path(env.artifacts().dir());
+    let metric = "dispatcher SO, aarch64, stripped".to_string();
+    let goal = format!("≤ {}", report::bytes(GOAL as i64));
+    let floor = format!("C++ original {}", report::bytes(ORIGINAL));
+    let row = match crate::size::dispatcher_size(&manifest) {
+        Ok(Some(size)) => Row {
+            metric,
+            measured: report::bytes(size as i64),
+            floor,
+            ratio: report::ratio(size as f64, ORIGINAL as f64),
+            goal,
+            verdict: Verdict::of(size <= GOAL),
+        },
+        Ok(None) => Row {
+            metric,
+            measured: "not built".into(),
+            floor,
+            ratio: String::new(),
+            goal,
+            verdict: Verdict::NotBuilt,
+        },
+        Err(e) => panic!("{e}"),
+    };
+    Section {
+        rows: vec![row],
+        notes: vec![format!("dispatcher size from {}", manifest.display())],
+    }
+}
+
+fn fnv() -> Section {
+    let buffer = throughput::buffer();
+    let (ours, reference) = throughput::compare(&buffer, FNV_ROUNDS);
+    let gib = |s: &Samples| throughput::rate(buffer.len(), s.median()) / f64::from(1 << 30);
+    let (ours_rate, reference_rate) = (gib(&ours), gib(&reference));
+    Section {
+        rows: vec![Row {
+            metric: "FNV-1a throughput".into(),
+            measured: format!("{ours_rate:.3} GiB/s"),
+            floor: format!("`fnv` crate {reference_rate:.3} GiB/s"),
+            ratio: report::ratio(ours_rate, reference_rate),
+            goal: "≥ 0.9×".into(),
+            verdict: Verdict::of(ours_rate >= 0.9 * reference_rate),
+        }],
+        notes: vec![format!(
+            "FNV-1a: {FNV_ROUNDS} alternating rounds over {} MiB each",
+            buffer.len() >> 20
+        )],
+    }
+}
+
+fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Section> {
+    let runtime = env.runtime_bytes();
+    let preinstall = env.root().preinstall(SIM_DEVICE as u32);
+    let floor_dir = env.root().path().join("floor");
+    std::fs::create_dir_all(&floor_dir)
+        .with_context(|| format!("cannot create {}", floor_dir.display()))?;
+
+    // Warm-up, untimed: the first KFC launch of the device process saves
+    // and loads the dispatcher (once per process), and the first floor
+    // pays for this process's first dlopen of the runtime's libraries.
+    let (first, _) = bootstrap::build(
+        env.builder(),
+        bootstrap::padded(&runtime, 0),
+        CacheStatus::Miss,
+    );
+    bootstrap::remove_installed(&preinstall, &first);
+    drop(first);
+    bootstrap::floor(&floor_dir, &bootstrap::padded(&runtime, u64::MAX));
+
+    let (live_before, _) = live_device(device);
+    let mut retained_alive = 0u64;
+    let mut retained_dropped = 0u64;
+    let (mut cold, mut bootstraps, mut inits, mut floors) = (vec![], vec![], vec![], vec![]);
+    for i in 1..=COLD_ITERS as u64 {
+        let (runner, build) = bootstrap::build(
+            env.builder(),
+            bootstrap::padded(&runtime, i),
+            CacheStatus::Miss,
+        );
+        retained_alive = retained_alive.max(live_device(device).0 - live_before);
+        bootstrap::remove_installed(&preinstall, &runner);
+        drop(runner);
+        retained_dropped = retained_dropped.max(live_device(device).0 - live_before);
+        cold.push(build.total);
+        bootstraps.push(build.bootstrap);
+        inits.push(build.init);
+        floors.push(bootstrap::floor(
+            &floor_dir,
+            &bootstrap::padded(&runtime, 1 << 32 | i),
+        ));
+    }
+    let (cold, bootstraps, inits, floors) = (
+        Samples::new(cold),
+        Samples::new(bootstraps),
+        Samples::new(inits),
+        Samples::new(floors),
+    );
+
+    // Warm: one more cold build installs these bytes; then every build of
+    // the same bytes is a cache hit.
+    let warm_bytes = bootstrap::padded(&runtime, 2 << 32);
+    let (installed, _) = bootstrap::build(env.builder(), warm_bytes.clone(), CacheStatus::Miss);
+    drop(installed);
+    let (mut warm, mut warm_inits) = (vec![], vec![]);
+    for _ in 0..WARM_ITERS {
+        let build = bootstrap::warm(env.builder(), &warm_bytes);
+        warm.push(build.total);
+        warm_inits.push(build.init);
+    }
+    let (warm, warm_inits) = (Samples::new(warm), Samples::new(warm_inits));
+    let hash = Samples::collect(3, 30, |_| {
+        std::hint::black_box(simpler_abi::fingerprint(std::hint::black_box(&warm_bytes)));
+    });
+
+    let cold_ratio = cold.median().as_secs_f64() / floors.median().as_secs_f64();
+    let warm_ratio = warm.median().as_secs_f64() / cold.median().as_secs_f64();
+    let mib = RUNTIME_SIZE >> 20;
+    Ok(Section {
+        rows: vec![
+            Row {
+                metric: format!("cold bootstrap, {mib} MiB runtime SO, simulator"),
+                measured: report::duration(cold.median()),
+                floor: format!(
+                    "hash+copy+write+rename+dlopen {}",
+                    report::duration(floors.median())
+                ),
+                ratio: report::ratio(cold.median().as_secs_f64(), floors.median().as_secs_f64()),
+                goal: "≤ 1.5×".into(),
+                verdict: Verdict::of(cold_ratio <= 1.5),
+            },
+            Row {
+                metric: "warm runner creation (bootstrap cached)".into(),
+                measured: report::duration(warm.median()),
+                floor: format!("cold bootstrap {}", report::duration(cold.median())),
+                ratio: format!("{:.1}%", warm_ratio * 100.0),
+                goal: "≤ 2%".into(),
+                verdict: Verdict::of(warm_ratio <= 0.02),
+            },
+            Row {
+                metric: "device bytes retained after bootstrap".into(),
+                measured: report::bytes(retained_alive as i64),
+                floor: format!("after drop {}", report::bytes(retained_dropped as i64)),
+                ratio: String::new(),
+                goal: "0".into(),
+                verdict: Verdict::of(retained_alive == 0 && retained_dropped == 0),
+            },
+        ],
+        notes: vec![
+            format!(
+                "cold bootstrap = `build()` of a runner whose runtime SO is new to the device \
+                 ({COLD_ITERS} runs, a new padding each): {} total, of which bootstrap {} and \
+                 `simpler_aicpu_init` (first dlopen of the SO) {}; p90 {}; floor p90 {}",
+                report::duration(cold.median()),
+                report::duration(bootstraps.median()),
+                report::duration(inits.median()),
+                report::duration(cold.p90()),
+                report::duration(floors.p90()),
+            ),
+            format!(
+                "FNV-1a of the {mib} MiB SO alone: {} (the host hashes it in its preflight, the \
+                 dispatcher again on the device)",
+                report::duration(hash.median())
+            ),
+            format!(
+                "warm runner creation ({WARM_ITERS} runs, same {mib} MiB SO): {} total, of which \
+                 `simpler_aicpu_init` {}; p90 {}",
+                report::duration(warm.median()),
+                report::duration(warm_inits.median()),
+                report::duration(warm.p90()),
+            ),
+            format!(
+                "device bytes: live on the device beyond what was live before ({}), with each \
+                 cold runner alive and after its drop, worst of {COLD_ITERS}",
+                report::bytes(live_before as i64)
+            ),
+        ],
+    })
+}
+
+fn cycles(env: &BenchEnv, device: &simpler_host::Device) -> Section {
+    let seen = memory::cycles(device, || env.builder(), CYCLES_WARMUP, CYCLES);
+    let growth = seen.rss_growth();
+    let live_after = seen.live_bytes.1;
+    Section {
+        rows: vec![Row {
+            metric: format!("{CYCLES} runner create/drop cycles"),
+            measured: format!(
+                "{} live device; RSS {:+.1} KiB",
+                report::bytes(live_after as i64),
+                growth as f64 / 1024.0
+            ),
+            floor: format!(
+                "RSS before {:.1} MiB",
+                seen.rss_before as f64 / f64::from(1 << 20)
+            ),
+            ratio: String::new(),
+            goal: "0 B live; RSS ≤ +1 MiB".into(),
+            verdict: Verdict::of(live_after == 0 && growth <= 1 << 20),
+        }],
+        notes: vec![format!(
+            "cycles: {CYCLES_WARMUP} warm-up then {} create/drop of a runner with the artifacts' \
+             runtime SO (cache hit) while the test holds the device open; live device \
+             allocations {} → {}, bytes {} → {}; RSS {} → {}",
+            seen.count,
+            seen.live_allocations.0,
+            seen.live_allocations.1,
+            report::bytes(seen.live_bytes.0 as i64),
+            report::bytes(seen.live_bytes.1 as i64),
+            report::bytes(seen.rss_before as i64),
+            report::bytes(seen.rss_after as i64),
+        )],
+    }
+}
+
+fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+    let stream = RawStream::new(sim, SIM_DEVICE);
+    let mut launch = SimLaunch::new(env, sim, &stream)?;
+    let raw = launch.raw();
+    let mut peer = EchoPeer::spawn().context("cannot start the IPC echo child")?;
+
+    // Interleaved in rounds, so that all three see the same load.
+    let mut samples = interleaved(
+        200,
+        ROUND_TRIPS / ROUND,
+        ROUND,
+        &mut [&mut || peer.round_trip(), &mut || raw.call(), &mut || {
+            launch.host.exec()
+        }],
+    )
+    .into_iter();
+    let (ipc, bare, host) = (
+        samples.next().expect("ipc"),
+        samples.next().expect("bare"),
+        samples.next().expect("host"),
+    );
+    // The simulator's own control channel: a ping answered by the device
+    // process, on a thread of its own (the ping goes to the calling
+    // thread's current device, which the host must not see change).
+    let channel = std::thread::scope(|s| {
+        s.spawn(|| {
+            sim.set_device(SIM_DEVICE);
+            let samples = Samples::collect(200, ROUND_TRIPS, |_| sim.ping(1));
+            sim.reset_device(SIM_DEVICE);
+            samples
+        })
+        .join()
+        .expect("ping thread")
+    });
+    drop(raw);
+    drop(launch);
+    drop(stream);
+
+    let ratio = host.median().as_secs_f64() / ipc.median().as_secs_f64();
+    let line = |name: &str, s: &Samples| {
+        format!(
+            "{name}: median {}, p90 {}, p99 {}, mean {}",
+            report::duration(s.median()),
+            report::duration(s.p90()),
+            report::duration(s.quantile(0.99)),
+            report::duration(s.mean())
+        )
+    };
+    Ok(Section {
+        rows: vec![Row {
+            metric: "empty-kernel launch→sync round trip".into(),
+            measured: report::duration(host.median()),
+            floor: format!("IPC ping-pong {}", report::duration(ipc.median())),
+            ratio: report::ratio(host.median().as_secs_f64(), ipc.median().as_secs_f64()),
+            goal: "≤ 1.5×".into(),
+            verdict: Verdict::of(ratio <= 1.5),
+        }],
+        notes: vec![format!(
+            "round trips, {ROUND_TRIPS} each: {}",
+            [
+                line("IPC ping-pong (SOCK_SEQPACKET, forked echo child)", &ipc),
+                line("simulator channel ping (simpler_sim_ping)", &channel),
+                line(
+                    "bare rtAicpuKernelLaunchExWithArgs + sync, prebuilt block",
+                    &bare
+                ),
+                line("host `DeviceRunner::exec`, empty work description", &host),
+            ]
+            .join("; ")
+        )],
+    })
+}
+
+fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+    let stream = RawStream::new(sim, SHIM_DEVICE);
+    let mut shim = ShimLaunch::new(env, sim, &stream)?;
+    let raw = shim.raw();
+    shim.set_immediate(true);
+    // Batches, as one call is too short for the clock; the same number of
+    // calls per batch on both sides, so batch times compare directly.
+    let (mut host, mut bare) = (vec![], vec![]);
+    for _ in 0..HOST_BATCHES {
+        host.push(time_batch(HOST_BATCH_CALLS, || shim.host.exec()));
+        bare.push(time_batch(HOST_BATCH_CALLS, || raw.call()));
+    }
+    shim.set_immediate(false);
+    drop(raw);
+    drop(shim);
+    drop(stream);
+    let per_call = |s: &Samples| s.median().as_secs_f64() * 1e9 / f64::from(HOST_BATCH_CALLS);
+    let (host, bare) = (Samples::new(host), Samples::new(bare));
+    let (host_ns, bare_ns) = (per_call(&host), per_call(&bare));
+    let ratio = host_ns / bare_ns;
+    Ok(Section {
+        rows: vec![Row {
+            metric: "host-side cost per launch (exec, immediate library)".into(),
+            measured: format!("{host_ns:.1} ns"),
+            floor: format!("bare FFI launch+sync {bare_ns:.1} ns"),
+            ratio: report::ratio(host_ns, bare_ns),
+            goal: "≤ 1.10×".into(),
+            verdict: Verdict::of(ratio <= 1.10),
+        }],
+        notes: vec![format!(
+            "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
+             function pointers with a block built once, both into a library whose launch only \
+             copies the {}-byte block and whose sync returns at once ({} batches of {} calls \
+             each, alternating); the host adds {:.1} ns per launch",
+            size_of::<simpler_abi::ExecLaunchArgs>(),
+            HOST_BATCHES,
+            HOST_BATCH_CALLS,
+            host_ns - bare_ns
+        )],
+    })
+}
