@@ -249,7 +249,12 @@ int main(int argc, char **argv)
 
     /* An error path from C: unknown memcpy kind. */
     EXPECT(aclrtMemcpy(buf, N, d_buf, N, (aclrtMemcpyKind)7) == ACL_ERROR_RT_PARAM_INVALID);
-    EXPECT(aclGetRecentErrMsg() != NULL && strstr(aclGetRecentErrMsg(), "aclrtMemcpyKind 7") != NULL);
+    const char *msg = aclGetRecentErrMsg();
+    EXPECT(msg != NULL && strstr(msg, "aclrtMemcpyKind 7") != NULL);
+    /* The earlier aclInit failure was never fetched: it is still there,
+     * below the newer message. */
+    EXPECT(strstr(msg, "aclInit") > strstr(msg, "aclrtMemcpyKind 7"));
+    EXPECT(aclGetRecentErrMsg() == NULL); /* fetched and cleared, as in CANN */
 
     CHECK(aclrtFree(d_buf));
     CHECK(aclrtFree(d_src));

@@ -208,6 +208,20 @@ fn bad_arguments_are_param_invalid_with_a_message() {
         api.expect("stats", (api.get_stats)(0, null_mut()), p, "out is NULL");
         api.expect("stats", (api.get_stats)(42, &mut stats), p, "out of range");
     }
+    // Messages not fetched accumulate, newest first; fetching clears them.
+    // SAFETY: NULL out pointers, rejected before any write.
+    unsafe {
+        assert_ne!((api.malloc)(null_mut(), 8, 0), 0);
+        assert_ne!((api.create_stream)(null_mut()), 0);
+    }
+    let both = api.last_error();
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 2, "{both}");
+    assert!(
+        lines[0].starts_with("aclrtCreateStream:") && lines[1].starts_with("aclrtMalloc:"),
+        "{both}"
+    );
+    assert_eq!(api.last_error(), "", "fetched messages are cleared");
     // The message is per thread.
     std::thread::spawn(|| {
         let api = Api::load();

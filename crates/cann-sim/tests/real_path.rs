@@ -174,11 +174,8 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
         runtime_init(&api, stream, &so, ABI_VERSION, 4),
         ACL_ERROR_RT_AICPU_EXCEPTION
     );
-    assert!(
-        api.last_error().contains(so.as_str()),
-        "{}",
-        api.last_error()
-    );
+    let msg = api.last_error();
+    assert!(msg.contains(so.as_str()), "{msg}");
 
     let b = bootstrap(&api, stream, &dispatcher, &runtime);
     assert_eq!(b.code, 0, "bootstrap: {}", b.message);
@@ -426,6 +423,9 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
     let out = std::process::Command::new(&exe)
         .arg(device.dispatcher())
         .arg(device.runtime())
+        // cargo's LD_LIBRARY_PATH (target/debug/deps) would win over the
+        // rpath and load a debug build of the library instead.
+        .env_remove("LD_LIBRARY_PATH")
         .env("SIMPLER_SIM_ROOT", root.path())
         .envs(device_env())
         .output()
