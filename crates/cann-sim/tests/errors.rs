@@ -755,3 +755,56 @@ fn in_child_with_root(name: &str, root: &Path, expect: &str) -> std::process::Ou
         ],
     )
 }
+
+#[test]
+fn many_threads_and_streams_launch_concurrently() {
+    if !child() {
+        run_child(
+            "many_threads_and_streams_launch_concurrently",
+            &[("SIMPLER_SIM_AICPU_THREADS", "2")],
+        );
+        return;
+    }
+    let api = std::sync::Arc::new(Api::load());
+    api.set(0);
+    let counter = api.alloc(8);
+    api.h2d(counter, &[0; 8]);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let api = std::sync::Arc::clone(&api);
+            std::thread::spawn(move || {
+                // CANN binds devices per thread.
+                api.set(0);
+                let stream = api.stream();
+                for i in 0..50 {
+                    let rc = api.launch_type2(
+                        TEST_KERNELS,
+                        "sim_count",
+                        &payload(counter, 0),
+                        3,
+                        stream,
+                    );
+                    api.ok("launch", rc);
+                    if i % 10 == 9 {
+                        api.ok("sync", api.sync_ms(stream, 30_000));
+                    }
+                }
+                // SAFETY: a live stream of this device.
+                api.ok("destroy", unsafe { (api.destroy_stream)(stream) });
+                api.reset(0);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(read_u64(&api, counter), 8 * 50 * 3);
+    let s = api.stats(0);
+    assert_eq!(s.launches_aicpu, 8 * 50);
+    assert_eq!(s.live_allocations, 1);
+    api.release(counter);
+    // Every argument copy was freed: the whole device memory is free again.
+    let all = api.alloc(1 << 20);
+    api.release(all);
+    api.reset(0);
+}
