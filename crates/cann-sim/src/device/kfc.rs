@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use simpler_abi::names::{
@@ -15,11 +16,13 @@ use simpler_abi::names::{
 use simpler_abi::{fingerprint, BootstrapArgs, DeviceArgs};
 
 use crate::log::{self, level};
+use crate::pool::{Finish, KernelFn};
 use crate::{Context, Outcome};
 
-/// `DynTileFwkBackendKernelServerInit`: the device address of the KFC
-/// argument block in, 0 for success out.
-type InitFn = unsafe extern "C" fn(*mut c_void) -> i32;
+/// `DynTileFwkBackendKernelServerInit` has the AICPU kernel shape: the
+/// device address of the KFC argument block in, 0 for success out (an
+/// `int`, read here as its 32 bits).
+type InitFn = KernelFn;
 
 struct Latched {
     /// Fingerprint of the bytes that were saved.
@@ -100,7 +103,14 @@ fn save_and_open(ctx: &Context, bytes: &[u8], outcome: &mut Outcome) -> Result<L
 }
 
 /// Runs one KFC launch.
-pub fn run(ctx: &Context, so: &str, kernel: &str, args: u64, args_size: u32) -> Outcome {
+pub fn run(
+    ctx: &Context,
+    so: &str,
+    kernel: &str,
+    args: u64,
+    args_size: u32,
+    timeout: Duration,
+) -> Outcome {
     let mut outcome = Outcome::default();
     if so != KFC_SO_NAME {
         return outcome.exception(format!(
@@ -168,19 +178,24 @@ pub fn run(ctx: &Context, so: &str, kernel: &str, args: u64, args_size: u32) -> 
         }
     };
     outcome.kfc_calls += 1;
-    let call = || {
-        // SAFETY: the dispatcher's init takes the device address of the KFC
-        // argument block, which is mapped in this process.
-        unsafe { init(args as *mut c_void) }
-    };
-    let rc = if ctx.fail_dispatcher_write {
+    // On an AICPU worker like any kernel, so the op timeout applies.
+    let call = || ctx.pool.run(init, args, 1, timeout);
+    let finish = if ctx.fail_dispatcher_write {
         crate::faults::with_file_writes_failing(call)
     } else {
         call()
     };
     drop(latch);
-    if rc != 0 {
-        return outcome.exception(format!("{DISPATCHER_INIT_SYMBOL} returned {rc}"));
+    match finish {
+        Finish::Done(failures) => match failures.first() {
+            None => outcome,
+            Some(&(_, rc)) => {
+                outcome.exception(format!("{DISPATCHER_INIT_SYMBOL} returned {}", rc as i32))
+            }
+        },
+        Finish::TimedOut(_) => outcome.timeout(format!(
+            "{DISPATCHER_INIT_SYMBOL} exceeded the op timeout of {} ms",
+            timeout.as_millis()
+        )),
     }
-    outcome
 }

@@ -236,16 +236,10 @@ fn run_launch(ctx: &Context, req: &Request) -> Outcome {
             req.so_name_offset, req.kernel_name_offset, req.args
         ));
     };
+    let timeout = Duration::from_millis(req.timeout_ms.into());
     match req.kernel_type {
-        KERNEL_TYPE_AICPU_KFC => kfc::run(ctx, &so, &kernel, req.args, req.args_size),
-        KERNEL_TYPE_AICPU => scheduler::run(
-            ctx,
-            &so,
-            &kernel,
-            req.args,
-            req.block_dim,
-            Duration::from_millis(req.timeout_ms.into()),
-        ),
+        KERNEL_TYPE_AICPU_KFC => kfc::run(ctx, &so, &kernel, req.args, req.args_size, timeout),
+        KERNEL_TYPE_AICPU => scheduler::run(ctx, &so, &kernel, req.args, req.block_dim, timeout),
         other => Outcome::default().exception(format!("kernel type {other} is not served")),
     }
 }
