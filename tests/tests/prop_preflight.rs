@@ -12,6 +12,7 @@ mod preflight_oracle;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use object::elf::{self, FileHeader64};
@@ -24,7 +25,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use simpler_host::elf::{preflight, Machine, Role, SoInfo};
 use simpler_host::{PreflightError, PreflightProblem};
-use simpler_testkit::host_artifacts;
+use simpler_testkit::{device_artifacts, host_artifacts};
 
 const LABEL: &str = "generated.so";
 
@@ -89,35 +90,64 @@ fn outcome(result: &Result<SoInfo, PreflightError>) -> &'static str {
 struct Real {
     name: &'static str,
     bytes: Vec<u8>,
-    /// The role it fulfils, for the two artifacts.
+    /// The role it fulfils, for the artifacts.
     role: Option<Role>,
+    /// The machine it was built for.
+    machine: Machine,
     /// File ranges the preflight reads (headers, section table, dynamic
     /// section, symbol and string tables, version sections); the rest is
     /// code and data.
     structural: Vec<Range<usize>>,
 }
 
-/// The host-arch dispatcher and runtime artifacts, and `/bin/true` (an
-/// executable; on current distributions a PIE, so `ET_DYN`) where present.
+/// The host-arch dispatcher and runtime artifacts, the device-side ones
+/// too when `SIMPLER_DEVICE_ARTIFACTS_DIR` names others (the aarch64 run),
+/// and `/bin/true` (an executable; on current distributions a PIE, so
+/// `ET_DYN`) where present.
 fn reals() -> &'static [Real] {
     static REALS: OnceLock<Vec<Real>> = OnceLock::new();
     REALS.get_or_init(|| {
-        let artifacts = host_artifacts();
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        };
-        let mut reals = vec![
-            Real::new(
-                "dispatcher",
+        let read =
+            |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut reals = Vec::new();
+        let host = host_artifacts();
+        let mut sets = vec![("host", host, Machine::host())];
+        let device = device_artifacts();
+        if device.dir() != host.dir() {
+            sets.push(("device", device, machine_of(device.dir())));
+        }
+        for (side, artifacts, machine) in sets {
+            let name = |so: &str| -> &'static str { format!("{side} {so}").leak() };
+            reals.push(Real::new(
+                name("dispatcher"),
                 read(&artifacts.dispatcher()),
                 Some(Role::Dispatcher),
-            ),
-            Real::new("runtime", read(&artifacts.runtime()), Some(Role::Runtime)),
-        ];
+                machine,
+            ));
+            reals.push(Real::new(
+                name("runtime"),
+                read(&artifacts.runtime()),
+                Some(Role::Runtime),
+                machine,
+            ));
+        }
         if let Ok(bytes) = std::fs::read("/bin/true") {
-            reals.push(Real::new("/bin/true", bytes, None));
+            reals.push(Real::new("/bin/true", bytes, None, Machine::host()));
         }
         reals
+    })
+}
+
+/// The machine of an artifacts directory, from its name
+/// (`target/artifacts/<triple>`).
+fn machine_of(dir: &Path) -> Machine {
+    let triple = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let arch = triple.split('-').next().unwrap_or_default();
+    Machine::from_name(arch).unwrap_or_else(|| {
+        panic!(
+            "cannot tell the machine of {}: its name should be a target triple",
+            dir.display()
+        )
     })
 }
 
@@ -129,12 +159,13 @@ impl std::fmt::Debug for Real {
 }
 
 impl Real {
-    fn new(name: &'static str, bytes: Vec<u8>, role: Option<Role>) -> Self {
+    fn new(name: &'static str, bytes: Vec<u8>, role: Option<Role>, machine: Machine) -> Self {
         let structural = structural_ranges(&bytes);
         Self {
             name,
             bytes,
             role,
+            machine,
             structural,
         }
     }
@@ -315,7 +346,7 @@ fn mutated_real_elfs_get_a_specific_consistent_answer() {
         (Real::any(), mutation(), any_role()),
         |(real, mutation, role)| {
             let mut bytes = real.bytes.clone();
-            let untouched = preflight(&real.bytes, role, Machine::host(), LABEL);
+            let untouched = preflight(&real.bytes, role, real.machine, LABEL);
             let body: Vec<usize> = match &mutation {
                 Mutation::BodyFlips(_) => (0..bytes.len())
                     .filter(|&at| !real.is_structural(at))
@@ -340,8 +371,7 @@ fn mutated_real_elfs_get_a_specific_consistent_answer() {
                     bytes[at..end].copy_from_slice(&run[..end - at]);
                 }
             }
-            let result =
-                check(&bytes, role, Machine::host(), LABEL).map_err(TestCaseError::fail)?;
+            let result = check(&bytes, role, real.machine, LABEL).map_err(TestCaseError::fail)?;
             match &mutation {
                 // Code and data do not matter to the preflight.
                 Mutation::BodyFlips(_) => prop_assert_eq!(verdict(&result), verdict(&untouched)),
@@ -393,7 +423,6 @@ enum Patch {
 }
 
 fn patch() -> impl Strategy<Value = Patch> {
-    let host = Machine::host().0;
     prop_oneof![
         (0..4usize, 1..=255u8).prop_map(|(at, delta)| Patch::Magic(at, delta)),
         prop_oneof![Just(1), any::<u8>()]
@@ -414,23 +443,22 @@ fn patch() -> impl Strategy<Value = Patch> {
         ]
         .prop_filter("not ET_DYN", |&t| t != elf::ET_DYN)
         .prop_map(Patch::Type),
-        any::<u16>()
-            .prop_filter("not the host", move |&m| m != host)
-            .prop_map(Patch::Machine),
-        any::<u16>()
-            .prop_filter("not the host", move |&m| m != host)
-            .prop_map(Patch::ForOtherMachine),
+        any::<u16>().prop_map(Patch::Machine),
+        any::<u16>().prop_map(Patch::ForOtherMachine),
         Just(Patch::OtherRole),
     ]
 }
 
 #[test]
 fn patched_headers_get_their_specific_problem() {
-    let counts = run_property((Real::artifacts(), patch()), |(real, patch)| {
+    let cases = (Real::artifacts(), patch()).prop_filter("a different machine", |(real, patch)| {
+        !matches!(patch, Patch::Machine(m) | Patch::ForOtherMachine(m) if *m == real.machine.0)
+    });
+    let counts = run_property(cases, |(real, patch)| {
         let own_role = real.role.expect("an artifact");
         let mut bytes = real.bytes.clone();
         let mut role = own_role;
-        let mut machine = Machine::host();
+        let mut machine = real.machine;
         let problem = match patch {
             Patch::Magic(at, delta) => {
                 bytes[at] = bytes[at].wrapping_add(delta);
@@ -456,13 +484,13 @@ fn patched_headers_get_their_specific_problem() {
                 bytes[18..20].copy_from_slice(&e_machine.to_le_bytes());
                 Some(PreflightProblem::WrongMachine {
                     found: Machine(e_machine),
-                    expected: Machine::host(),
+                    expected: real.machine,
                 })
             }
             Patch::ForOtherMachine(other) => {
                 machine = Machine(other);
                 Some(PreflightProblem::WrongMachine {
-                    found: Machine::host(),
+                    found: real.machine,
                     expected: machine,
                 })
             }
@@ -587,8 +615,7 @@ fn hidden_contract_symbols_are_named_missing() {
                     missing.push(symbol);
                 }
             }
-            let result =
-                check(&bytes, role, Machine::host(), LABEL).map_err(TestCaseError::fail)?;
+            let result = check(&bytes, role, real.machine, LABEL).map_err(TestCaseError::fail)?;
             if missing.is_empty() {
                 prop_assert!(result.is_ok(), "{:?}", result);
             } else {
@@ -607,7 +634,11 @@ fn hidden_contract_symbols_are_named_missing() {
 fn oversized_images_are_too_large_whatever_they_hold() {
     // Zeroed allocations are mapped lazily: only the pages the header is
     // copied into are ever touched.
-    let runtime = &reals()[1].bytes;
+    let runtime = &reals()
+        .iter()
+        .find(|r| r.role == Some(Role::Runtime))
+        .expect("the runtime artifact")
+        .bytes;
     let images = std::cell::RefCell::new([Role::Dispatcher, Role::Runtime].map(|role| {
         let mut image = vec![0u8; role.max_len() as usize + (1 << 20)];
         image[..runtime.len()].copy_from_slice(runtime);
@@ -649,10 +680,10 @@ fn oversized_images_are_too_large_whatever_they_hold() {
 fn untouched_artifacts_pass_and_system_elfs_get_specific_problems() {
     for real in reals() {
         let Some(role) = real.role else { continue };
-        let info = check(&real.bytes, role, Machine::host(), real.name)
+        let info = check(&real.bytes, role, real.machine, real.name)
             .unwrap()
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(info.machine, Machine::host());
+        assert_eq!(info.machine, real.machine);
         assert_eq!(info.size, real.bytes.len() as u64);
         assert_eq!(info.fingerprint, simpler_abi::fingerprint(&real.bytes));
         for symbol in role.contract() {
