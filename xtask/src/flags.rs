@@ -20,7 +20,8 @@ pub enum Command {
     CheckAbi(CheckAbiArgs),
     /// Run every check and test: the command CI runs.
     Test(TestArgs),
-    /// Show, and unless --dry-run install, the cross tools a target needs.
+    /// Show, and unless --dry-run install, rustfmt, clippy and the cross
+    /// tools a target needs.
     Toolchain(ToolchainArgs),
 }
 

@@ -12,7 +12,7 @@ use simpler_testkit::{files, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
 use crate::cargo::cargo;
 use crate::flags::{BuildArgs, CheckAbiArgs, TestArgs};
 use crate::target::Target;
-use crate::toolchain::{self, AARCH64_SYSROOT, QEMU_AARCH64};
+use crate::toolchain::{self, Need, AARCH64_SYSROOT, QEMU_AARCH64};
 use crate::{build, check_abi, run};
 
 /// The simulator's device process binary (read by libsimpler_cann_sim).
@@ -37,7 +37,8 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
         (
             "tools",
             Box::new(|| {
-                let needs = toolchain::needs(Target::Aarch64, true);
+                let mut needs = vec![Need::Lints];
+                needs.extend(toolchain::needs(Target::Aarch64, true));
                 toolchain::ensure(root, &needs).map(drop)
             }),
         ),

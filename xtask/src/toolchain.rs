@@ -14,6 +14,7 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
+use crate::cargo::cargo;
 use crate::flags::ToolchainArgs;
 use crate::run;
 use crate::target::{Target, AARCH64_TRIPLE};
@@ -33,6 +34,8 @@ pub const QEMU_AARCH64: &str = "qemu-aarch64";
 /// Something a command needs beyond the host Rust toolchain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
+    /// rustfmt and clippy for the active toolchain.
+    Lints,
     /// The Rust standard library for aarch64-unknown-linux-gnu.
     RustAarch64,
     /// cargo-zigbuild and zig, to link aarch64 code against glibc 2.17.
@@ -44,6 +47,7 @@ pub enum Need {
 impl std::fmt::Display for Need {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Need::Lints => "rustfmt and clippy",
             Need::RustAarch64 => "Rust standard library for aarch64-unknown-linux-gnu",
             Need::Zigbuild => "cargo-zigbuild and zig",
             Need::Qemu => "qemu-aarch64 and the aarch64 glibc in /usr/aarch64-linux-gnu",
@@ -67,6 +71,8 @@ pub fn needs(target: Target, qemu: bool) -> Vec<Need> {
 /// What was found on the machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Probe {
+    /// `cargo fmt` and `cargo clippy` run.
+    pub lints: bool,
     /// The aarch64 standard library is installed for the active toolchain.
     pub rust_aarch64: bool,
     /// `rustup` runs.
@@ -93,6 +99,8 @@ impl Probe {
     pub fn of_this_machine(root: &Path) -> Self {
         let ok = |cmd: &mut Command| run::probe(cmd.current_dir(root)).is_some();
         Probe {
+            lints: ok(Command::new(cargo()).args(["fmt", "--version"]))
+                && ok(Command::new(cargo()).args(["clippy", "--version"])),
             rust_aarch64: rust_target_installed(root, AARCH64_TRIPLE),
             rustup: ok(Command::new("rustup").arg("--version")),
             zigbuild: find_zigbuild(root),
@@ -108,6 +116,7 @@ impl Probe {
 
     fn has(&self, need: Need) -> bool {
         match need {
+            Need::Lints => self.lints,
             Need::RustAarch64 => self.rust_aarch64,
             Need::Zigbuild => self.zigbuild.is_some() && self.zig,
             Need::Qemu => self.qemu && self.aarch64_sysroot,
@@ -176,6 +185,25 @@ pub fn plan(needs: &[Need], probe: &Probe) -> Vec<Step> {
             continue;
         }
         steps.push(match need {
+            Need::Lints => {
+                let what = "rustfmt and clippy";
+                let commands = vec![Cmd::new([
+                    "rustup",
+                    "component",
+                    "add",
+                    "rustfmt",
+                    "clippy",
+                ])];
+                if probe.rustup {
+                    Step::Run { what, commands }
+                } else {
+                    Step::Manual {
+                        what,
+                        reason: "rustup is not installed; add the components to this toolchain",
+                        commands,
+                    }
+                }
+            }
             Need::RustAarch64 => {
                 let what = "the Rust standard library for aarch64-unknown-linux-gnu";
                 let commands = vec![Cmd::new(["rustup", "target", "add", AARCH64_TRIPLE])];
@@ -300,7 +328,8 @@ pub fn ensure(root: &Path, needs: &[Need]) -> Result<Tools> {
 
 /// `cargo xtask toolchain`: report, and unless `--dry-run`, install.
 pub fn run(root: &Path, args: &ToolchainArgs) -> Result<()> {
-    let needs = needs(args.target, args.qemu);
+    let mut needs = vec![Need::Lints];
+    needs.extend(self::needs(args.target, args.qemu));
     let probe = Probe::of_this_machine(root);
     for need in &needs {
         let state = if probe.has(*need) {
@@ -391,6 +420,7 @@ mod tests {
 
     fn everything() -> Probe {
         Probe {
+            lints: true,
             rust_aarch64: true,
             rustup: true,
             zigbuild: Some("/x/cargo-zigbuild".into()),
