@@ -1,16 +1,17 @@
-//! Property: the dispatcher's `DynTileFwkBackendKernelServerInit`, called
-//! through the real host-arch SO on generated argument blocks, never
-//! crashes, installs exactly the images its validation accepts (non-null,
-//! non-zero length within `MAX_INNER_SO_LEN`, ELF magic) byte for byte
+//! Properties of the dispatcher's `DynTileFwkBackendKernelServerInit`,
+//! called through the real host-arch SO on generated argument blocks: it
+//! never crashes, installs exactly the images its validation accepts
+//! (block and `DeviceArgs` present, non-null image, non-zero length within
+//! `MAX_INNER_SO_LEN`, ELF magic, a target path that fits) byte for byte
 //! under their fingerprint name, and rejects everything else with return
 //! value 1 (validate), a report naming the errno when one is reachable, and
 //! nothing left in the preinstall directory.
 //!
 //! The oracle is shared with the `dispatcher_args` fuzz target
-//! (`fuzz/src/bootstrap_case.rs`); the dispatcher reads
-//! `SIMPLER_AICPU_PREINSTALL_DIR` from the environment, so the property
-//! runs in a child process with a private directory. Cases:
-//! `PROPTEST_CASES` (default 256).
+//! (`fuzz/src/bootstrap_case.rs`). The dispatcher reads
+//! `SIMPLER_AICPU_PREINSTALL_DIR` from the environment, so each property
+//! runs in a child process with a private directory. Cases per property:
+//! `PROPTEST_CASES` (default 256). See docs/fuzzing.md.
 
 #[path = "../../fuzz/src/bootstrap_case.rs"]
 mod bootstrap_case;
@@ -304,7 +305,7 @@ fn payload(real: &RealSos) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// One of `real`, cut at a random point and with up to four bits flipped.
+/// One of `real`, perhaps cut short, with up to three bits flipped.
 fn mutated(real: &RealSos) -> impl Strategy<Value = Vec<u8>> {
     let images = real.0.clone();
     (
