@@ -20,12 +20,18 @@ const SIM_AICPU_BIN_ENV: &str = "SIMPLER_SIM_AICPU_BIN";
 /// Command prefix the simulator starts its device process with.
 const SIM_AICPU_LAUNCHER_ENV: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
 
-/// The end-to-end test packages that take their device side from
-/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`),
-/// re-run with the aarch64 device side: the x86_64 host process loads the
-/// host simulator library, which starts the aarch64 `simpler-sim-aicpu`
-/// under qemu-user, which loads the aarch64 dispatcher and runtime SOs.
-const DEVICE_E2E_PACKAGES: [&str; 1] = ["simpler-host"];
+/// The end-to-end test packages: their tests take the device side from
+/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`).
+/// The qemu stage re-runs them with the aarch64 device side: the x86_64 host
+/// process loads the host simulator library, which starts the aarch64
+/// `simpler-sim-aicpu` under qemu-user, which loads the aarch64 dispatcher
+/// and runtime SOs.
+const DEVICE_E2E_PACKAGES: [&str; 4] = [
+    "simpler-host",
+    "simpler-cann-sim",
+    "simpler-cli",
+    "simpler-testkit",
+];
 
 type Stage<'a> = (&'static str, Box<dyn Fn() -> Result<()> + 'a>);
 
