@@ -41,8 +41,8 @@ use simpler_host::abi::{fingerprint, ReportStage};
 use simpler_host::{BootstrapFailure, CacheStatus, Cann, CannError, DeviceRunner, Error};
 use simpler_testkit::{in_child, is_child, SimRoot};
 use support::{
-    cann, child_env, children, describe, device_processes, preinstall_dir, print_record, records,
-    scan_preinstall, sim_root, stats,
+    cann, child_env, children, columns, describe, device_processes, device_side, preinstall_dir,
+    print_record, records, scan_preinstall, sim_root, stats, FileHashes,
 };
 
 const NAME: &str = "every_fault_at_every_phase";
@@ -378,7 +378,7 @@ fn run_cell(fault: Fault, n: Option<u64>) -> Row {
             }
         }
     }
-    let scan = scan_preinstall(&preinstall_dir(root.path(), 0));
+    let scan = scan_preinstall(&preinstall_dir(root.path(), 0), &mut FileHashes::default());
     if !scan.temp.is_empty() || !scan.torn.is_empty() {
         problems.push(format!("preinstall directory after the children: {scan:?}"));
     }
@@ -522,38 +522,20 @@ impl fmt::Display for Matrix {
                 ]));
             }
         }
-        let mut widths = HEADER.map(|h| h.chars().count());
-        for row in table.iter().flatten() {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| -> fmt::Result {
-            let mut text = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let last = i + 1 == cells.len();
-                let pad = if last {
-                    0
-                } else {
-                    w.saturating_sub(cell.chars().count())
-                };
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad));
-                if !last {
-                    text.push_str("  ");
-                }
-            }
-            writeln!(f, "{}", text.trim_end())
-        };
-        writeln!(f)?;
-        line(f, &HEADER.map(String::from))?;
-        for row in &table {
-            match row {
-                Ok(cells) => line(f, cells)?,
-                Err(note) => line(f, note)?,
-            }
-        }
-        Ok(())
+        let machine = self
+            .rows
+            .iter()
+            .find_map(|r| r.cell.get("machine")?.parse().ok())
+            .unwrap_or(0);
+        writeln!(f, "\nfault matrix, device side: {}", device_side(machine))?;
+        let rows: Vec<Vec<String>> = table
+            .into_iter()
+            .map(|row| match row {
+                Ok(cells) => cells.to_vec(),
+                Err(note) => note.to_vec(),
+            })
+            .collect();
+        write!(f, "{}", columns(&HEADER, &rows))
     }
 }
 
@@ -672,8 +654,9 @@ fn cell_child(fault: Fault) {
         .into(),
     ));
     let st = stats(&cann, 0);
+    fields.push(("machine", st.device_machine.to_string()));
     fields.push(("live_bytes", st.live_bytes.to_string()));
-    let scan = scan_preinstall(&preinstall_dir(&sim_root(), 0));
+    let scan = scan_preinstall(&preinstall_dir(&sim_root(), 0), &mut FileHashes::default());
     fields.push(("temp", scan.temp.len().to_string()));
     fields.push(("torn", scan.torn.len().to_string()));
 

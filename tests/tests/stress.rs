@@ -40,8 +40,9 @@ use simpler_host::abi::fingerprint;
 use simpler_host::{CacheStatus, Cann, Device, DeviceRunner, Error};
 use simpler_testkit::{in_child, is_child, SimRoot};
 use support::{
-    cann, child_env, children, describe, device_processes, dispatcher_bytes, preinstall_dir,
-    print_record, records, runtime_pair, scan_preinstall, stats,
+    cann, child_env, children, columns, describe, device_processes, device_side, dispatcher_bytes,
+    preinstall_dir, print_record, records, runtime_pair, scan_mapped_runtimes, scan_preinstall,
+    stats, FileHashes,
 };
 
 const NAME: &str = "eight_processes_share_two_devices";
@@ -129,6 +130,11 @@ fn eight_processes_share_two_devices() {
         after.torn_names()
     );
     assert!(
+        live.mapped_hashed.load(Ordering::Relaxed) > 0
+            || live.mapped_refused.load(Ordering::Relaxed) > 0,
+        "no scan during the run found a runtime SO mapped by a device process"
+    );
+    assert!(
         summary.kfc_per_key.iter().all(|&n| n == 1),
         "KFC launches per (process, device, fingerprint): {:?}",
         summary.kfc_per_key
@@ -148,10 +154,67 @@ fn eight_processes_share_two_devices() {
         .into_iter()
         .collect();
     for device in 0..DEVICES {
-        let scan = scan_preinstall(&preinstall_dir(root.path(), device));
+        let scan = scan_preinstall(
+            &preinstall_dir(root.path(), device),
+            &mut FileHashes::default(),
+        );
         assert_eq!(scan.sound, expected, "device {device}: {scan:?}");
         assert!(scan.other.is_empty(), "device {device}: {scan:?}");
     }
+}
+
+/// The detectors the stress test counts with see what they look for: a
+/// file whose bytes do not match its name, a temp file, a device process
+/// of a root, and a child not yet reaped.
+#[test]
+fn the_detectors_detect() {
+    let root = SimRoot::new();
+    let dir = preinstall_dir(root.path(), 0);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = b"\x7fELF: bytes of a runtime SO";
+    let fp = fingerprint(bytes);
+    let sound = format!("simpler_inner_{fp:016x}.so");
+    let torn = format!("simpler_inner_{:016x}.so", fp ^ 1);
+    let temp = format!(".{sound}.tmp.0.1.2.3.4.5");
+    for name in [&sound, &torn, &temp, &"notes.txt".to_string()] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let scan = scan_preinstall(&dir, &mut FileHashes::default());
+    assert_eq!(scan.sound, [sound]);
+    assert_eq!(scan.torn, [torn]);
+    assert_eq!(scan.temp, [temp]);
+    assert_eq!(scan.other, ["notes.txt"]);
+
+    // Something that looks like a device process of this root.
+    let device_dir = root.path().join("device0");
+    let mut fake = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("sleep 30; :")
+        .arg("simpler-sim-aicpu")
+        .arg("--root")
+        .arg(&device_dir)
+        .spawn()
+        .unwrap();
+    let pid = fake.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !device_processes(root.path()).iter().any(|p| p.pid == pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the fake device process was not seen"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(device_processes(SimRoot::new().path()).is_empty());
+    fake.kill().unwrap();
+    // Killed but not yet waited for: no longer a device process, still a
+    // child of this process.
+    while device_processes(root.path()).iter().any(|p| p.pid == pid) {
+        assert!(Instant::now() < deadline, "the killed process still runs");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(children().iter().any(|p| p.pid == pid && p.state == 'Z'));
+    fake.wait().unwrap();
+    assert!(!children().iter().any(|p| p.pid == pid));
 }
 
 /// Preinstall-directory scans: what was checked and what was wrong.
@@ -159,16 +222,20 @@ fn eight_processes_share_two_devices() {
 struct Watch {
     scans: AtomicUsize,
     files_hashed: AtomicUsize,
+    mapped_hashed: AtomicUsize,
+    mapped_refused: AtomicUsize,
     temp_seen: AtomicUsize,
     torn: Mutex<Vec<String>>,
     temp: Mutex<Vec<String>>,
+    hashes: Mutex<FileHashes>,
 }
 
 impl Watch {
     fn scan(&self, root: &std::path::Path) {
         self.scans.fetch_add(1, Ordering::Relaxed);
+        let mut hashes = self.hashes.lock().unwrap();
         for device in 0..DEVICES {
-            let scan = scan_preinstall(&preinstall_dir(root, device));
+            let scan = scan_preinstall(&preinstall_dir(root, device), &mut hashes);
             self.files_hashed
                 .fetch_add(scan.sound.len() + scan.torn.len(), Ordering::Relaxed);
             self.temp_seen.fetch_add(scan.temp.len(), Ordering::Relaxed);
@@ -180,6 +247,15 @@ impl Watch {
             self.torn.lock().unwrap().extend(tag(scan.torn));
             self.temp.lock().unwrap().extend(tag(scan.temp));
         }
+        let mapped = scan_mapped_runtimes(root, &mut hashes);
+        self.mapped_hashed
+            .fetch_add(mapped.checked, Ordering::Relaxed);
+        self.mapped_refused
+            .fetch_add(mapped.refused, Ordering::Relaxed);
+        self.torn
+            .lock()
+            .unwrap()
+            .extend(mapped.torn.into_iter().map(|t| format!("mapped by {t}")));
     }
 
     fn torn_names(&self) -> Vec<String> {
@@ -208,6 +284,9 @@ struct WorkerReport {
     kfc_calls: Vec<u64>,
     saves: Vec<u64>,
     live_bytes: Vec<u64>,
+    restarts: Vec<u64>,
+    leases: bool,
+    machine: u64,
     children_left: usize,
     seconds: f64,
 }
@@ -243,6 +322,9 @@ impl WorkerReport {
             kfc_calls: per_device("kfc_calls"),
             saves: per_device("dispatcher_saves"),
             live_bytes: per_device("live_bytes"),
+            restarts: per_device("restarts"),
+            leases: get("leases") == "yes",
+            machine: num("machine"),
             children_left: num("children_left") as usize,
             seconds: get("seconds").parse().unwrap_or(f64::NAN),
         }
@@ -297,52 +379,73 @@ fn print_table(
          devices, runtime SOs r0 = {:016x}, r1 = {:016x}",
         fps[0], fps[1]
     );
-    println!(
-        "{:>6} {:>9} {:>8} {:>7} {:>23} {:>11} {:>11} {:>9} {:>7} {:>10} {:>8} {:>6}",
-        "worker",
-        "cycles ok",
-        "failures",
-        "wrong",
-        "misses d0r0/d0r1/d1r0/d1r1",
-        "kfc d0/d1",
-        "calls d0/d1",
-        "saves",
-        "hit/join",
-        "live d0/d1",
-        "children",
-        "secs"
-    );
     let pair = |v: &[u64]| format!("{}/{}", v[0], v[1]);
-    for w in workers {
-        let misses: Vec<String> = w.misses.values().map(|n| n.to_string()).collect();
-        println!(
-            "{:>6} {:>9} {:>8} {:>7} {:>23} {:>11} {:>11} {:>9} {:>7} {:>10} {:>8} {:>6.1}",
-            w.index,
-            w.cycles_ok,
-            w.failures,
-            w.wrong_results,
-            misses.join("/"),
-            pair(&w.launches_kfc),
-            pair(&w.kfc_calls),
-            pair(&w.saves),
-            format!("{}/{}", w.hits, w.joined),
-            pair(&w.live_bytes),
-            w.children_left,
-            w.seconds
-        );
-    }
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            let misses: Vec<String> = w.misses.values().map(|n| n.to_string()).collect();
+            vec![
+                w.index.to_string(),
+                if w.leases { "held" } else { "none" }.into(),
+                w.cycles_ok.to_string(),
+                w.failures.to_string(),
+                w.wrong_results.to_string(),
+                misses.join("/"),
+                pair(&w.launches_kfc),
+                pair(&w.kfc_calls),
+                pair(&w.saves),
+                pair(&w.restarts),
+                format!("{}/{}", w.hits, w.joined),
+                pair(&w.live_bytes),
+                w.children_left.to_string(),
+                format!("{:.1}", w.seconds),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        columns(
+            &[
+                "worker",
+                "leases",
+                "cycles ok",
+                "failures",
+                "wrong",
+                "bootstraps d0r0/d0r1/d1r0/d1r1",
+                "kfc d0/d1",
+                "kfc calls",
+                "disp. saves",
+                "restarts",
+                "hit/joined",
+                "live B d0/d1",
+                "children left",
+                "secs",
+            ],
+            &rows
+        )
+    );
     let kfc_min = summary.kfc_per_key.iter().min().copied().unwrap_or(0);
     let kfc_max = summary.kfc_per_key.iter().max().copied().unwrap_or(0);
-    println!("{:<48} {:>8}", "count", "value");
+    let mut totals = vec![vec![
+        "device side".to_string(),
+        device_side(workers[0].machine),
+    ]];
     for (what, value) in [
         ("failures (must be 0)", summary.failures.to_string()),
         (
             "torn reads (must be 0)",
             format!(
-                "{} ({} files hashed in {} scans during the run)",
+                "{} ({} scans during the run checked {} installed files and {} files \
+                 mapped by device processes, reading {} versions{})",
                 summary.torn_reads,
+                live.scans.load(Ordering::Relaxed),
                 live.files_hashed.load(Ordering::Relaxed),
-                live.scans.load(Ordering::Relaxed)
+                live.mapped_hashed.load(Ordering::Relaxed),
+                live.hashes.lock().unwrap().reads,
+                match live.mapped_refused.load(Ordering::Relaxed) {
+                    0 => String::new(),
+                    n => format!("; {n} mapped files not readable without CAP_SYS_ADMIN"),
+                }
             ),
         ),
         (
@@ -370,8 +473,9 @@ fn print_table(
         ),
         ("wall time", format!("{:.1} s", elapsed.as_secs_f64())),
     ] {
-        println!("{what:<52} {value}");
+        totals.push(vec![what.to_string(), value]);
     }
+    print!("{}", columns(&["count", "value"], &totals));
 }
 
 /// One worker process: [`RUNNERS`] threads, each running [`cycles`]
@@ -386,13 +490,20 @@ fn worker() {
     let cann = cann();
     let dispatcher: &'static [u8] = dispatcher_bytes().leak();
     let runtimes: [&'static [u8]; RUNTIMES] = runtime_pair().map(|so| &*so.leak());
-    // Leases keep both device processes up for the whole run, so the cycles
-    // exercise the host's bootstrap cache, streams and memory against other
-    // processes' installs, rather than device process start-up: without
-    // them the last runner to drop would reset the device every few cycles.
-    let leases: Vec<Device> = (0..DEVICES)
-        .map(|d| cann.open_device(d).expect("open a device"))
-        .collect();
+    // Odd workers hold a lease on both devices for the whole run: their
+    // device processes stay up, and their live bytes at the end are counted
+    // on a live device. Even workers hold none: whenever a device's last
+    // runner drops, the device is reset and the next runner starts a fresh
+    // device process, so device-process churn races the other workers'
+    // installs too.
+    let holds_leases = index % 2 == 1;
+    let leases: Vec<Device> = if holds_leases {
+        (0..DEVICES)
+            .map(|d| cann.open_device(d).expect("open a device"))
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let tally = Mutex::new(Tally::default());
     thread::scope(|s| {
@@ -421,6 +532,8 @@ fn worker() {
     }
     let mut fields: Vec<(&str, String)> = vec![
         ("worker", index.to_string()),
+        ("leases", if holds_leases { "yes" } else { "no" }.into()),
+        ("machine", per_device[0].device_machine.to_string()),
         ("cycles_ok", tally.ok.to_string()),
         ("failures", tally.errors.len().to_string()),
         (
@@ -453,6 +566,7 @@ fn worker() {
             s.dispatcher_saves.to_string(),
         ));
         keyed.push((format!("live_bytes{d}"), s.live_bytes.to_string()));
+        keyed.push((format!("restarts{d}"), s.device_restarts.to_string()));
     }
     fields.extend(keyed.iter().map(|(k, v)| (k.as_str(), v.clone())));
     if !tally.wrong.is_empty() {

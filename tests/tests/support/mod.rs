@@ -79,6 +79,48 @@ pub fn runtime_pair() -> [Vec<u8>; 2] {
     [original, variant]
 }
 
+/// Fingerprints of files, remembered per inode and version: a file is read
+/// again only when its inode, size, modification or change time differs
+/// from the last read, so that repeated scans stay cheap while a file
+/// rewritten in place (which would change its times) is still read anew.
+#[derive(Debug, Default)]
+pub struct FileHashes {
+    known: std::collections::HashMap<FileVersion, u64>,
+    /// Files actually read and hashed.
+    pub reads: usize,
+}
+
+impl FileHashes {
+    /// FNV-1a 64 of the file at `path`, as of one `open`.
+    pub fn fingerprint(&mut self, path: &Path) -> std::io::Result<u64> {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let mut file = fs::File::open(path)?;
+        let m = file.metadata()?;
+        let key = (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        );
+        if let Some(&fp) = self.known.get(&key) {
+            return Ok(fp);
+        }
+        let mut bytes = Vec::with_capacity(m.size() as usize);
+        file.read_to_end(&mut bytes)?;
+        self.reads += 1;
+        let fp = fingerprint(&bytes);
+        self.known.insert(key, fp);
+        Ok(fp)
+    }
+}
+
+/// Device, inode, size, modification and change times (seconds, nanoseconds).
+type FileVersion = (u64, u64, u64, i64, i64, i64, i64);
+
 /// What a preinstall directory holds, checked file by file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PreinstallScan {
@@ -96,7 +138,7 @@ pub struct PreinstallScan {
 /// Reads every file in `dir` (a missing directory is empty). A file that
 /// vanishes between listing and reading (a temp file renamed into place) is
 /// skipped: only what can be opened is judged.
-pub fn scan_preinstall(dir: &Path) -> PreinstallScan {
+pub fn scan_preinstall(dir: &Path, hashes: &mut FileHashes) -> PreinstallScan {
     let mut scan = PreinstallScan::default();
     let Ok(entries) = fs::read_dir(dir) else {
         return scan;
@@ -104,8 +146,8 @@ pub fn scan_preinstall(dir: &Path) -> PreinstallScan {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(fp) = preinstall_fingerprint(&name) {
-            match fs::read(entry.path()) {
-                Ok(bytes) if fingerprint(&bytes) == fp => scan.sound.push(name),
+            match hashes.fingerprint(&entry.path()) {
+                Ok(got) if got == fp => scan.sound.push(name),
                 Ok(_) => scan.torn.push(name),
                 Err(_) => {}
             }
@@ -133,6 +175,64 @@ fn preinstall_fingerprint(name: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(hex, 16).ok()
+}
+
+/// Runtime SOs as the device processes have them mapped: what their
+/// `dlopen` actually loaded, read back through `/proc/<pid>/map_files`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MappedScan {
+    /// Distinct mapped files whose bytes were hashed.
+    pub checked: usize,
+    /// Mapped files whose bytes do not hash to their name (`pid: path`).
+    pub torn: Vec<String>,
+    /// Mapped files the kernel would not let this process open (reading
+    /// `map_files` needs `CAP_SYS_ADMIN` on some kernels).
+    pub refused: usize,
+}
+
+/// Hashes every `simpler_inner_<fp>.so` mapped by a device process of the
+/// simulator rooted at `root` — the inode the AICPU scheduler's `dlopen`
+/// opened, even if a later install has renamed another file over its name
+/// since (the mapping then shows ` (deleted)`). Each inode is checked once
+/// per scan; processes or mappings that vanish meanwhile are skipped.
+pub fn scan_mapped_runtimes(root: &Path, hashes: &mut FileHashes) -> MappedScan {
+    let mut scan = MappedScan::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for proc in device_processes(root) {
+        let Ok(maps) = fs::read_to_string(format!("/proc/{}/maps", proc.pid)) else {
+            continue;
+        };
+        for line in maps.lines() {
+            // `start-end perms offset dev inode path`
+            let fields: Vec<&str> = line.splitn(6, ' ').collect();
+            let [range, _, _, dev, inode, path] = fields[..] else {
+                continue;
+            };
+            let path = path.trim_start();
+            let file = path.trim_end_matches(" (deleted)");
+            let Some(name) = file.rsplit('/').next() else {
+                continue;
+            };
+            let Some(fp) = preinstall_fingerprint(name) else {
+                continue;
+            };
+            if !seen.insert((dev.to_owned(), inode.to_owned())) {
+                continue;
+            }
+            let mapped = PathBuf::from(format!("/proc/{}/map_files/{range}", proc.pid));
+            match hashes.fingerprint(&mapped) {
+                Ok(got) => {
+                    scan.checked += 1;
+                    if got != fp {
+                        scan.torn.push(format!("{}: {path}", proc.pid));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => scan.refused += 1,
+                Err(_) => {}
+            }
+        }
+    }
+    scan
 }
 
 /// A process seen in `/proc`.
@@ -242,4 +342,47 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Lays `rows` out in columns under `header`, two spaces apart. A row with
+/// fewer cells than the header is a note: its last cell runs on freely and
+/// does not widen its column.
+pub fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows.iter().filter(|r| r.len() == header.len()) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.push_str(&" ".repeat(w.saturating_sub(cell.chars().count())));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The device side as the simulator reports it (`e_machine` of its device
+/// process) and the launcher it runs under, if any.
+pub fn device_side(machine: u64) -> String {
+    let name = match machine {
+        62 => "x86-64".to_string(),
+        183 => "AArch64".to_string(),
+        other => format!("e_machine {other}"),
+    };
+    match std::env::var("SIMPLER_SIM_AICPU_LAUNCHER") {
+        Ok(launcher) if !launcher.trim().is_empty() => format!("{name}, under `{launcher}`"),
+        _ => format!("{name}, native"),
+    }
 }
