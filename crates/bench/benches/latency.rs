@@ -79,14 +79,14 @@ fn runner(c: &mut Criterion, env: &BenchEnv) {
     let floor_dir = env.root().path().join("criterion-floor");
     std::fs::create_dir_all(&floor_dir).expect("floor directory");
     // Every cold build installs and loads a new 1 MiB SO in the device
-    // process for good, so keep their number small: flat sampling, one
-    // build per sample.
+    // process for good, so keep their number near a hundred: flat
+    // sampling, few samples, a short measurement time.
     let mut group = c.benchmark_group(format!("runner_{}MiB", RUNTIME_SIZE >> 20));
     group
         .sampling_mode(SamplingMode::Flat)
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_secs(2));
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(500));
     let mut seed = 10u64 << 32;
     group.bench_function("cold_bootstrap", |b| {
         b.iter_custom(|iters| {

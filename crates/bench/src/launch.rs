@@ -247,6 +247,13 @@ impl RawExec<'_> {
     /// `aclrtSynchronizeStreamWithTimeout`, as the host makes them.
     #[inline]
     pub fn call(&self) {
+        self.launch();
+        self.sync();
+    }
+
+    /// The launch alone: queues it; [`RawExec::sync`] waits for it.
+    #[inline]
+    pub fn launch(&self) {
         debug_assert_eq!(
             self.info.args,
             std::ptr::from_ref(self.block.as_ref()) as u64
@@ -265,6 +272,11 @@ impl RawExec<'_> {
             )
         };
         assert_eq!(rc, 0, "rtAicpuKernelLaunchExWithArgs");
+    }
+
+    /// Waits for every launch queued on the stream.
+    #[inline]
+    pub fn sync(&self) {
         // SAFETY: a live stream.
         let rc = unsafe { (self.sync)(self.stream.as_ptr(), SYNC_TIMEOUT_MS) };
         assert_eq!(rc, 0, "aclrtSynchronizeStreamWithTimeout");

@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context as _;
-use simpler_host::CacheStatus;
+use simpler_host::{CacheStatus, Role};
 
 use crate::bootstrap::{self, RUNTIME_SIZE};
 use crate::ipc::EchoPeer;
@@ -21,8 +23,10 @@ const COLD_ITERS: usize = 30;
 const WARM_ITERS: usize = 50;
 /// Round trips per measured path.
 const ROUND_TRIPS: usize = 5000;
+/// Untimed round trips per path first.
+const WARMUP: usize = 200;
 /// Round trips per path before switching to the next.
-const ROUND: usize = 250;
+const ROUND: usize = 50;
 /// Batches (and calls per batch) of the host-side cost per launch.
 const HOST_BATCHES: usize = 400;
 const HOST_BATCH_CALLS: u32 = 1000;
@@ -43,13 +47,14 @@ struct Section {
 pub fn run(env: &BenchEnv) -> anyhow::Result<String> {
     let device = env.open_device()?;
     let sim = SimApi::load(&env.artifacts().sim_lib());
+    let (round_trip, launch_call) = round_trip(env, &sim)?;
     let sections = [
         dispatcher_size(env),
         fnv(),
         bootstrap(env, &device)?,
         cycles(env, &device),
-        round_trip(env, &sim)?,
-        host_launch_cost(env, &sim)?,
+        round_trip,
+        host_launch_cost(env, &sim, launch_call)?,
     ];
     let rows: Vec<Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
     let mut out = report::table(&rows);
@@ -176,6 +181,11 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
     let hash = Samples::collect(3, 30, |_| {
         std::hint::black_box(simpler_abi::fingerprint(std::hint::black_box(&warm_bytes)));
     });
+    let machine = env.cann().device_machine();
+    let preflight = Samples::collect(3, 30, |_| {
+        let checked = simpler_host::elf::preflight(&warm_bytes, Role::Runtime, machine, "bench");
+        std::hint::black_box(checked.expect("the padded runtime SO passes the preflight"));
+    });
 
     let cold_ratio = cold.median().as_secs_f64() / floors.median().as_secs_f64();
     let warm_ratio = warm.median().as_secs_f64() / cold.median().as_secs_f64();
@@ -222,9 +232,13 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
                 report::duration(floors.p90()),
             ),
             format!(
-                "FNV-1a of the {mib} MiB SO alone: {} (the host hashes it in its preflight, the \
-                 dispatcher again on the device)",
-                report::duration(hash.median())
+                "the host's preflight of the {mib} MiB SO (ELF checks and FNV-1a): {}; FNV-1a \
+                 alone: {} — computed by the host's preflight and again by the dispatcher on the \
+                 device; cold bootstrap less one FNV-1a is {:.2}× the floor",
+                report::duration(preflight.median()),
+                report::duration(hash.median()),
+                cold.median().saturating_sub(hash.median()).as_secs_f64()
+                    / floors.median().as_secs_f64()
             ),
             format!(
                 "warm runner creation ({WARM_ITERS} runs, same {mib} MiB SO): {} total, of which \
@@ -277,7 +291,8 @@ fn cycles(env: &BenchEnv, device: &simpler_host::Device) -> Section {
     }
 }
 
-fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+/// The round-trip row, and the median time of a bare launch call alone.
+fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<(Section, Duration)> {
     let stream = RawStream::new(sim, SIM_DEVICE);
     let mut launch = SimLaunch::new(env, sim, &stream)?;
     let raw = launch.raw();
@@ -285,7 +300,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
 
     // Interleaved in rounds, so that all three see the same load.
     let mut samples = interleaved(
-        200,
+        WARMUP,
         ROUND_TRIPS / ROUND,
         ROUND,
         &mut [&mut || peer.round_trip(), &mut || raw.call(), &mut || {
@@ -298,13 +313,26 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
         samples.next().expect("bare"),
         samples.next().expect("host"),
     );
+    // The launch call alone (its sync untimed): what a bare FFI launch
+    // costs its caller on the simulator.
+    let mut launch_call = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..WARMUP + ROUND_TRIPS {
+        let started = Instant::now();
+        raw.launch();
+        let elapsed = started.elapsed();
+        raw.sync();
+        if i >= WARMUP {
+            launch_call.push(elapsed);
+        }
+    }
+    let launch_call = Samples::new(launch_call);
     // The simulator's own control channel: a ping answered by the device
     // process, on a thread of its own (the ping goes to the calling
     // thread's current device, which the host must not see change).
     let channel = std::thread::scope(|s| {
         s.spawn(|| {
             sim.set_device(SIM_DEVICE);
-            let samples = Samples::collect(200, ROUND_TRIPS, |_| sim.ping(1));
+            let samples = Samples::collect(WARMUP, ROUND_TRIPS, |_| sim.ping(1));
             sim.reset_device(SIM_DEVICE);
             samples
         })
@@ -325,7 +353,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             report::duration(s.mean())
         )
     };
-    Ok(Section {
+    let section = Section {
         rows: vec![Row {
             metric: "empty-kernel launch→sync round trip".into(),
             measured: report::duration(host.median()),
@@ -347,10 +375,17 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             ]
             .join("; ")
         )],
-    })
+    };
+    Ok((section, launch_call.median()))
 }
 
-fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+/// `launch_call`: the bare launch call alone on the simulator, to put the
+/// host's cost in proportion.
+fn host_launch_cost(
+    env: &BenchEnv,
+    sim: &SimApi,
+    launch_call: Duration,
+) -> anyhow::Result<Section> {
     let stream = RawStream::new(sim, SHIM_DEVICE);
     let mut shim = ShimLaunch::new(env, sim, &stream)?;
     let raw = shim.raw();
@@ -379,15 +414,24 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             goal: "≤ 1.10×".into(),
             verdict: Verdict::of(ratio <= 1.10),
         }],
-        notes: vec![format!(
-            "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
+        notes: vec![
+            format!(
+                "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
              function pointers with a block built once, both into a library whose launch only \
              copies the {}-byte block and whose sync returns at once ({} batches of {} calls \
              each, alternating); the host adds {:.1} ns per launch",
-            size_of::<simpler_abi::ExecLaunchArgs>(),
-            HOST_BATCHES,
-            HOST_BATCH_CALLS,
-            host_ns - bare_ns
-        )],
+                size_of::<simpler_abi::ExecLaunchArgs>(),
+                HOST_BATCHES,
+                HOST_BATCH_CALLS,
+                host_ns - bare_ns
+            ),
+            format!(
+                "in proportion: a bare launch call on the simulator takes {} (sync excluded); \
+             the host's {:.1} ns are {:.2}% of it",
+                report::duration(launch_call),
+                host_ns - bare_ns,
+                (host_ns - bare_ns) / (launch_call.as_secs_f64() * 1e9) * 100.0
+            ),
+        ],
     })
 }
