@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use simpler_bench::bootstrap::{self, RUNTIME_SIZE};
 use simpler_bench::ipc::EchoPeer;
-use simpler_bench::launch::{RawStream, ShimLaunch, SimApi, SimLaunch};
+use simpler_bench::launch::{RawStream, ShimLaunch, ShimMode, SimApi, SimLaunch};
 use simpler_bench::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
 use simpler_bench::throughput;
 use simpler_host::CacheStatus;
@@ -53,12 +53,12 @@ fn host_launch_cost(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
     let stream = RawStream::new(sim, SHIM_DEVICE);
     let mut shim = ShimLaunch::new(env, sim, &stream).expect("build a runner through the shim");
     let raw = shim.raw();
-    shim.set_immediate(true);
+    shim.set_mode(ShimMode::Immediate);
     let mut group = c.benchmark_group("host_launch_cost");
     group.bench_function("bare_ffi", |b| b.iter(|| raw.call()));
     group.bench_function("host_exec", |b| b.iter(|| shim.host.exec()));
     group.finish();
-    shim.set_immediate(false);
+    shim.set_mode(ShimMode::Forward);
 }
 
 fn fnv(c: &mut Criterion) {

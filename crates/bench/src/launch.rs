@@ -35,7 +35,21 @@ type Launch = unsafe extern "C" fn(
     u32,
 ) -> i32;
 type ShimForward = unsafe extern "C" fn(Launch, SyncStream);
-type ShimImmediate = unsafe extern "C" fn(i32);
+type SetShimMode = unsafe extern "C" fn(i32) -> i32;
+type ShimSyncDeferred = unsafe extern "C" fn(i32) -> i32;
+
+/// What the launch shim does with the two calls it exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ShimMode {
+    /// Both go to the simulator.
+    Forward = 0,
+    /// A launch only copies its block; a sync returns at once.
+    Immediate = 1,
+    /// Launches go to the simulator; syncs return at once, and the real
+    /// sync is [`ShimLaunch::sync_deferred`].
+    SyncDeferred = 2,
+}
 
 /// The `opName` the host gives exec launches.
 const EXEC_OP_NAME: &CStr = c"simpler_aicpu_exec";
@@ -319,7 +333,8 @@ pub struct ShimLaunch<'a> {
     pub host: EmptyExec,
     launch: Launch,
     sync: SyncStream,
-    immediate: ShimImmediate,
+    set_mode: SetShimMode,
+    sync_deferred: ShimSyncDeferred,
     stream: &'a RawStream<'a>,
     // Last: the pointers above come from it.
     _lib: Library,
@@ -339,12 +354,13 @@ impl<'a> ShimLaunch<'a> {
         let lib = unsafe { Library::new(path) }
             .unwrap_or_else(|e| panic!("cannot load the launch shim {}: {e}", path.display()));
         // SAFETY: the types are the signatures in csrc/launch_shim.c.
-        let (launch, sync, forward, immediate) = unsafe {
+        let (launch, sync, forward, set_mode, sync_deferred) = unsafe {
             (
                 symbol::<Launch>(&lib, b"rtAicpuKernelLaunchExWithArgs\0"),
                 symbol::<SyncStream>(&lib, b"aclrtSynchronizeStreamWithTimeout\0"),
                 symbol::<ShimForward>(&lib, b"simpler_bench_shim_forward\0"),
-                symbol::<ShimImmediate>(&lib, b"simpler_bench_shim_immediate\0"),
+                symbol::<SetShimMode>(&lib, b"simpler_bench_shim_mode\0"),
+                symbol::<ShimSyncDeferred>(&lib, b"simpler_bench_shim_sync_deferred\0"),
             )
         };
         // SAFETY: the simulator's functions of the same signatures, loaded
@@ -362,7 +378,8 @@ impl<'a> ShimLaunch<'a> {
             host: EmptyExec::new(builder)?,
             launch,
             sync,
-            immediate,
+            set_mode,
+            sync_deferred,
             stream,
             _lib: lib,
         })
@@ -373,18 +390,26 @@ impl<'a> ShimLaunch<'a> {
         self.host.raw(self.launch, self.sync, self.stream)
     }
 
-    /// Switches the shim between immediate and forwarding.
-    pub fn set_immediate(&self, on: bool) {
+    /// Switches the shim to `mode`.
+    pub fn set_mode(&self, mode: ShimMode) {
         // SAFETY: plain argument.
-        unsafe { (self.immediate)(i32::from(on)) };
+        let rc = unsafe { (self.set_mode)(mode as i32) };
+        assert_eq!(rc, 0, "simpler_bench_shim_mode({mode:?})");
+    }
+
+    /// In [`ShimMode::SyncDeferred`], waits for the last launch for real.
+    pub fn sync_deferred(&self) {
+        // SAFETY: plain argument.
+        let rc = unsafe { (self.sync_deferred)(SYNC_TIMEOUT_MS) };
+        assert_eq!(rc, 0, "the deferred sync failed");
     }
 }
 
 impl Drop for ShimLaunch<'_> {
     fn drop(&mut self) {
-        // The runner's drop syncs nothing, but a later user of the device
-        // must reach the simulator again.
-        self.set_immediate(false);
+        // Dropping the runner destroys its stream, which must reach the
+        // simulator.
+        self.set_mode(ShimMode::Forward);
     }
 }
 

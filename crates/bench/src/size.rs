@@ -42,6 +42,14 @@ pub fn dispatcher_size(manifest: &Path) -> Result<Option<u64>, String> {
         })
 }
 
+/// How long ago `manifest` was written, when it exists: a size read from
+/// an old aarch64 build may not be the current sources' (`cargo xtask
+/// bench` builds only the host's artifacts).
+pub fn age(manifest: &Path) -> Option<std::time::Duration> {
+    let modified = std::fs::metadata(manifest).ok()?.modified().ok()?;
+    modified.elapsed().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
