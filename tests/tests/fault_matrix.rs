@@ -19,15 +19,18 @@
 //!
 //! **The scenario** (child process, private `SIMPLER_SIM_ROOT`, one
 //! device): hold a lease on device 0 (so the device, and its accounting,
-//! outlive the runner); build a runner (bootstrap, then init); exec: upload
-//! bytes, allocate two buffers, run a batch (fill, FNV-1a) and check the
-//! results. After the failure: the typed error, whether the device is
-//! poisoned (507899 on the next call), live device bytes once the runner is
-//! gone, the preinstall directory (no temp file, no torn file); then reset
-//! the device if poisoned, build a fresh runner on it and run the batch
-//! again; then release the device and count device processes left. The
-//! parent then counts processes of that root left after the child exited,
-//! and runs a second child, without faults, on the same root: a fresh host
+//! outlive the runners); build a runner (bootstrap, then init); exec:
+//! upload bytes, allocate two buffers, run a batch (fill, FNV-1a) and check
+//! the results; drop it and build a second runner, whose runtime is cached,
+//! so its build is an init alone (phase `init-cached`: a failed init there
+//! makes the builder reinstall once, so it ends differently). After the
+//! failure: the typed error, whether the device is poisoned (507899 on the
+//! next call), live device bytes once the runners are gone, the preinstall
+//! directory (no temp file, no torn file); then reset the device if
+//! poisoned, build a fresh runner on it and run the batch again; then
+//! release the device and count device processes left. The parent then
+//! counts processes of that root left after the child exited, and runs a
+//! second child, without faults, on the same root: a fresh host
 //! process must find the device's filesystem usable too.
 
 mod support;
@@ -154,19 +157,32 @@ impl Fault {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
+    /// The first runner's bootstrap (uploads, KFC launch, report).
     Bootstrap,
+    /// The first runner's `simpler_aicpu_init`.
     Init,
+    /// The first runner's batch: buffers, launch, read-back.
     Exec,
+    /// A second runner's init, on the install the first one cached: the
+    /// builder retries a failed init with one reinstall (the file may be
+    /// gone from the device), so this init fails differently.
+    InitCached,
 }
 
 impl Phase {
-    const ALL: [Phase; 3] = [Phase::Bootstrap, Phase::Init, Phase::Exec];
+    const ALL: [Phase; 4] = [
+        Phase::Bootstrap,
+        Phase::Init,
+        Phase::Exec,
+        Phase::InitCached,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             Phase::Bootstrap => "bootstrap",
             Phase::Init => "init",
             Phase::Exec => "exec",
+            Phase::InitCached => "init-cached",
         }
     }
 
@@ -175,22 +191,53 @@ impl Phase {
     }
 }
 
-/// The error the host must return for `fault` in `phase`, as text for the
-/// matrix, and whether `err` is it.
+/// What the host must do for `fault` in `phase`, as text for the matrix.
 fn expected(fault: Fault, phase: Phase) -> &'static str {
     match (fault, phase) {
         (Fault::DispatcherWrite, _) => {
             "Bootstrap(Dispatcher { stage: write, errno: EFBIG, cann: 507018 })"
         }
         (_, Phase::Bootstrap) => "Bootstrap(Cann(<call>, <code>))",
-        (Fault::Sync | Fault::KillAtLaunch, Phase::Init) => {
+        (Fault::Sync, Phase::InitCached) => {
+            "a runner, reinstalled: a 507018 from init on a cached install is taken for a lost \
+             file, and the builder installs once more (docs/architecture.md)"
+        }
+        (Fault::Sync | Fault::KillAtLaunch, Phase::Init | Phase::InitCached) => {
             "InitRejected { source: <call>, <code> }"
         }
         _ => "Cann(<call>, <code>)",
     }
 }
 
-fn check(fault: Fault, phase: Phase, err: &Error) -> Result<(), String> {
+/// How a scenario that hit its fault ended.
+enum Outcome {
+    /// An error, or a batch whose results were wrong.
+    Failed(ExecFailure),
+    /// The second runner was built, but by installing the runtime again
+    /// instead of using the cached install.
+    Reinstalled,
+}
+
+/// Whether `outcome` is what [`expected`] says; the mismatch if not.
+fn check(fault: Fault, phase: Phase, outcome: &Outcome) -> Result<(), String> {
+    let err = match outcome {
+        Outcome::Failed(ExecFailure::Host(err)) => err,
+        Outcome::Failed(ExecFailure::Wrong(what)) => {
+            return Err(format!("the batch ran but {what}"))
+        }
+        Outcome::Reinstalled if (fault, phase) == (Fault::Sync, Phase::InitCached) => return Ok(()),
+        Outcome::Reinstalled => {
+            return Err(format!(
+                "expected {}, got a runner built by reinstalling",
+                expected(fault, phase)
+            ))
+        }
+    };
+    check_error(fault, phase, err)
+}
+
+/// Whether `err` is what [`expected`] says; the mismatch if not.
+fn check_error(fault: Fault, phase: Phase, err: &Error) -> Result<(), String> {
     let want = |c: &CannError| -> Result<(), String> {
         let (call, code) = fault.reported_as().expect("a counted fault");
         if c.call == call && c.code == code {
@@ -225,11 +272,13 @@ fn check(fault: Fault, phase: Phase, err: &Error) -> Result<(), String> {
             BootstrapFailure::Cann(c) => want(c),
             _ => wrong(),
         },
-        (Fault::Sync | Fault::KillAtLaunch, Phase::Init, Error::InitRejected { source, .. }) => {
-            want(source)
-        }
-        (Fault::Sync | Fault::KillAtLaunch, Phase::Init, _) => wrong(),
-        (_, Phase::Init | Phase::Exec, Error::Cann(c)) => want(c),
+        (
+            Fault::Sync | Fault::KillAtLaunch,
+            Phase::Init | Phase::InitCached,
+            Error::InitRejected { source, .. },
+        ) => want(source),
+        (Fault::Sync | Fault::KillAtLaunch, Phase::Init | Phase::InitCached, _) => wrong(),
+        (_, Phase::Init | Phase::Exec | Phase::InitCached, Error::Cann(c)) => want(c),
         _ => wrong(),
     }
 }
@@ -292,6 +341,9 @@ fn every_fault_at_every_phase() {
     print!("{matrix}");
     println!("fault matrix: {:.1} s", started.elapsed().as_secs_f64());
     let failing: Vec<String> = matrix.failures();
+    for line in &failing {
+        println!("FAIL {line}");
+    }
     assert!(failing.is_empty(), "failing cells:\n{}", failing.join("\n"));
 }
 
@@ -488,7 +540,7 @@ impl fmt::Display for Matrix {
                     let verdict = if row.problems.is_empty() {
                         "ok".to_string()
                     } else {
-                        "FAIL".to_string()
+                        "FAIL (below)".to_string()
                     };
                     table.push(Ok([
                         fault.key().into(),
@@ -588,51 +640,66 @@ fn children_left() -> usize {
     children().len()
 }
 
+/// Runs the scenario until its first failure: the phase it happened in and
+/// how it ended, or `None` if nothing failed.
+///
+/// Bootstrap and init are told apart by the simulator's launch counters
+/// (the init launch is the first AICPU launch), not by the error.
+fn scenario(cann: &Cann) -> Option<(Phase, Outcome)> {
+    let first = match builder(cann).build() {
+        Ok(runner) => runner,
+        Err(e) => {
+            let phase = if stats(cann, 0).launches_aicpu == 0 {
+                Phase::Bootstrap
+            } else {
+                Phase::Init
+            };
+            return Some((phase, Outcome::Failed(ExecFailure::Host(e))));
+        }
+    };
+    if let Err(e) = exec(first) {
+        return Some((Phase::Exec, Outcome::Failed(e)));
+    }
+    match builder(cann).build() {
+        Err(e) => Some((Phase::InitCached, Outcome::Failed(ExecFailure::Host(e)))),
+        Ok(second) if second.info().cache != CacheStatus::Hit => {
+            Some((Phase::InitCached, Outcome::Reinstalled))
+        }
+        Ok(_) => None,
+    }
+}
+
 /// The scenario under `fault`; prints one [`CELL_RECORD`].
 fn cell_child(fault: Fault) {
     let n = std::env::var(N_ENV).ok();
     let cann = cann();
     let lease = cann.open_device(0).expect("open device 0");
 
-    // Bootstrap and init: the phase is read from the simulator's launch
-    // counters — the init launch is the first AICPU (type 2) launch.
-    let (phase, failure) = match builder(&cann).build() {
-        Err(e) => {
-            let phase = if stats(&cann, 0).launches_aicpu == 0 {
-                Phase::Bootstrap
-            } else {
-                Phase::Init
-            };
-            (Some(phase), Some(ExecFailure::Host(e)))
-        }
-        Ok(runner) => match exec(runner) {
-            Ok(()) => (None, None),
-            Err(e) => (Some(Phase::Exec), Some(e)),
-        },
-    };
     let mut fields: Vec<(&str, String)> = vec![
         ("fault", fault.key().into()),
         ("n", n.unwrap_or_else(|| "-".into())),
     ];
-    let (Some(phase), Some(failure)) = (phase, failure) else {
+    let Some((phase, outcome)) = scenario(&cann) else {
         fields.push(("phase", "none".into()));
         return print_record(CELL_RECORD, &fields);
     };
     fields.push(("phase", phase.key().into()));
-    match &failure {
-        ExecFailure::Host(e) => {
+    match &outcome {
+        Outcome::Failed(ExecFailure::Host(e)) => {
             fields.push(("error", short(e)));
             fields.push(("message", e.to_string()));
-            fields.push((
-                "check",
-                check(fault, phase, e).err().unwrap_or_else(|| "ok".into()),
-            ));
         }
-        ExecFailure::Wrong(what) => {
+        Outcome::Failed(ExecFailure::Wrong(what)) => {
             fields.push(("error", format!("wrong result: {what}")));
-            fields.push(("check", format!("the batch ran but {what}")));
         }
+        Outcome::Reinstalled => fields.push(("error", "none: built by reinstalling".into())),
     }
+    fields.push((
+        "check",
+        check(fault, phase, &outcome)
+            .err()
+            .unwrap_or_else(|| "ok".into()),
+    ));
 
     // The runner is gone; the lease keeps the device, so its accounting
     // is the device's, not an empty slot's.
@@ -668,13 +735,16 @@ fn cell_child(fault: Fault) {
     } else {
         lease
     };
-    let fresh = builder(&cann).build();
+    let fresh = builder(&cann)
+        .build()
+        .map_err(|e| Outcome::Failed(ExecFailure::Host(e)));
     let (recovery, ok) = match (fault, fresh) {
-        (Fault::DispatcherWrite, Err(e)) if check(fault, Phase::Bootstrap, &e).is_ok() => (
+        (Fault::DispatcherWrite, Err(again)) if check(fault, Phase::Bootstrap, &again).is_ok() => (
             "fails again: the fault is set for the process".to_string(),
             true,
         ),
-        (_, Err(e)) => (format!("FAILED: {e}"), false),
+        (_, Err(Outcome::Failed(ExecFailure::Host(e)))) => (format!("FAILED: {e}"), false),
+        (_, Err(_)) => unreachable!("building fails only with an error"),
         (_, Ok(runner)) => {
             let cache = runner.info().cache;
             match exec(runner) {

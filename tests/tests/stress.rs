@@ -7,9 +7,13 @@
 //! bootstrap into the same two preinstall directories, as processes sharing
 //! a real device do. Each cycle builds a runner for one (device, runtime
 //! SO), runs a small batch whose results the worker verifies, and drops the
-//! runner. The parent meanwhile hashes every installed runtime SO again and
-//! again, so a file that ever shows bytes other than its name promises is
-//! caught while readers could `dlopen` it.
+//! runner. Odd workers hold both devices open for the whole run; even ones
+//! do not, so their devices are reset and their device processes restarted
+//! whenever their last runner drops. The parent meanwhile hashes every
+//! installed runtime SO, and every runtime SO a device process has mapped
+//! (what its `dlopen` loaded, through `/proc/<pid>/map_files`), again and
+//! again, so bytes other than their name promises are caught while they
+//! are in use.
 //!
 //! Counted and asserted (and printed as a table):
 //! - failures: cycles that returned an error — 0;
