@@ -416,7 +416,9 @@ fn run_cell(fault: Fault, n: Option<u64>) -> Row {
         for (key, must) in must_hold {
             match cell.get(key) {
                 Some(v) if v == must => {}
-                v => problems.push(format!("{key} = {v:?}, must be {must}")),
+                Some(v) if key == "check" => problems.push(v.clone()),
+                Some(v) => problems.push(format!("{key} = {v}, must be {must}")),
+                None => problems.push(format!("the child did not report {key}")),
             }
         }
     }
