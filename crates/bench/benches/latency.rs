@@ -65,7 +65,7 @@ fn fnv(c: &mut Criterion) {
     let buffer = throughput::buffer();
     let mut group = c.benchmark_group("fnv1a_16MiB");
     group.throughput(Throughput::Bytes(buffer.len() as u64));
-    group.sample_size(20);
+    group.sample_size(10);
     group.bench_function("simpler_abi_fingerprint", |b| {
         b.iter(|| throughput::simpler(&buffer))
     });
