@@ -13,8 +13,9 @@ pub const SIM_DEVICE: i32 = 0;
 pub const SHIM_DEVICE: i32 = 1;
 
 /// Simulator variables that would change what is measured: another device
-/// binary or launcher (qemu), device artifacts, and fault injection.
-const CLEARED_ENV: [&str; 11] = [
+/// binary or launcher (qemu), device artifacts, fault injection, and the
+/// device's size, threads and timeout (the defaults are measured).
+const CLEARED_ENV: [&str; 13] = [
     "SIMPLER_SIM_AICPU_BIN",
     "SIMPLER_SIM_AICPU_LAUNCHER",
     "SIMPLER_DEVICE_ARTIFACTS_DIR",
@@ -26,6 +27,8 @@ const CLEARED_ENV: [&str; 11] = [
     "SIMPLER_SIM_KILL_AT_LAUNCH",
     "SIMPLER_SIM_DEVICE_COUNT",
     "SIMPLER_SIM_AICPU_THREADS",
+    "SIMPLER_SIM_DEVICE_MEM",
+    "SIMPLER_SIM_OP_TIMEOUT_MS",
 ];
 
 /// The measurement environment. Create it first thing in `main`, before
