@@ -34,9 +34,10 @@ pub enum Error {
     Bootstrap(Box<BootstrapError>),
     /// `simpler_aicpu_init` failed on the device.
     #[error(
-        "the runtime SO rejected simpler_aicpu_init on device {device} (host ABI version \
-         {abi_version}, {thread_count} threads): {source}. The runtime returns non-zero when the \
-         ABI version is not the one it was built with, so check that the runtime SO and this \
+        "simpler_aicpu_init failed on device {device} (host ABI version {abi_version}, \
+         {thread_count} threads): {source}. Unless the CANN message names another cause (a \
+         crashed AICPU process, say), the runtime SO returned non-zero, which it does for an \
+         ABI version other than the one it was built with: check that the runtime SO and this \
          host were built from the same simpler-abi"
     )]
     InitRejected {

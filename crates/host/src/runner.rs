@@ -202,13 +202,22 @@ impl DeviceRunnerBuilder {
             // An install cached from earlier in this process may be gone (a
             // device reset can wipe the AICPU filesystem) or replaced: the
             // cache cannot see the device's files. Install again, once.
-            Err(Error::InitRejected { source, .. }) if runner.info.cache == CacheStatus::Hit => {
+            // If installing again fails too, the first init failure is the
+            // one to report: the reinstall's error (often the device already
+            // poisoned by the same fault) would hide what happened.
+            Err(first @ Error::InitRejected { .. }) if runner.info.cache == CacheStatus::Hit => {
                 tracing::warn!(
                     device = self.device,
-                    "init failed on the runtime SO installed earlier ({source}); installing it again"
+                    "init failed on the runtime SO installed earlier ({first}); installing it again"
                 );
                 bootstrap::forget(&runner.device, runtime_info.fingerprint);
-                runner.bootstrap(&request)?;
+                if let Err(reinstall) = runner.bootstrap(&request) {
+                    tracing::warn!(
+                        device = self.device,
+                        "installing again failed too: {reinstall}"
+                    );
+                    return Err(first);
+                }
                 runner.timed_init(init)?;
                 Ok(runner)
             }
