@@ -381,20 +381,22 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
     // Launch calls into the simulator, each waited for untimed.
     shim.set_mode(ShimMode::SyncDeferred);
     let (mut host_sim, mut bare_sim) = (vec![], vec![]);
-    for i in 0..(WARMUP + ROUND_TRIPS) / ROUND {
-        for _ in 0..ROUND {
-            let started = Instant::now();
-            shim.host.exec();
-            let host = started.elapsed();
+    for i in 0..WARMUP + ROUND_TRIPS {
+        // Which goes first alternates, so neither always follows the
+        // other's completion.
+        let (host, bare) = if i % 2 == 0 {
+            let host = time(|| shim.host.exec());
             shim.sync_deferred();
-            let started = Instant::now();
-            raw.call();
-            let bare = started.elapsed();
+            (host, time(|| raw.call()))
+        } else {
+            let bare = time(|| raw.call());
             shim.sync_deferred();
-            if i * ROUND >= WARMUP {
-                host_sim.push(host);
-                bare_sim.push(bare);
-            }
+            (time(|| shim.host.exec()), bare)
+        };
+        shim.sync_deferred();
+        if i >= WARMUP {
+            host_sim.push(host);
+            bare_sim.push(bare);
         }
     }
     let (host_sim, bare_sim) = (Samples::new(host_sim), Samples::new(bare_sim));
@@ -443,7 +445,7 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
                  function pointers with a block built once. Simulator launch call: the sync \
                  returns at once and the launch is waited for untimed after each call, \
-                 {ROUND_TRIPS} each, alternating call by call; p90 {} vs {}. \
+                 {ROUND_TRIPS} each, alternating call by call, in alternating order; p90 {} vs {}. \
                  Copy-only launch: the launch copies the {}-byte block and returns, the sync \
                  returns at once ({HOST_BATCHES} alternating batches of {HOST_BATCH_CALLS} \
                  calls): the host adds {:.1} ns per launch",
@@ -453,4 +455,11 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             host_ns - bare_ns
         )],
     })
+}
+
+/// The time `f` takes.
+fn time(f: impl FnOnce()) -> std::time::Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
 }
