@@ -82,18 +82,27 @@ impl Build<'_> {
             .with_context(|| format!("could not start `{line}`"))?;
         let stdout = child.stdout.take().context("cargo's stdout")?;
         let mut files = Vec::new();
+        let mut read = Ok(());
         for message in Message::parse_stream(BufReader::new(stdout)) {
-            match message.context("reading cargo's JSON messages")? {
-                Message::CompilerArtifact(artifact) => {
+            match message {
+                Ok(Message::CompilerArtifact(artifact)) => {
                     files.extend(artifact.filenames.into_iter().map(PathBuf::from));
                 }
-                Message::TextLine(text) => println!("{text}"),
-                _ => {}
+                Ok(Message::TextLine(text)) => println!("{text}"),
+                Ok(_) => {}
+                Err(err) => {
+                    // Not waiting for a build whose output is unreadable;
+                    // it is stopped and reaped below.
+                    let _ = child.kill();
+                    read = Err(err).context("reading cargo's JSON messages");
+                    break;
+                }
             }
         }
         let status = child
             .wait()
             .with_context(|| format!("waiting for `{line}`"))?;
+        read?;
         if !status.success() {
             bail!("`{line}` failed ({status})");
         }
