@@ -45,6 +45,7 @@ struct Section {
 /// Runs every measurement and returns the report: the table, then the
 /// details behind each row.
 pub fn run(env: &BenchEnv) -> anyhow::Result<String> {
+    let load_before = load_average();
     let device = env.open_device()?;
     let sim = SimApi::load(&env.artifacts().sim_lib());
     let sections = [
@@ -58,6 +59,13 @@ pub fn run(env: &BenchEnv) -> anyhow::Result<String> {
     let rows: Vec<Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
     let mut out = report::table(&rows);
     out.push_str("\nDetails (medians unless said otherwise):\n");
+    let _ = writeln!(
+        out,
+        "- machine: {} CPUs; load average (1 min) {} before the run, {} after",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load_before,
+        load_average()
+    );
     for note in sections.iter().flat_map(|s| &s.notes) {
         let _ = writeln!(out, "- {note}");
     }
@@ -462,4 +470,13 @@ fn time(f: impl FnOnce()) -> std::time::Duration {
     let started = Instant::now();
     f();
     started.elapsed()
+}
+
+/// The 1-minute load average, from `/proc/loadavg`: how busy the shared
+/// machine was, for reading the numbers.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
 }
