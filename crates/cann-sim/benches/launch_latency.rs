@@ -51,13 +51,17 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(5000);
+    // `ipc`, `channel` or `launch` as an argument runs only that part (for
+    // counting context switches or syscalls of one path with perf/strace).
+    let only = args.iter().skip(1).find(|a| PARTS.contains(&a.as_str()));
+    let runs = |part: &str| only.is_none_or(|o| o == part);
 
     let root = tempfile::tempdir().expect("temp root");
     // Single-threaded still: the library reads this at first use.
     std::env::set_var("SIMPLER_SIM_ROOT", root.path());
     install_empty_kernel(&root.path().join("device0/preinstall"));
 
-    let ipc = ipc_floor(iters);
+    let ipc = runs("ipc").then(|| ipc_floor(iters));
 
     let lib_path = simpler_testkit::host_artifacts().sim_lib();
     // SAFETY: loading the simulator library has no preconditions.
@@ -80,9 +84,11 @@ fn main() {
         assert_eq!(create_stream(&mut stream), 0);
     }
 
-    let channel = measure(iters, |_| {
-        // SAFETY: the current device is set.
-        assert_eq!(unsafe { ping(1) }, 0);
+    let channel = runs("channel").then(|| {
+        measure(iters, |_| {
+            // SAFETY: the current device is set.
+            assert_eq!(unsafe { ping(1) }, 0);
+        })
     });
 
     let mut block = [0u8; 144];
@@ -113,7 +119,7 @@ fn main() {
             assert_eq!(sync(stream), 0);
         }
     };
-    let kernel = measure(iters, launch_once);
+    let kernel = runs("launch").then(|| measure(iters, launch_once));
 
     println!("launch→sync of an empty kernel vs IPC floors, {iters} round trips each (after {WARMUP} warm-up):");
     println!(
@@ -121,20 +127,26 @@ fn main() {
         "", "median", "p90", "p99", "mean"
     );
     for (name, d) in [("ipc", &ipc), ("channel", &channel), ("launch", &kernel)] {
+        if let Some(d) = d {
+            println!(
+                "{name:<10} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8.1}µs",
+                d.median, d.p90, d.p99, d.mean
+            );
+        }
+    }
+    if let (Some(ipc), Some(channel), Some(kernel)) = (&ipc, &channel, &kernel) {
         println!(
-            "{name:<10} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8.1}µs",
-            d.median, d.p90, d.p99, d.mean
+            "launch / ipc median: {:.2}x; channel / ipc median: {:.2}x",
+            kernel.median / ipc.median,
+            channel.median / ipc.median
         );
     }
-    println!(
-        "launch / ipc median: {:.1}x; launch - channel median: {:.1}µs",
-        kernel.median / ipc.median,
-        kernel.median - channel.median
-    );
     drop(lib);
 }
 
 const WARMUP: usize = 200;
+/// Parts that can be run alone.
+const PARTS: [&str; 3] = ["ipc", "channel", "launch"];
 
 struct Stats {
     median: f64,

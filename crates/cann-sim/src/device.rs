@@ -85,6 +85,13 @@ pub struct State {
     dead: Option<String>,
     /// The host is shutting the device process down on purpose.
     closing: bool,
+    /// A thread is reading the control channel (see [`Device::wait_for`]).
+    reading: bool,
+    /// The channel reads as closed: nobody reads it again; the watcher
+    /// thread settles what was in flight.
+    closed: bool,
+    /// Threads waiting on `cond`.
+    waiters: u32,
 }
 
 /// A running device process and everything the host tracks for it.
@@ -104,8 +111,11 @@ pub struct Device {
     ctl: Arc<OwnedFd>,
     state: Mutex<State>,
     cond: Condvar,
+    /// Held from taking a launch's sequence number until its request is on
+    /// the channel, so requests leave in sequence order.
+    send_order: Mutex<()>,
     counters: Arc<Counters>,
-    reader: Mutex<Option<JoinHandle<()>>>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What a launch asks of the device.
@@ -220,7 +230,7 @@ impl Device {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                // Die with the thread that started us (the device's reader
+                // Die with the thread that started us (the device's watcher
                 // thread, which lives as long as the host process needs the
                 // device); the closed channel is the second, portable path.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -236,7 +246,7 @@ impl Device {
         let (device_tx, device_rx) = mpsc::channel::<Arc<Device>>();
         let reader_fd = Arc::clone(&host_end);
         let bin_name = bin.display().to_string();
-        let reader = std::thread::Builder::new()
+        let watcher = std::thread::Builder::new()
             .name(format!("simpler-sim-dev{id}"))
             .spawn(move || {
                 let mut child = match command.spawn() {
@@ -271,20 +281,20 @@ impl Device {
                     reap(&mut child);
                     return;
                 };
-                device.read_replies(child);
+                device.watch(child);
             })
-            .map_err(|e| internal(format!("cannot spawn the device reader thread: {e}")))?;
+            .map_err(|e| internal(format!("cannot spawn the device watcher thread: {e}")))?;
 
         let pid = match started_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(pid)) => pid,
             Ok(Err(why)) => {
-                let _ = reader.join();
+                let _ = watcher.join();
                 return Err(internal(why));
             }
             Err(_) => {
-                // Wakes the reader, which then reaps the process.
+                // Wakes the watcher, which then reaps the process.
                 protocol::shut_down(&host_end);
-                let _ = reader.join();
+                let _ = watcher.join();
                 return Err(internal(format!(
                     "device process {} did not report ready within {START_TIMEOUT:?}",
                     bin.display()
@@ -310,27 +320,48 @@ impl Device {
                 pongs: 0,
                 dead: None,
                 closing: false,
+                reading: false,
+                closed: false,
+                waiters: 0,
             }),
             cond: Condvar::new(),
+            send_order: Mutex::new(()),
             counters,
-            reader: Mutex::new(Some(reader)),
+            watcher: Mutex::new(Some(watcher)),
         });
-        // The reader owns the only other reference until the device exits.
+        // The watcher owns the only other reference until the device exits.
         device_tx
             .send(Arc::clone(&device))
-            .map_err(|_| internal("the device reader thread ended early".to_owned()))?;
+            .map_err(|_| internal("the device watcher thread ended early".to_owned()))?;
         Ok(device)
     }
 
-    /// The reader thread's loop: apply replies until the channel closes,
-    /// then reap the process and fail whatever was in flight.
-    fn read_replies(self: Arc<Self>, mut child: Child) {
-        // End of file, or an error: either way the device is gone.
-        while let Ok(Some(r)) = protocol::recv::<Reply>(self.ctl.as_fd()) {
-            self.on_reply(&r);
+    /// The watcher thread: it started the device process (so the process
+    /// dies with it) and sleeps until the channel hangs up — the device
+    /// process died, or the host shut the channel down. Replies are read by
+    /// the threads that wait for them ([`Device::wait_for`]), not here, so a
+    /// completion reaches its waiter without a hand-off between threads.
+    /// The watcher then reads what is left, reaps the process and fails
+    /// whatever was still in flight.
+    fn watch(self: Arc<Self>, mut child: Child) {
+        // POLLRDHUP alone: arriving replies do not wake this thread, a hang-up
+        // (POLLHUP, POLLERR are always reported) does.
+        while protocol::wait(self.ctl.as_fd(), libc::POLLRDHUP, None) == 0 {}
+        let mut st = lock(&self.state);
+        while st.reading {
+            st = self.wait_cond(st, None);
+        }
+        st.reading = true;
+        drop(st);
+        // Replies the device sent before it ended still count.
+        while let Ok(protocol::Received::Msg(r)) = protocol::try_recv::<Reply>(self.ctl.as_fd()) {
+            let mut st = lock(&self.state);
+            self.on_reply(&mut st, &r);
         }
         let status = reap(&mut child);
         let mut st = lock(&self.state);
+        st.reading = false;
+        st.closed = true;
         // Whoever still waits on this device (a sync racing a reset, or
         // any call after a crash) must wake up with an answer.
         let (code, why, dead) = if st.closing {
@@ -362,8 +393,94 @@ impl Device {
         self.cond.notify_all();
     }
 
-    fn on_reply(&self, r: &Reply) {
-        let mut st = lock(&self.state);
+    /// Waits on the condition variable (counted, so wakers know whether
+    /// anyone listens), at most until `deadline`.
+    fn wait_cond<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        st.waiters += 1;
+        let mut st = match deadline {
+            None => self.cond.wait(st).unwrap_or_else(|p| p.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.cond
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        st.waiters -= 1;
+        st
+    }
+
+    /// Wakes every thread waiting on the condition variable, if any.
+    fn wake_waiters(&self, st: &State) {
+        if st.waiters > 0 {
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until `done` holds, or `deadline` passes (then `Err` with the
+    /// guard). While no other thread reads the control channel, the caller
+    /// reads it itself, applies each reply and wakes the other waiters; so
+    /// the completion a sync waits for wakes that very thread, and only
+    /// concurrent waiters pay a hand-off.
+    fn wait_for<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> Result<MutexGuard<'a, State>, MutexGuard<'a, State>> {
+        loop {
+            if done(&st) {
+                return Ok(st);
+            }
+            let left = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(st),
+                },
+            };
+            if st.reading || st.closed {
+                st = self.wait_cond(st, deadline);
+                continue;
+            }
+            st.reading = true;
+            drop(st);
+            let got = match left {
+                None => protocol::recv::<Reply>(self.ctl.as_fd()).map(|r| match r {
+                    Some(r) => protocol::Received::Msg(r),
+                    None => protocol::Received::Closed,
+                }),
+                Some(left) => {
+                    if protocol::wait(self.ctl.as_fd(), libc::POLLIN, Some(left)) == 0 {
+                        Ok(protocol::Received::Empty)
+                    } else {
+                        protocol::try_recv::<Reply>(self.ctl.as_fd())
+                    }
+                }
+            };
+            st = lock(&self.state);
+            st.reading = false;
+            match got {
+                Ok(protocol::Received::Msg(r)) => self.on_reply(&mut st, &r),
+                Ok(protocol::Received::Empty) => {}
+                Ok(protocol::Received::Closed) => st.closed = true,
+                Err(_) => {
+                    // Not expected from a socket pair; treat the channel as
+                    // broken and let the watcher settle the device.
+                    st.closed = true;
+                    protocol::shut_down(&self.ctl);
+                }
+            }
+            self.wake_waiters(&st);
+        }
+    }
+
+    fn on_reply(&self, st: &mut State, r: &Reply) {
         match r.kind {
             reply::DONE => {
                 let c = &self.counters;
@@ -386,17 +503,51 @@ impl Device {
             reply::PONG => st.pongs += 1,
             _ => {}
         }
-        drop(st);
-        self.cond.notify_all();
     }
 
+    fn unreachable(&self, e: std::io::Error) -> AclError {
+        AclError::new(
+            ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+            format!("device {} process is unreachable: {e}", self.id),
+        )
+    }
+
+    /// Sends a request, under `send_order`. When the channel is full (the
+    /// device is blocked sending replies nobody reads), reads replies while
+    /// waiting for room, so the two sides cannot wait for each other.
     fn send(&self, req: &Request) -> AclResult<()> {
-        protocol::send(self.ctl.as_fd(), req).map_err(|e| {
-            AclError::new(
-                ACL_ERROR_RT_DRV_INTERNAL_ERROR,
-                format!("device {} process is unreachable: {e}", self.id),
-            )
-        })
+        loop {
+            match protocol::try_send(self.ctl.as_fd(), req) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(self.unreachable(e)),
+            }
+            let mut st = lock(&self.state);
+            let read = !st.reading && !st.closed;
+            st.reading |= read;
+            drop(st);
+            let events = if read {
+                libc::POLLIN | libc::POLLOUT
+            } else {
+                libc::POLLOUT
+            };
+            let ready = protocol::wait(self.ctl.as_fd(), events, None);
+            if read {
+                let got = if ready & libc::POLLIN != 0 {
+                    protocol::try_recv::<Reply>(self.ctl.as_fd())
+                } else {
+                    Ok(protocol::Received::Empty)
+                };
+                let mut st = lock(&self.state);
+                st.reading = false;
+                match got {
+                    Ok(protocol::Received::Msg(r)) => self.on_reply(&mut st, &r),
+                    Ok(protocol::Received::Empty) => {}
+                    Ok(protocol::Received::Closed) | Err(_) => st.closed = true,
+                }
+                self.wake_waiters(&st);
+            }
+        }
     }
 
     fn alive<'a>(&'a self, st: &MutexGuard<'a, State>) -> AclResult<()> {
@@ -459,26 +610,38 @@ impl Device {
 
     /// Waits for the stream's launches, then forgets it.
     pub fn destroy_stream(&self, handle: u64) -> AclResult<()> {
-        let mut st = lock(&self.state);
-        loop {
-            let Some(s) = st.streams.get(&handle) else {
-                return Err(AclError::param(format!(
-                    "stream {handle:#x} was already destroyed"
-                )));
-            };
-            if s.completed >= s.submitted {
-                break;
-            }
-            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        let st = lock(&self.state);
+        let mut missing = false;
+        let st = self
+            .wait_for(st, None, |st| match st.streams.get(&handle) {
+                Some(s) => s.completed >= s.submitted,
+                None => {
+                    missing = true;
+                    true
+                }
+            })
+            .unwrap_or_else(|st| st);
+        if missing {
+            return Err(AclError::param(format!(
+                "stream {handle:#x} was already destroyed"
+            )));
         }
-        st.streams.remove(&handle);
+        drop(st);
+        let _order = self.send_order.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = lock(&self.state);
+        if st.streams.remove(&handle).is_none() {
+            return Err(AclError::param(format!(
+                "stream {handle:#x} was already destroyed"
+            )));
+        }
         if st.dead.is_none() {
+            drop(st);
             let req = Request {
                 kind: request::DESTROY_STREAM,
                 stream: handle,
                 ..Request::default()
             };
-            // A device that cannot hear it is dead; its executors are gone.
+            // A device that cannot hear it is dead; its streams are gone.
             let _ = self.send(&req);
         }
         Ok(())
@@ -487,6 +650,7 @@ impl Device {
     /// Queues a launch on `stream`; the argument block is in device memory
     /// when this returns.
     pub fn launch(&self, stream: u64, spec: &LaunchSpec<'_>) -> AclResult<()> {
+        let _order = self.send_order.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = self.live_state()?;
         if !st.streams.contains_key(&stream) {
             return Err(AclError::param(format!(
@@ -545,13 +709,28 @@ impl Device {
                 args_copy,
             },
         );
+        // Sent without the state lock, so a thread waiting for replies can
+        // take them meanwhile.
+        drop(st);
         if let Err(e) = self.send(&req) {
-            st.inflight.remove(&seq);
+            // Undo the launch: the caller gets the error instead. (If the
+            // watcher already failed it as in flight, undo that too; no
+            // later launch exists, `send_order` is still held.)
+            let mut st = lock(&self.state);
+            let settled = st.inflight.remove(&seq).is_none();
             if let Some(off) = args_copy {
-                st.alloc.free(off);
+                if !settled {
+                    st.alloc.free(off);
+                }
             }
             if let Some(s) = st.streams.get_mut(&stream) {
                 s.submitted -= 1;
+                if settled {
+                    s.completed -= 1;
+                    if s.error.as_ref().is_some_and(|(o, _)| *o == ordinal) {
+                        s.error = None;
+                    }
+                }
             }
             return Err(e);
         }
@@ -563,7 +742,7 @@ impl Device {
     /// first, 507899 when the device process has died.
     pub fn sync(&self, stream: u64, timeout: Option<Duration>) -> AclResult<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut st = lock(&self.state);
+        let st = lock(&self.state);
         let target = match st.streams.get(&stream) {
             Some(s) => s.submitted,
             None => {
@@ -573,82 +752,99 @@ impl Device {
                 )))
             }
         };
-        loop {
-            let Some(s) = st.streams.get(&stream) else {
-                return Err(AclError::param(format!(
-                    "stream {stream:#x} was destroyed during the sync"
-                )));
-            };
-            if s.completed >= target {
-                break;
+        let mut gone = false;
+        let waited = self.wait_for(st, deadline, |st| match st.streams.get(&stream) {
+            Some(s) => s.completed >= target,
+            None => {
+                gone = true;
+                true
             }
-            st = match deadline {
-                None => self.cond.wait(st).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        let left = target - s.completed;
-                        return Err(AclError::new(
-                            ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
-                            format!(
-                                "{left} launch(es) on stream {stream:#x} still running after {} ms",
-                                timeout.unwrap_or_default().as_millis()
-                            ),
-                        ));
-                    }
-                    self.cond
-                        .wait_timeout(st, deadline - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
-        }
-        let s = st.streams.get_mut(&stream).expect("checked in the loop");
-        if s.error
-            .as_ref()
-            .is_some_and(|(ordinal, _)| *ordinal <= target)
-        {
-            let (_, err) = s.error.take().expect("checked");
-            if st.dead.is_none() {
-                // Later launches were aborted device-side until the host
-                // saw this error; let the stream run again.
-                self.send(&Request {
-                    kind: request::CLEAR_STREAM_ERROR,
-                    stream,
-                    ..Request::default()
-                })?;
+        });
+        let mut st = match waited {
+            Ok(st) => st,
+            Err(st) => {
+                let left = st
+                    .streams
+                    .get(&stream)
+                    .map_or(0, |s| target.saturating_sub(s.completed));
+                return Err(AclError::new(
+                    ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
+                    format!(
+                        "{left} launch(es) on stream {stream:#x} still running after {} ms",
+                        timeout.unwrap_or_default().as_millis()
+                    ),
+                ));
             }
-            return Err(err);
+        };
+        if gone {
+            return Err(AclError::param(format!(
+                "stream {stream:#x} was destroyed during the sync"
+            )));
         }
-        self.alive(&st)
+        let failed = |st: &State| {
+            st.streams.get(&stream).is_some_and(|s| {
+                s.error
+                    .as_ref()
+                    .is_some_and(|(ordinal, _)| *ordinal <= target)
+            })
+        };
+        if !failed(&st) {
+            return self.alive(&st);
+        }
+        // Take the error and tell the device in one step with respect to
+        // launches, which hold `send_order` (taken before the state lock).
+        drop(st);
+        let _order = self.send_order.lock().unwrap_or_else(|p| p.into_inner());
+        st = lock(&self.state);
+        if !failed(&st) {
+            return self.alive(&st);
+        }
+        let s = st.streams.get_mut(&stream).expect("checked in failed()");
+        let (_, err) = s.error.take().expect("checked in failed()");
+        if st.dead.is_none() {
+            drop(st);
+            // Later launches were aborted device-side until the host saw
+            // this error; let the stream run again.
+            self.send(&Request {
+                kind: request::CLEAR_STREAM_ERROR,
+                stream,
+                ..Request::default()
+            })?;
+        }
+        Err(err)
     }
 
-    /// One ping-pong with the device process's control thread.
+    /// One ping-pong with the device process.
     pub fn ping(&self) -> AclResult<()> {
-        let mut st = self.live_state()?;
-        let want = st.pongs + 1;
+        let order = self.send_order.lock().unwrap_or_else(|p| p.into_inner());
+        let want = self.live_state()?.pongs + 1;
         self.send(&Request {
             kind: request::PING,
             ..Request::default()
         })?;
-        while st.pongs < want {
-            self.alive(&st)?;
-            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
-        }
-        Ok(())
+        drop(order);
+        let st = lock(&self.state);
+        let st = self
+            .wait_for(st, None, |st| st.pongs >= want || st.dead.is_some())
+            .unwrap_or_else(|st| st);
+        self.alive(&st)
     }
 
     /// Stops the device process (closing its channel) and waits until it is
     /// reaped. Launches still in flight are abandoned.
     pub fn stop(&self) {
         lock(&self.state).closing = true;
-        // The device process reads end of file and exits, and so does our
-        // reader.
+        // The device process reads end of file and exits; our watcher sees
+        // the hang-up.
         protocol::shut_down(&self.ctl);
-        let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(reader) = reader {
-            if reader.thread().id() != std::thread::current().id() {
-                let _ = reader.join();
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(watcher) = watcher {
+            if watcher.thread().id() != std::thread::current().id() {
+                let _ = watcher.join();
             }
         }
     }

@@ -118,6 +118,16 @@ impl Reply {
 
 /// Sends one record; never raises `SIGPIPE` when the peer is gone.
 pub fn send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
+    send_with(fd, msg, 0)
+}
+
+/// Sends one record if the channel has room now; an error of kind
+/// `WouldBlock` when it has not.
+pub fn try_send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
+    send_with(fd, msg, libc::MSG_DONTWAIT)
+}
+
+fn send_with<T: Pod>(fd: BorrowedFd<'_>, msg: &T, flags: i32) -> io::Result<()> {
     let bytes = bytemuck::bytes_of(msg);
     loop {
         // SAFETY: `bytes` is a live slice for the duration of the call and
@@ -127,7 +137,7 @@ pub fn send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
                 fd.as_raw_fd(),
                 bytes.as_ptr().cast(),
                 bytes.len(),
-                libc::MSG_NOSIGNAL,
+                libc::MSG_NOSIGNAL | flags,
             )
         };
         if n >= 0 {
@@ -144,20 +154,52 @@ pub fn send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
     }
 }
 
-/// Receives one record; `Ok(None)` when the peer closed the channel.
+/// What a receive got.
+#[derive(Debug)]
+pub enum Received<T> {
+    /// One record.
+    Msg(T),
+    /// The peer closed the channel (or it was shut down) and every record
+    /// it sent has been read.
+    Closed,
+    /// Nothing to read now (only from [`try_recv`]).
+    Empty,
+}
+
+/// Receives one record, waiting for it; `Ok(None)` when the peer closed the
+/// channel.
 pub fn recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
+    Ok(match recv_with(fd, 0)? {
+        Received::Msg(msg) => Some(msg),
+        Received::Closed | Received::Empty => None,
+    })
+}
+
+/// Receives one record if one is there.
+pub fn try_recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Received<T>> {
+    recv_with(fd, libc::MSG_DONTWAIT)
+}
+
+fn recv_with<T: Pod>(fd: BorrowedFd<'_>, flags: i32) -> io::Result<Received<T>> {
     let mut msg = T::zeroed();
     let bytes = bytemuck::bytes_of_mut(&mut msg);
     loop {
         // SAFETY: `bytes` is a live, writable slice of exactly the length
         // passed, and `fd` is an open socket borrowed from its owner.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                bytes.as_mut_ptr().cast(),
+                bytes.len(),
+                flags,
+            )
+        };
         if n == 0 {
-            return Ok(None);
+            return Ok(Received::Closed);
         }
         if n > 0 {
             return if n as usize == bytes.len() {
-                Ok(Some(msg))
+                Ok(Received::Msg(msg))
             } else {
                 Err(io::Error::other(format!(
                     "control message of {n} bytes, expected {}",
@@ -167,10 +209,40 @@ pub fn recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
         }
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            // The peer's end was reset (it died): the same as a close.
-            Some(libc::ECONNRESET) => return Ok(None),
+            // The peer died with records of ours unread: reported once,
+            // before the records it did send, which are still ours to read.
+            Some(libc::EINTR | libc::ECONNRESET) => continue,
+            Some(libc::EAGAIN) => return Ok(Received::Empty),
             _ => return Err(err),
+        }
+    }
+}
+
+/// Waits until `fd` has any of `events` (`POLLIN`, `POLLOUT`,
+/// `POLLRDHUP`), or `timeout` passes (`None`: no limit). Returns the events
+/// that are set, including `POLLHUP`/`POLLERR`; empty on timeout.
+pub fn wait(fd: BorrowedFd<'_>, events: i16, timeout: Option<std::time::Duration>) -> i16 {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos().into(),
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+    loop {
+        // SAFETY: one valid pollfd; `ts_ptr` is NULL or a live timespec;
+        // no signal mask is passed.
+        let n = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
+        if n >= 0 {
+            return pfd.revents;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // Only EFAULT/EINVAL/ENOMEM are possible: report the channel
+            // as broken rather than spin.
+            return libc::POLLERR;
         }
     }
 }
