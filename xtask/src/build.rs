@@ -39,9 +39,10 @@ impl Profiles {
                 config: Vec::new(),
             };
         }
-        // Same optimisation, LTO and panic strategy as the release profiles
-        // (so the dispatcher stays `no_std` + abort), plus symbols, debug
-        // info, debug assertions and overflow checks.
+        // The device SOs: the very code that ships (same optimisation, LTO
+        // and panic strategy; debug assertions would add panic paths the
+        // dispatcher's link refuses), plus symbols and debug info. The
+        // simulator, a development tool, gets the ordinary dev profile.
         let mut config = Vec::new();
         for (name, base) in [
             ("device-dispatcher-debug", "device-dispatcher"),
@@ -51,8 +52,6 @@ impl Profiles {
                 format!("profile.{name}.inherits=\"{base}\""),
                 format!("profile.{name}.debug=\"full\""),
                 format!("profile.{name}.strip=\"none\""),
-                format!("profile.{name}.debug-assertions=true"),
-                format!("profile.{name}.overflow-checks=true"),
             ]);
         }
         Self {

@@ -30,8 +30,8 @@ pub struct BuildArgs {
     /// Which machine the device SOs are for.
     #[arg(long, value_enum, default_value_t = Target::Host)]
     pub target: Target,
-    /// Keep symbols and debug info and enable debug assertions and overflow
-    /// checks (same optimisation and panic strategy as the release build).
+    /// Device SOs with symbols and debug info (otherwise the same code as
+    /// the release build); the simulator with the dev profile.
     #[arg(long)]
     pub debug: bool,
 }
