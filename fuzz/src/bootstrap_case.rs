@@ -153,8 +153,9 @@ impl BootstrapCase {
 
     /// Calls `init` on this case with `dir` as the preinstall directory
     /// (exactly the value the caller set in `SIMPLER_AICPU_PREINSTALL_DIR`;
-    /// an existing, empty directory), checks the return value, the report and the directory, then
-    /// empties `dir` again. Returns the first violation found.
+    /// an existing, empty directory), checks the return value, the report
+    /// and the directory, then empties `dir` again. Returns the first
+    /// violation found.
     pub fn run_and_check(&self, init: InitFn, dir: &Path) -> Result<(), String> {
         let result = self.run_and_check_inner(init, dir);
         let cleanup = empty_dir(dir);
