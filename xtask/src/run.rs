@@ -1,6 +1,7 @@
 //! Running external commands visibly.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -72,6 +73,40 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Like [`run`], but passes each line of the command's stdout to `line`
+/// after printing it.
+pub fn run_lines(cmd: &mut Command, mut line: impl FnMut(&str)) -> Result<()> {
+    let shown = display(cmd);
+    eprintln!("$ {shown}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let stdout = child.stdout.take().context("the command's stdout")?;
+    for text in BufReader::new(stdout).lines() {
+        // A line that is not UTF-8 is still shown, just not handed on.
+        match text {
+            Ok(text) => {
+                println!("{text}");
+                line(&text);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {}
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err).with_context(|| format!("reading the output of `{shown}`"));
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
 /// Runs `cmd` quietly and returns its stdout when it exits 0, `None` when it
 /// cannot start or fails: for probing whether a tool is present.
 pub fn probe(cmd: &mut Command) -> Option<String> {
@@ -102,6 +137,18 @@ mod tests {
             quote("--cfg\x1fsimpler_nostd"),
             r"$'--cfg\x1fsimpler_nostd'"
         );
+    }
+
+    #[test]
+    fn run_lines_hands_on_every_line_and_reports_failure() {
+        let mut seen = Vec::new();
+        run_lines(Command::new("printf").arg("a\\nb\\n"), |l| {
+            seen.push(l.to_string())
+        })
+        .unwrap();
+        assert_eq!(seen, ["a", "b"]);
+        let err = run_lines(Command::new("sh").args(["-c", "echo x; exit 3"]), |_| {}).unwrap_err();
+        assert!(err.to_string().contains("failed"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! fastest, with a summary of the stages and their durations. This is what
 //! CI runs (`.ci/run`), on a fresh machine: it provisions its own tools.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -36,10 +37,43 @@ const DEVICE_E2E_TESTS: [(&str, &str); 4] = [
 
 type Stage<'a> = (&'static str, Box<dyn Fn() -> Result<()> + 'a>);
 
+/// Test counts summed over every `cargo test` run of the stages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Counts {
+    /// Adds the counts of a libtest `test result: …` line; other lines are
+    /// ignored.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Runs every stage; stops at the first failure.
 pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
     let host_dir = Target::Host.artifacts_dir(root);
     let device_dir = Target::Aarch64.artifacts_dir(root);
+    let counts = RefCell::new(Counts::default());
+    let count = |line: &str| counts.borrow_mut().add_line(line);
     let stages: Vec<Stage> = vec![
         (
             "tools",
@@ -85,12 +119,12 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
                 cmd.current_dir(root)
                     .args(["test", "--workspace", "--no-fail-fast"])
                     .env(ARTIFACTS_DIR_ENV, &host_dir);
-                run::run(&mut cmd)
+                run::run_lines(&mut cmd, count)
             }),
         ),
         (
             "aarch64 device under qemu",
-            Box::new(|| device_under_qemu(root, &host_dir, &device_dir)),
+            Box::new(|| device_under_qemu(root, &host_dir, &device_dir, count)),
         ),
     ];
 
@@ -118,6 +152,14 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
     }
     let total: Duration = results.iter().map(|(_, took, _)| *took).sum();
     println!("  {:<28} {:>8.1}s", "total", total.as_secs_f64());
+    // The tests of every `cargo test` above, summed; last, in the plain
+    // form CI reads.
+    let Counts {
+        passed,
+        failed,
+        ignored,
+    } = *counts.borrow();
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
     match results.iter().find(|(_, _, ok)| !ok) {
         Some((name, _, _)) => bail!("stage `{name}` failed"),
         None => Ok(()),
@@ -142,7 +184,12 @@ fn check_for(root: &Path, target: Target) -> Result<()> {
 
 /// The aarch64 end-to-end stage: an x86_64 host driving the aarch64 device
 /// side, the shape of a real Ascend server.
-fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<()> {
+fn device_under_qemu(
+    root: &Path,
+    host_dir: &Path,
+    device_dir: &Path,
+    count: impl Fn(&str),
+) -> Result<()> {
     let device_bin = device_dir.join(files::SIM_DEVICE_BIN);
     if !device_bin.is_file() {
         // `build aarch64` produces it; its absence means that stage changed.
@@ -162,7 +209,7 @@ fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<
             .env(SIM_AICPU_BIN_ENV, &device_bin)
             .env(SIM_AICPU_LAUNCHER_ENV, &launcher);
         // Run them all, so one run reports every failing package.
-        if let Err(err) = run::run(&mut cmd) {
+        if let Err(err) = run::run_lines(&mut cmd, &count) {
             eprintln!("error: {err:#}");
             failed.push(package);
         }
@@ -174,4 +221,31 @@ fn device_under_qemu(root: &Path, host_dir: &Path, device_dir: &Path) -> Result<
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_libtest_result_lines_only() {
+        let mut counts = Counts::default();
+        for line in [
+            "test result: ok. 9 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 1.30s",
+            "test result: FAILED. 22 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.35s",
+            "test foo ... ok",
+            "running 3 tests",
+            "   Doc-tests simpler_abi",
+        ] {
+            counts.add_line(line);
+        }
+        assert_eq!(
+            counts,
+            Counts {
+                passed: 31,
+                failed: 1,
+                ignored: 2
+            }
+        );
+    }
 }
