@@ -1,9 +1,22 @@
 //! Prints the benchmark table of issue 5: every metric with its same-run
 //! floor, the ratio and the goal (see the crate documentation).
+//!
+//! `--quick` measures everything once or a few times, to check that the
+//! suite runs; its numbers mean little.
 
 use std::process::ExitCode;
 
+use simpler_bench::suite::Config;
+
 fn main() -> ExitCode {
+    let config = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => Config::FULL,
+        [flag] if flag == "--quick" => Config::QUICK,
+        _ => {
+            eprintln!("usage: simpler-bench [--quick]");
+            return ExitCode::from(2);
+        }
+    };
     // First, while this is the only thread: it sets SIMPLER_SIM_ROOT.
     let env = match simpler_bench::setup::BenchEnv::new() {
         Ok(env) => env,
@@ -12,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match simpler_bench::suite::run(&env) {
+    match simpler_bench::suite::run(&env, &config) {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS

@@ -33,16 +33,6 @@ impl Samples {
         Self::new(durations)
     }
 
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    /// Always `false`: there is at least one sample.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// The `q` quantile (0 ≤ q ≤ 1), nearest rank.
     pub fn quantile(&self, q: f64) -> Duration {
         let last = self.sorted.len() - 1;
@@ -64,12 +54,6 @@ impl Samples {
     /// The arithmetic mean.
     pub fn mean(&self) -> Duration {
         self.sorted.iter().sum::<Duration>() / self.sorted.len() as u32
-    }
-
-    /// Every sample divided by `n`: per-call times of samples that each
-    /// timed `n` calls.
-    pub fn per(&self, n: u32) -> Self {
-        Self::new(self.sorted.iter().map(|d| *d / n).collect())
     }
 }
 
@@ -112,6 +96,5 @@ mod tests {
         assert_eq!(s.quantile(1.0), Duration::from_micros(11));
         assert_eq!(s.p90(), Duration::from_micros(10));
         assert_eq!(s.mean(), Duration::from_micros(6));
-        assert_eq!(s.per(2).median(), Duration::from_micros(3));
     }
 }

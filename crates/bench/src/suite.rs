@@ -17,24 +17,61 @@ use crate::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
 use crate::stats::{interleaved, Samples};
 use crate::throughput;
 
-/// Cold bootstraps timed (each with its floor).
-const COLD_ITERS: usize = 30;
-/// Warm runner creations timed.
-const WARM_ITERS: usize = 50;
-/// Round trips per measured path.
-const ROUND_TRIPS: usize = 5000;
-/// Untimed round trips per path first.
-const WARMUP: usize = 200;
-/// Round trips per path before switching to the next.
-const ROUND: usize = 50;
-/// Batches (and calls per batch) of the host-side cost per launch.
-const HOST_BATCHES: usize = 400;
-const HOST_BATCH_CALLS: u32 = 1000;
-/// Runner create/drop cycles, after a warm-up.
-const CYCLES: usize = 1000;
-const CYCLES_WARMUP: usize = 100;
-/// FNV-1a rounds over the 16 MiB buffer.
-const FNV_ROUNDS: usize = 15;
+/// How much of everything to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Cold bootstraps timed (each with its floor).
+    pub cold_iters: usize,
+    /// Warm runner creations timed.
+    pub warm_iters: usize,
+    /// Round trips (and simulator launch calls) per measured path.
+    pub round_trips: usize,
+    /// Untimed round trips per path first.
+    pub warmup: usize,
+    /// Round trips per path before switching to the next.
+    pub round: usize,
+    /// Batches of copy-only launches per path.
+    pub host_batches: usize,
+    /// Calls per batch.
+    pub host_batch_calls: u32,
+    /// Runner create/drop cycles counted.
+    pub cycles: usize,
+    /// Runner create/drop cycles before counting.
+    pub cycles_warmup: usize,
+    /// FNV-1a rounds over the 16 MiB buffer.
+    pub fnv_rounds: usize,
+}
+
+impl Config {
+    /// What `cargo xtask bench` measures: a few seconds on 2 cores.
+    pub const FULL: Config = Config {
+        cold_iters: 30,
+        warm_iters: 50,
+        round_trips: 5000,
+        warmup: 200,
+        round: 50,
+        host_batches: 400,
+        host_batch_calls: 1000,
+        cycles: 1000,
+        cycles_warmup: 100,
+        fnv_rounds: 15,
+    };
+
+    /// Every measurement once or a few times: checks that the suite runs
+    /// (`--quick`, and the crate's smoke test); its numbers mean little.
+    pub const QUICK: Config = Config {
+        cold_iters: 2,
+        warm_iters: 2,
+        round_trips: 20,
+        warmup: 2,
+        round: 5,
+        host_batches: 4,
+        host_batch_calls: 10,
+        cycles: 20,
+        cycles_warmup: 2,
+        fnv_rounds: 2,
+    };
+}
 
 /// What one section adds to the report.
 struct Section {
@@ -44,17 +81,17 @@ struct Section {
 
 /// Runs every measurement and returns the report: the table, then the
 /// details behind each row.
-pub fn run(env: &BenchEnv) -> anyhow::Result<String> {
+pub fn run(env: &BenchEnv, cfg: &Config) -> anyhow::Result<String> {
     let load_before = load_average();
     let device = env.open_device()?;
     let sim = SimApi::load(&env.artifacts().sim_lib());
     let sections = [
         dispatcher_size(env),
-        fnv(),
-        bootstrap(env, &device)?,
-        cycles(env, &device),
-        round_trip(env, &sim)?,
-        host_launch_cost(env, &sim)?,
+        fnv(cfg),
+        bootstrap(env, &device, cfg)?,
+        cycles(env, &device, cfg),
+        round_trip(env, &sim, cfg)?,
+        host_launch_cost(env, &sim, cfg)?,
     ];
     let rows: Vec<Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
     let mut out = report::table(&rows);
@@ -110,9 +147,10 @@ fn dispatcher_size(env: &BenchEnv) -> Section {
     }
 }
 
-fn fnv() -> Section {
+fn fnv(cfg: &Config) -> Section {
+    let Config { fnv_rounds, .. } = *cfg;
     let buffer = throughput::buffer();
-    let (ours, reference) = throughput::compare(&buffer, FNV_ROUNDS);
+    let (ours, reference) = throughput::compare(&buffer, fnv_rounds);
     let gib = |s: &Samples| throughput::rate(buffer.len(), s.median()) / f64::from(1 << 30);
     let (ours_rate, reference_rate) = (gib(&ours), gib(&reference));
     Section {
@@ -125,13 +163,22 @@ fn fnv() -> Section {
             verdict: Verdict::of(ours_rate >= 0.9 * reference_rate),
         }],
         notes: vec![format!(
-            "FNV-1a: {FNV_ROUNDS} alternating rounds over {} MiB each",
+            "FNV-1a: {fnv_rounds} alternating rounds over {} MiB each",
             buffer.len() >> 20
         )],
     }
 }
 
-fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Section> {
+fn bootstrap(
+    env: &BenchEnv,
+    device: &simpler_host::Device,
+    cfg: &Config,
+) -> anyhow::Result<Section> {
+    let Config {
+        cold_iters,
+        warm_iters,
+        ..
+    } = *cfg;
     let runtime = env.runtime_bytes();
     let preinstall = env.root().preinstall(SIM_DEVICE as u32);
     let floor_dir = env.root().path().join("floor");
@@ -154,7 +201,7 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
     let mut retained_alive = 0u64;
     let mut retained_dropped = 0u64;
     let (mut cold, mut bootstraps, mut inits, mut floors) = (vec![], vec![], vec![], vec![]);
-    for i in 1..=COLD_ITERS as u64 {
+    for i in 1..=cold_iters as u64 {
         let (runner, build) = bootstrap::build(
             env.builder(),
             bootstrap::padded(&runtime, i),
@@ -185,7 +232,7 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
     let (installed, _) = bootstrap::build(env.builder(), warm_bytes.clone(), CacheStatus::Miss);
     drop(installed);
     let (mut warm, mut warm_inits) = (vec![], vec![]);
-    for _ in 0..WARM_ITERS {
+    for _ in 0..warm_iters {
         let build = bootstrap::warm(env.builder(), &warm_bytes);
         warm.push(build.total);
         warm_inits.push(build.init);
@@ -236,7 +283,7 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
         notes: vec![
             format!(
                 "cold bootstrap = `build()` of a runner whose runtime SO is new to the device \
-                 ({COLD_ITERS} runs, a new padding each): {} total, of which bootstrap {} and \
+                 ({cold_iters} runs, a new padding each): {} total, of which bootstrap {} and \
                  `simpler_aicpu_init` (first dlopen of the SO) {}; p90 {}; floor p90 {}",
                 report::duration(cold.median()),
                 report::duration(bootstraps.median()),
@@ -254,7 +301,7 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
                     / floors.median().as_secs_f64()
             ),
             format!(
-                "warm runner creation ({WARM_ITERS} runs, same {mib} MiB SO): {} total, of which \
+                "warm runner creation ({warm_iters} runs, same {mib} MiB SO): {} total, of which \
                  `simpler_aicpu_init` {}; p90 {}",
                 report::duration(warm.median()),
                 report::duration(warm_inits.median()),
@@ -262,20 +309,25 @@ fn bootstrap(env: &BenchEnv, device: &simpler_host::Device) -> anyhow::Result<Se
             ),
             format!(
                 "device bytes: live on the device beyond what was live before ({}), with each \
-                 cold runner alive and after its drop, worst of {COLD_ITERS}",
+                 cold runner alive and after its drop, worst of {cold_iters}",
                 report::bytes(live_before as i64)
             ),
         ],
     })
 }
 
-fn cycles(env: &BenchEnv, device: &simpler_host::Device) -> Section {
-    let seen = memory::cycles(device, || env.builder(), CYCLES_WARMUP, CYCLES);
+fn cycles(env: &BenchEnv, device: &simpler_host::Device, cfg: &Config) -> Section {
+    let Config {
+        cycles,
+        cycles_warmup,
+        ..
+    } = *cfg;
+    let seen = memory::cycles(device, || env.builder(), cycles_warmup, cycles);
     let growth = seen.rss_growth();
     let live_after = seen.live_bytes.1;
     Section {
         rows: vec![Row {
-            metric: format!("{CYCLES} runner create/drop cycles"),
+            metric: format!("{cycles} runner create/drop cycles"),
             measured: format!(
                 "{} live device; RSS {:+.1} KiB",
                 report::bytes(live_after as i64),
@@ -290,7 +342,7 @@ fn cycles(env: &BenchEnv, device: &simpler_host::Device) -> Section {
             verdict: Verdict::of(live_after == 0 && growth <= 1 << 20),
         }],
         notes: vec![format!(
-            "cycles: {CYCLES_WARMUP} warm-up then {} create/drop of a runner with the artifacts' \
+            "cycles: {cycles_warmup} warm-up then {} create/drop of a runner with the artifacts' \
              runtime SO (cache hit) while the test holds the device open; live device \
              allocations {} → {}, bytes {} → {}; RSS {} → {}",
             seen.count,
@@ -304,7 +356,13 @@ fn cycles(env: &BenchEnv, device: &simpler_host::Device) -> Section {
     }
 }
 
-fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+fn round_trip(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Section> {
+    let Config {
+        round,
+        round_trips,
+        warmup,
+        ..
+    } = *cfg;
     let stream = RawStream::new(sim, SIM_DEVICE);
     let mut launch = SimLaunch::new(env, sim, &stream)?;
     let raw = launch.raw();
@@ -312,9 +370,9 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
 
     // Interleaved in rounds, so that all three see the same load.
     let mut samples = interleaved(
-        WARMUP,
-        ROUND_TRIPS / ROUND,
-        ROUND,
+        warmup,
+        round_trips / round,
+        round,
         &mut [&mut || peer.round_trip(), &mut || raw.call(), &mut || {
             launch.host.exec()
         }],
@@ -331,7 +389,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
     let channel = std::thread::scope(|s| {
         s.spawn(|| {
             sim.set_device(SIM_DEVICE);
-            let samples = Samples::collect(WARMUP, ROUND_TRIPS, |_| sim.ping(1));
+            let samples = Samples::collect(warmup, round_trips, |_| sim.ping(1));
             sim.reset_device(SIM_DEVICE);
             samples
         })
@@ -362,7 +420,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             verdict: Verdict::of(ratio <= 1.5),
         }],
         notes: vec![format!(
-            "round trips, {ROUND_TRIPS} each: {}",
+            "round trips, {round_trips} each: {}",
             [
                 line("IPC ping-pong (SOCK_SEQPACKET, forked echo child)", &ipc),
                 line("simulator channel ping (simpler_sim_ping)", &channel),
@@ -381,7 +439,14 @@ fn round_trip(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
 /// The host's own cost per exec, two ways: with the simulator's launch
 /// call (the device's work and the sync excluded), and with a launch that
 /// does nothing but copy the block (the host's overhead alone).
-fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
+fn host_launch_cost(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Section> {
+    let Config {
+        host_batch_calls,
+        host_batches,
+        round_trips,
+        warmup,
+        ..
+    } = *cfg;
     let stream = RawStream::new(sim, SHIM_DEVICE);
     let mut shim = ShimLaunch::new(env, sim, &stream)?;
     let raw = shim.raw();
@@ -389,7 +454,7 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
     // Launch calls into the simulator, each waited for untimed.
     shim.set_mode(ShimMode::SyncDeferred);
     let (mut host_sim, mut bare_sim) = (vec![], vec![]);
-    for i in 0..WARMUP + ROUND_TRIPS {
+    for i in 0..warmup + round_trips {
         // Which goes first alternates, so neither always follows the
         // other's completion.
         let (host, bare) = if i % 2 == 0 {
@@ -402,7 +467,7 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             (time(|| shim.host.exec()), bare)
         };
         shim.sync_deferred();
-        if i >= WARMUP {
+        if i >= warmup {
             host_sim.push(host);
             bare_sim.push(bare);
         }
@@ -413,15 +478,15 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
     // calls per batch on both sides, so batch times compare directly.
     shim.set_mode(ShimMode::Immediate);
     let (mut host, mut bare) = (vec![], vec![]);
-    for _ in 0..HOST_BATCHES {
-        host.push(time_batch(HOST_BATCH_CALLS, || shim.host.exec()));
-        bare.push(time_batch(HOST_BATCH_CALLS, || raw.call()));
+    for _ in 0..host_batches {
+        host.push(time_batch(host_batch_calls, || shim.host.exec()));
+        bare.push(time_batch(host_batch_calls, || raw.call()));
     }
     shim.set_mode(ShimMode::Forward);
     drop(raw);
     drop(shim);
     drop(stream);
-    let per_call = |s: &Samples| s.median().as_secs_f64() * 1e9 / f64::from(HOST_BATCH_CALLS);
+    let per_call = |s: &Samples| s.median().as_secs_f64() * 1e9 / f64::from(host_batch_calls);
     let (host, bare) = (Samples::new(host), Samples::new(bare));
     let (host_ns, bare_ns) = (per_call(&host), per_call(&bare));
 
@@ -453,9 +518,9 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi) -> anyhow::Result<Section> {
             "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
                  function pointers with a block built once. Simulator launch call: the sync \
                  returns at once and the launch is waited for untimed after each call, \
-                 {ROUND_TRIPS} each, alternating call by call, in alternating order; p90 {} vs {}. \
+                 {round_trips} each, alternating call by call, in alternating order; p90 {} vs {}. \
                  Copy-only launch: the launch copies the {}-byte block and returns, the sync \
-                 returns at once ({HOST_BATCHES} alternating batches of {HOST_BATCH_CALLS} \
+                 returns at once ({host_batches} alternating batches of {host_batch_calls} \
                  calls): the host adds {:.1} ns per launch",
             report::duration(host_sim.p90()),
             report::duration(bare_sim.p90()),
