@@ -3,9 +3,9 @@
 //! pointers the host resolved, with an argument block built once.
 //!
 //! On the simulator both are launch→sync round trips. Through the launch
-//! shim (`csrc/launch_shim.c`) in immediate mode, where a launch only
-//! copies its block and a sync returns at once, the difference between the
-//! two is the host's own cost per launch, with nothing else in it.
+//! shim (`csrc/launch_shim.c`, see [`ShimMode`]) the sync can be taken out
+//! of the timing, or the launch reduced to copying its block: the
+//! difference between the two paths is then the host's own cost per launch.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::path::Path;
@@ -265,9 +265,8 @@ impl RawExec<'_> {
         self.sync();
     }
 
-    /// The launch alone: queues it; [`RawExec::sync`] waits for it.
     #[inline]
-    pub fn launch(&self) {
+    fn launch(&self) {
         debug_assert_eq!(
             self.info.args,
             std::ptr::from_ref(self.block.as_ref()) as u64
@@ -288,9 +287,8 @@ impl RawExec<'_> {
         assert_eq!(rc, 0, "rtAicpuKernelLaunchExWithArgs");
     }
 
-    /// Waits for every launch queued on the stream.
     #[inline]
-    pub fn sync(&self) {
+    fn sync(&self) {
         // SAFETY: a live stream.
         let rc = unsafe { (self.sync)(self.stream.as_ptr(), SYNC_TIMEOUT_MS) };
         assert_eq!(rc, 0, "aclrtSynchronizeStreamWithTimeout");
@@ -420,4 +418,100 @@ pub fn time_batch(calls: u32, mut f: impl FnMut()) -> Duration {
         f();
     }
     started.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static LAUNCHES: AtomicUsize = AtomicUsize::new(0);
+    static SYNCS: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn counted_launch(
+        _: u32,
+        _: *const c_char,
+        _: u32,
+        _: *const AicpuArgsEx,
+        _: *mut c_void,
+        _: *mut c_void,
+        _: u32,
+    ) -> i32 {
+        LAUNCHES.fetch_add(1, Ordering::SeqCst);
+        0
+    }
+
+    unsafe extern "C" fn counted_sync(stream: *mut c_void, _: i32) -> i32 {
+        SYNCS.fetch_add(1, Ordering::SeqCst);
+        // The stream handed over is the one launched on.
+        if stream as usize == 0x5eed {
+            0
+        } else {
+            1
+        }
+    }
+
+    #[test]
+    fn the_shim_forwards_copies_or_defers_as_its_mode_says() {
+        // SAFETY: the shim has no initialisers.
+        let lib = unsafe { Library::new(env!("SIMPLER_BENCH_SHIM")) }.unwrap();
+        // SAFETY: the types are the signatures in csrc/launch_shim.c.
+        let (launch, sync, forward, set_mode, sync_deferred) = unsafe {
+            (
+                symbol::<Launch>(&lib, b"rtAicpuKernelLaunchExWithArgs\0"),
+                symbol::<SyncStream>(&lib, b"aclrtSynchronizeStreamWithTimeout\0"),
+                symbol::<ShimForward>(&lib, b"simpler_bench_shim_forward\0"),
+                symbol::<SetShimMode>(&lib, b"simpler_bench_shim_mode\0"),
+                symbol::<ShimSyncDeferred>(&lib, b"simpler_bench_shim_sync_deferred\0"),
+            )
+        };
+        let block = [7u8; 144];
+        let info = AicpuArgsEx {
+            args: block.as_ptr() as u64,
+            args_size: block.len() as u32,
+            ..AicpuArgsEx::default()
+        };
+        let stream = 0x5eed as *mut c_void;
+        let counts = || {
+            (
+                LAUNCHES.load(Ordering::SeqCst),
+                SYNCS.load(Ordering::SeqCst),
+            )
+        };
+        // SAFETY: `info` describes the live `block`; the stream is only
+        // passed through to the counting functions above.
+        unsafe {
+            let call = || launch(2, c"op".as_ptr(), 1, &info, std::ptr::null_mut(), stream, 0);
+            // Nothing to forward to yet.
+            assert_eq!(call(), 107_000);
+            forward(counted_launch, counted_sync);
+            assert_eq!((call(), sync(stream, 1)), (0, 0));
+            assert_eq!(counts(), (1, 1));
+
+            assert_eq!(set_mode(ShimMode::Immediate as i32), 0);
+            assert_eq!((call(), sync(stream, 1)), (0, 0));
+            assert_eq!(counts(), (1, 1), "immediate mode forwarded a call");
+            let empty = AicpuArgsEx::default();
+            let bad = launch(
+                2,
+                c"op".as_ptr(),
+                1,
+                &empty,
+                std::ptr::null_mut(),
+                stream,
+                0,
+            );
+            assert_eq!(bad, 107_000, "a block without bytes was accepted");
+
+            assert_eq!(set_mode(ShimMode::SyncDeferred as i32), 0);
+            assert_eq!((call(), sync(stream, 1)), (0, 0));
+            assert_eq!(counts(), (2, 1), "the launch goes through, the sync waits");
+            assert_eq!(sync_deferred(1), 0);
+            assert_eq!(counts(), (2, 2));
+
+            assert_eq!(set_mode(3), 107_000);
+            assert_eq!(set_mode(ShimMode::Forward as i32), 0);
+        }
+    }
 }

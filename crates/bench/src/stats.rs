@@ -16,17 +16,15 @@ impl Samples {
         Self { sorted: durations }
     }
 
-    /// Times `f` once per iteration, after `warmup` untimed calls. `f` gets
-    /// the iteration number (warm-up calls included), so it can vary its
-    /// input.
-    pub fn collect(warmup: usize, iters: usize, mut f: impl FnMut(usize)) -> Self {
-        for i in 0..warmup {
-            f(i);
+    /// Times `iters` calls of `f`, one by one, after `warmup` untimed ones.
+    pub fn collect(warmup: usize, iters: usize, mut f: impl FnMut()) -> Self {
+        for _ in 0..warmup {
+            f();
         }
-        let durations = (warmup..warmup + iters)
-            .map(|i| {
+        let durations = (0..iters)
+            .map(|_| {
                 let started = Instant::now();
-                f(i);
+                f();
                 started.elapsed()
             })
             .collect();

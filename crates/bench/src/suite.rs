@@ -238,11 +238,11 @@ fn bootstrap(
         warm_inits.push(build.init);
     }
     let (warm, warm_inits) = (Samples::new(warm), Samples::new(warm_inits));
-    let hash = Samples::collect(3, 30, |_| {
+    let hash = Samples::collect(3, 30, || {
         std::hint::black_box(simpler_abi::fingerprint(std::hint::black_box(&warm_bytes)));
     });
     let machine = env.cann().device_machine();
-    let preflight = Samples::collect(3, 30, |_| {
+    let preflight = Samples::collect(3, 30, || {
         let checked = simpler_host::elf::preflight(&warm_bytes, Role::Runtime, machine, "bench");
         std::hint::black_box(checked.expect("the padded runtime SO passes the preflight"));
     });
@@ -389,7 +389,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Sect
     let channel = std::thread::scope(|s| {
         s.spawn(|| {
             sim.set_device(SIM_DEVICE);
-            let samples = Samples::collect(warmup, round_trips, |_| sim.ping(1));
+            let samples = Samples::collect(warmup, round_trips, || sim.ping(1));
             sim.reset_device(SIM_DEVICE);
             samples
         })
