@@ -2,8 +2,9 @@
 //!
 //! - `round_trip`: IPC ping-pong floor, bare launch→sync, host exec (empty
 //!   kernel on the simulator);
-//! - `host_launch_cost`: bare launch+sync vs host exec through the
-//!   immediate launch shim (host-side cost only);
+//! - `host_launch_cost`: bare launch+sync vs host exec through the launch
+//!   shim, with the simulator's launch call (sync untimed) and with a
+//!   launch that only copies its block (host-side cost only);
 //! - `fnv1a_16MiB`: `simpler_abi::fingerprint` vs the `fnv` crate;
 //! - `runner`: cold bootstrap of a 1 MiB runtime SO, its in-process floor,
 //!   warm runner creation.
@@ -53,10 +54,40 @@ fn host_launch_cost(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
     let stream = RawStream::new(sim, SHIM_DEVICE);
     let mut shim = ShimLaunch::new(env, sim, &stream).expect("build a runner through the shim");
     let raw = shim.raw();
-    shim.set_mode(ShimMode::Immediate);
     let mut group = c.benchmark_group("host_launch_cost");
-    group.bench_function("bare_ffi", |b| b.iter(|| raw.call()));
-    group.bench_function("host_exec", |b| b.iter(|| shim.host.exec()));
+
+    // The simulator's launch call, each launch waited for untimed.
+    shim.set_mode(ShimMode::SyncDeferred);
+    group.bench_function("bare_ffi_sim_call", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let started = Instant::now();
+                    raw.call();
+                    let elapsed = started.elapsed();
+                    shim.sync_deferred();
+                    elapsed
+                })
+                .sum()
+        })
+    });
+    group.bench_function("host_exec_sim_call", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                shim.host.exec();
+                total += started.elapsed();
+                shim.sync_deferred();
+            }
+            total
+        })
+    });
+
+    // A launch that only copies its block.
+    shim.set_mode(ShimMode::Immediate);
+    group.bench_function("bare_ffi_copy_only", |b| b.iter(|| raw.call()));
+    group.bench_function("host_exec_copy_only", |b| b.iter(|| shim.host.exec()));
     group.finish();
     shim.set_mode(ShimMode::Forward);
 }
