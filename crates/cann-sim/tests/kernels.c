@@ -84,3 +84,31 @@ uint32_t sim_preinstall_env(void *args)
     memcpy((void *)(uintptr_t)p->a, dir, strlen(dir) + 1);
     return 0;
 }
+
+/* A barrier: adds 1 to the uint64_t at device address a, then waits (up
+ * to 5 s) until it reaches b. Returns 1 when it never does, i.e. when the
+ * threads meant to meet there did not run at the same time. */
+uint32_t sim_barrier(void *args)
+{
+    struct payload *p = args;
+    uint64_t *count = (uint64_t *)(uintptr_t)p->a;
+    __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 5000; i++) {
+        if (__atomic_load_n(count, __ATOMIC_SEQ_CST) >= p->b)
+            return 0;
+        usleep(1000);
+    }
+    return 1;
+}
+
+/* Moves the uint64_t at device address a from b to b + 1; returns 1 when
+ * it was not b, i.e. when launches of a stream ran out of order. */
+uint32_t sim_step(void *args)
+{
+    struct payload *p = args;
+    uint64_t expected = p->b;
+    return __atomic_compare_exchange_n((uint64_t *)(uintptr_t)p->a, &expected, p->b + 1, 0,
+                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+               ? 0
+               : 1;
+}

@@ -7,7 +7,6 @@ use std::ffi::c_void;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use simpler_abi::names::{
@@ -15,8 +14,8 @@ use simpler_abi::names::{
 };
 use simpler_abi::{fingerprint, BootstrapArgs, DeviceArgs};
 
+use crate::engine::{Entry, KernelFn, Ready};
 use crate::log::{self, level};
-use crate::pool::{Finish, KernelFn};
 use crate::{Context, Outcome};
 
 /// `DynTileFwkBackendKernelServerInit` has the AICPU kernel shape: the
@@ -36,6 +35,10 @@ struct Latched {
 #[derive(Default)]
 pub struct Latch {
     latched: Mutex<Option<Latched>>,
+    /// Held across each init call: one at a time, as one latched
+    /// dispatcher serves them (and the write fault's process-wide limit
+    /// must not be restored under another call).
+    calls: Mutex<()>,
 }
 
 /// Saves, opens and resolves the dispatcher. Returns the latched state.
@@ -102,38 +105,38 @@ fn save_and_open(ctx: &Context, bytes: &[u8], outcome: &mut Outcome) -> Result<L
     Ok(Latched { fingerprint, init })
 }
 
-/// Runs one KFC launch.
-pub fn run(
+/// Prepares one KFC launch: checks it, saves and opens the dispatcher on
+/// the first one (the latch), and returns the latched init to call.
+pub fn prepare(
     ctx: &Context,
     so: &str,
     kernel: &str,
     args: u64,
     args_size: u32,
-    timeout: Duration,
-) -> Outcome {
+) -> Result<Ready, Outcome> {
     let mut outcome = Outcome::default();
     if so != KFC_SO_NAME {
-        return outcome.exception(format!(
+        return Err(outcome.exception(format!(
             "KFC launches are served by {KFC_SO_NAME}; so name {so:?} is not known"
-        ));
+        )));
     }
     if kernel != KFC_KERNEL_NAME {
-        return outcome.exception(format!("{KFC_SO_NAME} has no kernel {kernel:?}"));
+        return Err(outcome.exception(format!("{KFC_SO_NAME} has no kernel {kernel:?}")));
     }
     let Some(block) = ctx
         .memory
         .read_pod::<BootstrapArgs>(args)
         .filter(|_| args_size >= 48)
     else {
-        return outcome.exception(format!(
+        return Err(outcome.exception(format!(
             "the {args_size}-byte KFC argument block is too short"
-        ));
+        )));
     };
     let Some(device_args) = ctx.memory.read_pod::<DeviceArgs>(block.device_args) else {
-        return outcome.exception(format!(
+        return Err(outcome.exception(format!(
             "device_args {:#x} (offset 40) is not inside device memory",
             block.device_args
-        ));
+        )));
     };
     let mut latch = ctx.latch.latched.lock().unwrap_or_else(|e| e.into_inner());
     if latch.is_none() {
@@ -144,15 +147,15 @@ pub fn run(
         {
             Some(bytes) => bytes,
             None => {
-                return outcome.exception(format!(
+                return Err(outcome.exception(format!(
                     "the dispatcher SO at {:#x} ({} bytes) is empty or not inside device memory",
                     device_args.aicpu_so_bin, device_args.aicpu_so_len
-                ))
+                )))
             }
         };
         match save_and_open(ctx, &bytes, &mut outcome) {
             Ok(latched) => *latch = Some(latched),
-            Err(why) => return outcome.exception(why),
+            Err(why) => return Err(outcome.exception(why)),
         }
     } else if let Some(bytes) = ctx
         .memory
@@ -174,28 +177,30 @@ pub fn run(
         Ok(init) => *init,
         Err(why) => {
             log::note(level::ERROR, &format!("KFC: {why}"));
-            return outcome.exception(why.clone());
+            return Err(outcome.exception(why.clone()));
         }
     };
+    drop(latch);
     outcome.kfc_calls += 1;
     // On an AICPU worker like any kernel, so the op timeout applies.
-    let call = || ctx.pool.run(init, args, 1, timeout);
-    let finish = if ctx.fail_dispatcher_write {
+    Ok(Ready {
+        entry: Entry::DispatcherInit(init),
+        label: DISPATCHER_INIT_SYMBOL.to_owned(),
+        outcome,
+    })
+}
+
+/// Calls the latched dispatcher's init on this AICPU worker, with the
+/// dispatcher-write fault around it when configured.
+pub fn call_init(ctx: &Context, init: InitFn, args: u64) -> u32 {
+    let _one = ctx.latch.calls.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: `init` is the dispatcher's DynTileFwkBackendKernelServerInit,
+    // called with the device address of the KFC argument block, as CANN
+    // calls it.
+    let call = || unsafe { init(args as *mut c_void) };
+    if ctx.fail_dispatcher_write {
         crate::faults::with_file_writes_failing(call)
     } else {
         call()
-    };
-    drop(latch);
-    match finish {
-        Finish::Done(failures) => match failures.first() {
-            None => outcome,
-            Some(&(_, rc)) => {
-                outcome.exception(format!("{DISPATCHER_INIT_SYMBOL} returned {}", rc as i32))
-            }
-        },
-        Finish::TimedOut(_) => outcome.timeout(format!(
-            "{DISPATCHER_INIT_SYMBOL} exceeded the op timeout of {} ms",
-            timeout.as_millis()
-        )),
     }
 }

@@ -3,39 +3,36 @@
 //! on `aclrtSetDevice` with the device memory (a memfd) and the control
 //! socket as inherited descriptors; exits when the control socket closes.
 //!
-//! Threads: `main` reads requests and hands each stream's launches, in
-//! order, to that stream's executor thread; executors run KFC launches
-//! themselves and type-2 kernels on the `aicpu<N>` worker pool.
+//! Threads: the `aicpu<N>` workers read requests and run kernels; the main
+//! thread is the op-timeout watchdog (see `engine`).
 
 // Shared with the library, which alone reads reply messages.
 #[allow(dead_code)]
 #[path = "../protocol.rs"]
 mod protocol;
 
+mod engine;
 mod faults;
 mod kfc;
 mod log;
 mod memory;
-mod pool;
 mod scheduler;
+mod wake;
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::Arc;
 
-use simpler_abi::cann::error::{
-    ACL_ERROR_RT_AICPU_EXCEPTION, ACL_ERROR_RT_AICPU_TIMEOUT, ACL_ERROR_RT_DEVICE_TASK_ABORT,
-};
+use simpler_abi::cann::error::{ACL_ERROR_RT_AICPU_EXCEPTION, ACL_ERROR_RT_AICPU_TIMEOUT};
 use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC, PREINSTALL_DIR_ENV};
 
+use crate::engine::{send_reply, Engine, Ready};
 use crate::log::level;
 use crate::memory::DeviceMemory;
-use crate::protocol::{reply, request, Reply, Request};
+use crate::protocol::{reply, Reply, Request};
 
-/// Everything the executors share.
+/// Everything the device's threads share.
 pub struct Context {
     /// The device memory window.
     pub memory: DeviceMemory,
@@ -43,15 +40,16 @@ pub struct Context {
     pub preinstall: PathBuf,
     /// `<root>/tmp`.
     pub tmp: PathBuf,
-    /// The AICPU worker threads.
-    pub pool: pool::Pool,
+    /// The AICPU workers, streams and op timeouts.
+    pub engine: Engine,
     /// Kernel SOs opened by type-2 launches.
     pub so_cache: scheduler::SoCache,
     /// The KFC dispatcher latch.
     pub latch: kfc::Latch,
     /// `SIMPLER_SIM_FAIL_DISPATCHER_WRITE`.
     pub fail_dispatcher_write: bool,
-    ctl: OwnedFd,
+    /// The control channel to the host library.
+    pub ctl: OwnedFd,
 }
 
 /// The result of one launch, with what it did for the accounting.
@@ -65,7 +63,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed(mut self, code: i32, message: String) -> Self {
+    /// Fails with `code` and `message` (logged).
+    pub fn failed(mut self, code: i32, message: String) -> Self {
         log::note(level::ERROR, &message);
         self.code = code;
         self.message = message;
@@ -131,15 +130,6 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-fn send_reply(ctl: BorrowedFd<'_>, reply: &Reply) {
-    if protocol::send(ctl, reply).is_err() {
-        // The host is gone: nothing left to serve.
-        // SAFETY: _exit ends the process without running destructors while
-        // kernels may still run on other threads.
-        unsafe { libc::_exit(0) };
-    }
-}
-
 /// Creates the device filesystem, maps memory and builds the context.
 fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
     let preinstall = args.root.join("preinstall");
@@ -185,14 +175,9 @@ fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
     // SAFETY: the memfd was handed to us and is now mapped; the mapping
     // keeps the object alive without the descriptor.
     drop(unsafe { OwnedFd::from_raw_fd(args.mem_fd) });
-    let pool = match pool::Pool::new(args.threads) {
-        Ok(pool) => pool,
-        Err(e) => {
-            return Err((
-                ctl,
-                format!("cannot start {} AICPU threads: {e}", args.threads),
-            ))
-        }
+    let engine = match Engine::new(args.threads) {
+        Ok(engine) => engine,
+        Err(e) => return Err((ctl, format!("cannot create the AICPU engine: {e}"))),
     };
     log::note(
         level::INFO,
@@ -209,7 +194,7 @@ fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
         memory,
         preinstall,
         tmp,
-        pool,
+        engine,
         so_cache: scheduler::SoCache::default(),
         latch: kfc::Latch::default(),
         fail_dispatcher_write: args.fail_dispatcher_write,
@@ -217,13 +202,9 @@ fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
     })
 }
 
-/// What a stream executor is asked to do, in stream order.
-enum Command {
-    Launch(Request),
-    ClearError,
-}
-
-fn run_launch(ctx: &Context, req: &Request) -> Outcome {
+/// Checks a launch and finds what its blocks call; `Err` is a launch that
+/// ends without running anything.
+pub fn prepare(ctx: &Context, req: &Request) -> Result<Ready, Outcome> {
     let name = |offset: u32| {
         ctx.memory.read_name(
             req.args + u64::from(offset),
@@ -231,48 +212,15 @@ fn run_launch(ctx: &Context, req: &Request) -> Outcome {
         )
     };
     let (Some(so), Some(kernel)) = (name(req.so_name_offset), name(req.kernel_name_offset)) else {
-        return Outcome::default().exception(format!(
+        return Err(Outcome::default().exception(format!(
             "the so/kernel names at offsets {}/{} of the argument block at {:#x} are not NUL-terminated UTF-8",
             req.so_name_offset, req.kernel_name_offset, req.args
-        ));
+        )));
     };
-    let timeout = Duration::from_millis(req.timeout_ms.into());
     match req.kernel_type {
-        KERNEL_TYPE_AICPU_KFC => kfc::run(ctx, &so, &kernel, req.args, req.args_size, timeout),
-        KERNEL_TYPE_AICPU => scheduler::run(ctx, &so, &kernel, req.args, req.block_dim, timeout),
-        other => Outcome::default().exception(format!("kernel type {other} is not served")),
-    }
-}
-
-/// One stream: its launches run one after the other; after a failure the
-/// rest are aborted until the host has seen the error at a sync.
-fn executor(ctx: Arc<Context>, commands: mpsc::Receiver<Command>) {
-    let mut failed = false;
-    for command in commands {
-        let req = match command {
-            Command::ClearError => {
-                failed = false;
-                continue;
-            }
-            Command::Launch(req) => req,
-        };
-        let outcome = if failed {
-            Outcome::default().failed(
-                ACL_ERROR_RT_DEVICE_TASK_ABORT,
-                "aborted: an earlier launch on this stream failed and no sync has reported it yet"
-                    .to_owned(),
-            )
-        } else {
-            run_launch(&ctx, &req)
-        };
-        failed |= outcome.code != 0;
-        let mut reply = Reply::new(reply::DONE, outcome.code, &outcome.message);
-        reply.seq = req.seq;
-        reply.stream = req.stream;
-        reply.kfc_calls = outcome.kfc_calls;
-        reply.dispatcher_saves = outcome.dispatcher_saves;
-        reply.dlopens = outcome.dlopens;
-        send_reply(ctx.ctl.as_fd(), &reply);
+        KERNEL_TYPE_AICPU_KFC => kfc::prepare(ctx, &so, &kernel, req.args, req.args_size),
+        KERNEL_TYPE_AICPU => scheduler::prepare(ctx, &so, &kernel),
+        other => Err(Outcome::default().exception(format!("kernel type {other} is not served"))),
     }
 }
 
@@ -294,74 +242,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    send_reply(ctx.ctl.as_fd(), &Reply::new(reply::READY, 0, ""));
-    let mut streams: HashMap<u64, mpsc::Sender<Command>> = HashMap::new();
-    loop {
-        let req = match protocol::recv::<Request>(ctx.ctl.as_fd()) {
-            Ok(Some(req)) => req,
-            // The host closed the channel (reset, finalize or death).
-            Ok(None) => break,
-            Err(e) => {
-                log::note(level::ERROR, &format!("control channel failed: {e}"));
-                break;
-            }
-        };
-        match req.kind {
-            request::PING => send_reply(ctx.ctl.as_fd(), &Reply::new(reply::PONG, 0, "")),
-            request::LAUNCH | request::CLEAR_STREAM_ERROR => {
-                if req.flags & protocol::LAUNCH_FLAG_DIE != 0 {
-                    log::note(
-                        level::ERROR,
-                        "SIMPLER_SIM_KILL_AT_LAUNCH: killing the device process",
-                    );
-                    // SAFETY: signalling ourselves.
-                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-                }
-                let sender = match streams.entry(req.stream) {
-                    Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => {
-                        let (tx, rx) = mpsc::channel();
-                        let shared = Arc::clone(&ctx);
-                        let spawned = std::thread::Builder::new()
-                            .name(format!("stream{:x}", req.stream))
-                            .spawn(move || executor(shared, rx));
-                        if let Err(e) = spawned {
-                            // Fail this launch; a later one may find resources.
-                            let why = format!(
-                                "cannot start an executor for stream {:#x}: {e}",
-                                req.stream
-                            );
-                            let outcome = Outcome::default().exception(why);
-                            if req.kind == request::LAUNCH {
-                                let mut reply =
-                                    Reply::new(reply::DONE, outcome.code, &outcome.message);
-                                reply.seq = req.seq;
-                                reply.stream = req.stream;
-                                send_reply(ctx.ctl.as_fd(), &reply);
-                            }
-                            continue;
-                        }
-                        entry.insert(tx)
-                    }
-                };
-                let command = if req.kind == request::LAUNCH {
-                    Command::Launch(req)
-                } else {
-                    Command::ClearError
-                };
-                let _ = sender.send(command);
-            }
-            request::DESTROY_STREAM => {
-                // Dropping the sender ends the executor after its queue.
-                streams.remove(&req.stream);
-            }
-            other => log::note(
-                level::WARN,
-                &format!("unknown request kind {other} ignored"),
-            ),
-        }
+    if let Err(e) = Engine::spawn_workers(&ctx) {
+        let why = format!("cannot start {} AICPU threads: {e}", args.threads);
+        log::note(level::ERROR, &why);
+        let _ = protocol::send(ctx.ctl.as_fd(), &Reply::new(reply::START_FAILED, 0, &why));
+        std::process::exit(1);
     }
-    // SAFETY: leave at once: kernels may still be running on pool threads
-    // and must not observe destructors of the state they use.
-    unsafe { libc::_exit(0) };
+    send_reply(&ctx, &Reply::new(reply::READY, 0, ""));
+    ctx.engine.watch(&ctx)
 }

@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
+use crate::engine::{Entry, KernelFn, Ready};
 use crate::log::{self, level};
-use crate::pool::{Finish, KernelFn};
 use crate::{Context, Outcome};
 
 /// Kernel SOs opened so far, by file name; never closed, as on hardware.
@@ -57,37 +56,15 @@ fn resolve(
     Ok(*symbol)
 }
 
-/// Runs one type-2 launch.
-pub fn run(
-    ctx: &Context,
-    so: &str,
-    kernel: &str,
-    args: u64,
-    block_dim: u32,
-    timeout: Duration,
-) -> Outcome {
+/// Prepares one type-2 launch: its kernel, resolved in its SO.
+pub fn prepare(ctx: &Context, so: &str, kernel: &str) -> Result<Ready, Outcome> {
     let mut outcome = Outcome::default();
-    let func = match resolve(ctx, so, kernel, &mut outcome) {
-        Ok(func) => func,
-        Err(why) => return outcome.exception(why),
-    };
-    match ctx.pool.run(func, args, block_dim, timeout) {
-        Finish::Done(failures) if failures.is_empty() => outcome,
-        Finish::Done(failures) => {
-            let shown: Vec<String> = failures
-                .iter()
-                .take(8)
-                .map(|(block, rc)| format!("block {block} returned {rc}"))
-                .collect();
-            outcome.exception(format!(
-                "{so}:{kernel} failed on {} of {block_dim} AICPU thread(s): {}",
-                failures.len(),
-                shown.join(", ")
-            ))
-        }
-        Finish::TimedOut(left) => outcome.timeout(format!(
-            "{so}:{kernel} exceeded the op timeout of {} ms with {left} of {block_dim} thread(s) unfinished",
-            timeout.as_millis()
-        )),
+    match resolve(ctx, so, kernel, &mut outcome) {
+        Ok(func) => Ok(Ready {
+            entry: Entry::Kernel(func),
+            label: format!("{so}:{kernel}"),
+            outcome,
+        }),
+        Err(why) => Err(outcome.exception(why)),
     }
 }

@@ -1,0 +1,171 @@
+//! How launches are scheduled on the emulated AICPU: a launch's blocks run
+//! at the same time on the worker pool, a stream runs its launches in
+//! order, streams run at once, and requests are still read (and the op
+//! timeout still kept) while every worker is busy.
+
+mod common;
+
+use std::ffi::c_void;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn payload(a: u64, b: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&a.to_le_bytes());
+    p[8..].copy_from_slice(&b.to_le_bytes());
+    p
+}
+
+fn read_u64(api: &Api, addr: u64) -> u64 {
+    u64::from_le_bytes(api.d2h(addr, 8).try_into().unwrap())
+}
+
+#[test]
+fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
+    if !child() {
+        run_child(
+            "blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
+            &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let count = api.alloc(8);
+    // Three blocks on three workers meet at a barrier: they must all run at
+    // once (the one the request woke, and two woken for the queued blocks).
+    for round in 0..20u64 {
+        api.h2d(count, &[0; 8]);
+        api.ok(
+            "launch",
+            api.launch_type2(TEST_KERNELS, "sim_barrier", &payload(count, 3), 3, stream),
+        );
+        api.ok(
+            &format!("sync (round {round})"),
+            api.sync_ms(stream, 10_000),
+        );
+        assert_eq!(read_u64(&api, count), 3);
+    }
+    // One block on each of two streams meets the other at a barrier.
+    let other = api.stream();
+    for round in 0..20u64 {
+        api.h2d(count, &[0; 8]);
+        for s in [stream, other] {
+            api.ok(
+                "launch",
+                api.launch_type2(TEST_KERNELS, "sim_barrier", &payload(count, 2), 1, s),
+            );
+        }
+        for s in [stream, other] {
+            api.ok(&format!("sync (round {round})"), api.sync_ms(s, 10_000));
+        }
+        assert_eq!(read_u64(&api, count), 2);
+    }
+    // SAFETY: a live stream of the current device.
+    api.ok("destroy", unsafe { (api.destroy_stream)(other) });
+    api.release(count);
+    api.reset(0);
+}
+
+#[test]
+fn every_stream_runs_its_launches_in_order() {
+    if !child() {
+        run_child("every_stream_runs_its_launches_in_order", &[]);
+        return;
+    }
+    const LAUNCHES: u64 = 300;
+    let api = Api::load();
+    api.set(0);
+    let streams: Vec<*mut c_void> = (0..3).map(|_| api.stream()).collect();
+    let counters: Vec<u64> = streams
+        .iter()
+        .map(|_| {
+            let c = api.alloc(8);
+            api.h2d(c, &[0; 8]);
+            c
+        })
+        .collect();
+    // Interleaved on three streams, some of them slow: each launch moves
+    // its stream's counter from i to i + 1 and fails if it ran early.
+    for i in 0..LAUNCHES {
+        for (n, (&s, &c)) in streams.iter().zip(&counters).enumerate() {
+            if i % 50 == n as u64 {
+                api.ok(
+                    "launch",
+                    api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(5, 0), 1, s),
+                );
+            }
+            api.ok(
+                "launch",
+                api.launch_type2(TEST_KERNELS, "sim_step", &payload(c, i), 1, s),
+            );
+        }
+        if i % 100 == 99 {
+            for &s in &streams {
+                api.ok("sync", api.sync_ms(s, 30_000));
+            }
+        }
+    }
+    for (&s, &c) in streams.iter().zip(&counters) {
+        api.ok("sync", api.sync_ms(s, 30_000));
+        assert_eq!(read_u64(&api, c), LAUNCHES);
+        // SAFETY: a live stream of the current device.
+        api.ok("destroy", unsafe { (api.destroy_stream)(s) });
+        api.release(c);
+    }
+    api.reset(0);
+}
+
+#[test]
+fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
+    if !child() {
+        run_child(
+            "requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
+            &[
+                ("SIMPLER_SIM_AICPU_THREADS", "1"),
+                ("SIMPLER_SIM_OP_TIMEOUT_MS", "300"),
+            ],
+        );
+        return;
+    }
+    let api = Api::load();
+    api.set(0);
+    let busy = api.stream();
+    let queued = api.stream();
+    let count = api.alloc(8);
+    api.h2d(count, &[0; 8]);
+    let started = Instant::now();
+    // The only worker sleeps for 3 s.
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(3000, 0), 1, busy),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    // Still answered: the device's main thread reads the channel.
+    // SAFETY: the current device is set.
+    api.ok("simpler_sim_ping", unsafe { (api.ping)(1) });
+    api.ok(
+        "launch",
+        api.launch_type2(TEST_KERNELS, "sim_count", &payload(count, 0), 1, queued),
+    );
+    // The queued launch's op timeout runs while it waits for a worker, as
+    // the sleeping one's does.
+    for s in [busy, queued] {
+        api.expect(
+            "sync",
+            api.sync_ms(s, 10_000),
+            ACL_ERROR_RT_AICPU_TIMEOUT,
+            "exceeded the op timeout of 300 ms",
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the timeouts waited for the kernel: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(read_u64(&api, count), 0, "the queued launch never ran");
+    api.release(count);
+    api.reset(0);
+}
