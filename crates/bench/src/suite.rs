@@ -45,8 +45,8 @@ pub struct Config {
 impl Config {
     /// What `cargo xtask bench` measures: a few seconds on 2 cores.
     pub const FULL: Config = Config {
-        cold_iters: 30,
-        warm_iters: 50,
+        cold_iters: 50,
+        warm_iters: 100,
         round_trips: 5000,
         warmup: 200,
         round: 50,
@@ -200,7 +200,8 @@ fn bootstrap(
     let (live_before, _) = live_device(device);
     let mut retained_alive = 0u64;
     let mut retained_dropped = 0u64;
-    let (mut cold, mut bootstraps, mut inits, mut floors) = (vec![], vec![], vec![], vec![]);
+    let (mut cold, mut bootstraps, mut inits, mut rest, mut floors) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for i in 1..=cold_iters as u64 {
         let (runner, build) = bootstrap::build(
             env.builder(),
@@ -214,15 +215,17 @@ fn bootstrap(
         cold.push(build.total);
         bootstraps.push(build.bootstrap);
         inits.push(build.init);
+        rest.push(build.total.saturating_sub(build.bootstrap + build.init));
         floors.push(bootstrap::floor(
             &floor_dir,
             &bootstrap::padded(&runtime, 1 << 32 | i),
         ));
     }
-    let (cold, bootstraps, inits, floors) = (
+    let (cold, bootstraps, inits, rest, floors) = (
         Samples::new(cold),
         Samples::new(bootstraps),
         Samples::new(inits),
+        Samples::new(rest),
         Samples::new(floors),
     );
 
@@ -283,11 +286,13 @@ fn bootstrap(
         notes: vec![
             format!(
                 "cold bootstrap = `build()` of a runner whose runtime SO is new to the device \
-                 ({cold_iters} runs, a new padding each): {} total, of which bootstrap {} and \
-                 `simpler_aicpu_init` (first dlopen of the SO) {}; p90 {}; floor p90 {}",
+                 ({cold_iters} runs, a new padding each): {} total; bootstrap {}, \
+                 `simpler_aicpu_init` (first dlopen of the SO) {}, the rest (preflight, stream) \
+                 {}; p90 {}; floor p90 {}",
                 report::duration(cold.median()),
                 report::duration(bootstraps.median()),
                 report::duration(inits.median()),
+                report::duration(rest.median()),
                 report::duration(cold.p90()),
                 report::duration(floors.p90()),
             ),
