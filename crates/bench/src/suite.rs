@@ -482,6 +482,17 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Resul
     // Batches, as one call is too short for the clock; the same number of
     // calls per batch on both sides, so batch times compare directly.
     shim.set_mode(ShimMode::Immediate);
+    // Each call after the caches were flushed, as a thread that slept in a
+    // sync finds them at worst.
+    let mut flush = cache_flusher();
+    let (mut host_cold, mut bare_cold) = (vec![], vec![]);
+    for _ in 0..host_batches {
+        flush();
+        host_cold.push(time(|| shim.host.exec()));
+        flush();
+        bare_cold.push(time(|| raw.call()));
+    }
+    let (host_cold, bare_cold) = (Samples::new(host_cold), Samples::new(bare_cold));
     let (mut host, mut bare) = (vec![], vec![]);
     for _ in 0..host_batches {
         host.push(time_batch(host_batch_calls, || shim.host.exec()));
@@ -519,19 +530,29 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Resul
                 verdict: Verdict::of(ratio <= 1.10),
             },
         ],
-        notes: vec![format!(
-            "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
+        notes: vec![
+            format!(
+                "host-side cost: `DeviceRunner::exec` vs the same two C calls through the same \
                  function pointers with a block built once. Simulator launch call: the sync \
                  returns at once and the launch is waited for untimed after each call, \
                  {round_trips} each, alternating call by call, in alternating order; p90 {} vs {}. \
                  Copy-only launch: the launch copies the {}-byte block and returns, the sync \
                  returns at once ({host_batches} alternating batches of {host_batch_calls} \
                  calls): the host adds {:.1} ns per launch",
-            report::duration(host_sim.p90()),
-            report::duration(bare_sim.p90()),
-            size_of::<simpler_abi::ExecLaunchArgs>(),
-            host_ns - bare_ns
-        )],
+                report::duration(host_sim.p90()),
+                report::duration(bare_sim.p90()),
+                size_of::<simpler_abi::ExecLaunchArgs>(),
+                host_ns - bare_ns
+            ),
+            format!(
+                "copy-only launch with the CPU caches flushed before each call ({} MiB \
+                 walked; {host_batches} calls each): host {} vs bare {} — the host's cost \
+                 grows with the memory it touches",
+                CACHE_FLUSH_BYTES >> 20,
+                report::duration(host_cold.median()),
+                report::duration(bare_cold.median()),
+            ),
+        ],
     })
 }
 
@@ -549,4 +570,21 @@ fn load_average() -> String {
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Bytes walked to push everything else out of the CPU caches.
+const CACHE_FLUSH_BYTES: usize = 16 << 20;
+
+/// A function that writes one byte per cache line of a
+/// [`CACHE_FLUSH_BYTES`] buffer, evicting what the caches held.
+fn cache_flusher() -> impl FnMut() {
+    let mut buffer = vec![0u8; CACHE_FLUSH_BYTES];
+    let mut round = 0u8;
+    move || {
+        round = round.wrapping_add(1);
+        for byte in buffer.iter_mut().step_by(64) {
+            *byte = byte.wrapping_add(round);
+        }
+        std::hint::black_box(&buffer);
+    }
 }
