@@ -4,11 +4,14 @@
 //! - `ipc`: a raw `SOCK_SEQPACKET` ping-pong between this process and a
 //!   child process blocked in `recv` (the transport alone);
 //! - `channel`: `simpler_sim_ping`, a round trip over the simulator's own
-//!   control channel, answered by the device process's receiving thread
-//!   (transport plus the library's reader thread and wake-up);
+//!   control channel, answered by the AICPU worker the request wakes
+//!   (transport plus the library's and the device's bookkeeping);
 //! - `launch`: `rtAicpuKernelLaunchExWithArgs` + `aclrtSynchronizeStream`
-//!   of an empty kernel on 1 AICPU thread (adds the argument copy, the
-//!   stream executor and a pool worker hand-off).
+//!   of an empty kernel on 1 AICPU thread (adds the argument copy into
+//!   device memory, the stream bookkeeping and the kernel call).
+//!
+//! The three take turns in rounds, so a change in the machine's load during
+//! the run hits all of them alike.
 //!
 //! Run: `cargo bench -p simpler-cann-sim --bench launch_latency [-- ITERS]`
 //! (uses the artifacts of `cargo xtask build`, or `SIMPLER_ARTIFACTS_DIR`;
@@ -61,8 +64,6 @@ fn main() {
     std::env::set_var("SIMPLER_SIM_ROOT", root.path());
     install_empty_kernel(&root.path().join("device0/preinstall"));
 
-    let ipc = runs("ipc").then(|| ipc_floor(iters));
-
     let lib_path = simpler_testkit::host_artifacts().sim_lib();
     // SAFETY: loading the simulator library has no preconditions.
     let lib = unsafe { libloading::Library::new(&lib_path) }.expect("load the simulator");
@@ -84,13 +85,6 @@ fn main() {
         assert_eq!(create_stream(&mut stream), 0);
     }
 
-    let channel = runs("channel").then(|| {
-        measure(iters, |_| {
-            // SAFETY: the current device is set.
-            assert_eq!(unsafe { ping(1) }, 0);
-        })
-    });
-
     let mut block = [0u8; 144];
     block[16..22].copy_from_slice(b"sim_ok");
     block[80..80 + 22].copy_from_slice(b"libsim_test_kernels.so");
@@ -101,50 +95,78 @@ fn main() {
         kernel_name_addr_offset: 16,
         ..AicpuArgsEx::default()
     };
-    let launch_once = |_| {
-        // SAFETY: `info` describes the live `block`; `stream` is live.
-        unsafe {
-            assert_eq!(
-                launch(
-                    2,
-                    c"empty".as_ptr(),
-                    1,
-                    &info,
-                    std::ptr::null_mut(),
-                    stream,
-                    0
-                ),
-                0
-            );
-            assert_eq!(sync(stream), 0);
-        }
-    };
-    let kernel = runs("launch").then(|| measure(iters, launch_once));
 
-    println!("launch→sync of an empty kernel vs IPC floors, {iters} round trips each (after {WARMUP} warm-up):");
+    let echo = Echo::start();
+    let mut buf = [0u8; MSG];
+    let mut parts: Vec<(&str, Box<dyn FnMut() + '_>)> = Vec::new();
+    if runs("ipc") {
+        parts.push((
+            "ipc",
+            Box::new(|| assert!(send_recv(echo.fd.as_raw_fd(), &mut buf))),
+        ));
+    }
+    if runs("channel") {
+        parts.push((
+            "channel",
+            // SAFETY: the current device is set.
+            Box::new(|| assert_eq!(unsafe { ping(1) }, 0)),
+        ));
+    }
+    if runs("launch") {
+        parts.push((
+            "launch",
+            Box::new(|| {
+                // SAFETY: `info` describes the live `block`; `stream` is live.
+                unsafe {
+                    assert_eq!(
+                        launch(
+                            2,
+                            c"empty".as_ptr(),
+                            1,
+                            &info,
+                            std::ptr::null_mut(),
+                            stream,
+                            0
+                        ),
+                        0
+                    );
+                    assert_eq!(sync(stream), 0);
+                }
+            }),
+        ));
+    }
+    let stats = measure(iters, &mut parts);
+
+    println!(
+        "launch→sync of an empty kernel vs IPC floors, {iters} round trips each \
+         (after {WARMUP} warm-up), interleaved in {ROUNDS} rounds:"
+    );
     println!(
         "{:<10} {:>10} {:>10} {:>10} {:>10}",
         "", "median", "p90", "p99", "mean"
     );
-    for (name, d) in [("ipc", &ipc), ("channel", &channel), ("launch", &kernel)] {
-        if let Some(d) = d {
-            println!(
-                "{name:<10} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8.1}µs",
-                d.median, d.p90, d.p99, d.mean
-            );
-        }
+    for ((name, _), d) in parts.iter().zip(&stats) {
+        println!(
+            "{name:<10} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8.1}µs",
+            d.median, d.p90, d.p99, d.mean
+        );
     }
-    if let (Some(ipc), Some(channel), Some(kernel)) = (&ipc, &channel, &kernel) {
+    if let [ipc, channel, kernel] = &stats[..] {
         println!(
             "launch / ipc median: {:.2}x; channel / ipc median: {:.2}x",
             kernel.median / ipc.median,
             channel.median / ipc.median
         );
     }
+    drop(parts);
+    echo.stop();
     drop(lib);
 }
 
 const WARMUP: usize = 200;
+/// The parts take turns this many times, so a change in the machine's load
+/// during the run hits all of them alike.
+const ROUNDS: usize = 20;
 /// Parts that can be run alone.
 const PARTS: [&str; 3] = ["ipc", "channel", "launch"];
 
@@ -155,26 +177,38 @@ struct Stats {
     mean: f64,
 }
 
-fn measure(iters: usize, mut f: impl FnMut(usize)) -> Stats {
-    for i in 0..WARMUP {
-        f(i);
+/// Times `iters` calls of each part, the parts taking turns in rounds.
+fn measure(iters: usize, parts: &mut [(&str, Box<dyn FnMut() + '_>)]) -> Vec<Stats> {
+    for (_, f) in parts.iter_mut() {
+        for _ in 0..WARMUP {
+            f();
+        }
     }
-    let mut times: Vec<Duration> = (0..iters)
-        .map(|i| {
-            let t = Instant::now();
-            f(i);
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
+    let mut times: Vec<Vec<Duration>> = parts.iter().map(|_| Vec::with_capacity(iters)).collect();
+    for round in 0..ROUNDS {
+        let n = iters / ROUNDS + usize::from(round < iters % ROUNDS);
+        for ((_, f), times) in parts.iter_mut().zip(&mut times) {
+            for _ in 0..n {
+                let t = Instant::now();
+                f();
+                times.push(t.elapsed());
+            }
+        }
+    }
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let at = |q: f64| us(times[((times.len() as f64 * q) as usize).min(times.len() - 1)]);
-    Stats {
-        median: at(0.5),
-        p90: at(0.9),
-        p99: at(0.99),
-        mean: times.iter().map(|&d| us(d)).sum::<f64>() / times.len() as f64,
-    }
+    times
+        .into_iter()
+        .map(|mut times| {
+            times.sort();
+            let at = |q: f64| us(times[((times.len() as f64 * q) as usize).min(times.len() - 1)]);
+            Stats {
+                median: at(0.5),
+                p90: at(0.9),
+                p99: at(0.99),
+                mean: times.iter().map(|&d| us(d)).sum::<f64>() / times.len() as f64,
+            }
+        })
+        .collect()
 }
 
 /// Compiles `tests/kernels.c` (its `sim_ok` is the empty kernel), or copies
@@ -220,29 +254,38 @@ fn send_recv(fd: RawFd, buf: &mut [u8; MSG]) -> bool {
     }
 }
 
-/// Ping-pong with an echo child over a fresh socket pair.
-fn ipc_floor(iters: usize) -> Stats {
-    let (ours, theirs) = seqpacket_pair();
-    let fd = theirs.as_raw_fd();
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.arg(ECHO_ARG).arg(fd.to_string());
-    // SAFETY: only fcntl between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+/// An echo child over a fresh socket pair: the other end of the `ipc`
+/// ping-pong.
+struct Echo {
+    fd: OwnedFd,
+    child: std::process::Child,
+}
+
+impl Echo {
+    fn start() -> Self {
+        let (ours, theirs) = seqpacket_pair();
+        let fd = theirs.as_raw_fd();
+        let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+        cmd.arg(ECHO_ARG).arg(fd.to_string());
+        // SAFETY: only fcntl between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn the echo child");
+        Self { fd: ours, child }
     }
-    let mut child = cmd.spawn().expect("spawn the echo child");
-    drop(theirs);
-    let mut buf = [0u8; MSG];
-    let stats = measure(iters, |_| assert!(send_recv(ours.as_raw_fd(), &mut buf)));
-    // End of file ends the child.
-    drop(ours);
-    child.wait().expect("reap the echo child");
-    stats
+
+    fn stop(self) {
+        let Self { fd, mut child } = self;
+        // End of file ends the child.
+        drop(fd);
+        child.wait().expect("reap the echo child");
+    }
 }
 
 fn echo(fd: RawFd) {
