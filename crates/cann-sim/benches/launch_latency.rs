@@ -98,7 +98,7 @@ fn main() {
 
     let echo = Echo::start();
     let mut buf = [0u8; MSG];
-    let mut parts: Vec<(&str, Box<dyn FnMut() + '_>)> = Vec::new();
+    let mut parts: Vec<Part<'_>> = Vec::new();
     if runs("ipc") {
         parts.push((
             "ipc",
@@ -170,6 +170,9 @@ const ROUNDS: usize = 20;
 /// Parts that can be run alone.
 const PARTS: [&str; 3] = ["ipc", "channel", "launch"];
 
+/// A named round trip to time.
+type Part<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
 struct Stats {
     median: f64,
     p90: f64,
@@ -178,7 +181,7 @@ struct Stats {
 }
 
 /// Times `iters` calls of each part, the parts taking turns in rounds.
-fn measure(iters: usize, parts: &mut [(&str, Box<dyn FnMut() + '_>)]) -> Vec<Stats> {
+fn measure(iters: usize, parts: &mut [Part<'_>]) -> Vec<Stats> {
     for (_, f) in parts.iter_mut() {
         for _ in 0..WARMUP {
             f();
