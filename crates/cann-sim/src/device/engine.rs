@@ -1,14 +1,21 @@
 //! The AICPU cores of one device process, the order launches run in, and
 //! the op timeout.
 //!
-//! **Workers.** `threads` worker threads (`aicpu0…`) run kernels. An idle
-//! worker sleeps on both the control channel and the job bell (an epoll set
-//! with `EPOLLEXCLUSIVE`, so one event wakes one worker). The worker a
-//! launch request wakes runs the launch's first block itself and queues the
-//! other `blockDim - 1` as jobs for idle workers; the last block to finish
-//! sends the reply from its own thread. An empty launch therefore costs the
-//! device one wake-up, like an echo server, instead of a relay through
-//! other threads.
+//! **Workers and the channel.** `threads` worker threads (`aicpu0…`) run
+//! kernels. One of them at a time is the *reader*: it sleeps on the control
+//! channel (and a bell), reads each request and, when the request starts a
+//! launch, runs the launch's first block itself — keeping the reader role
+//! meanwhile — queues the other `blockDim - 1` blocks for idle workers, and
+//! sends the reply from its own thread when the last block is done. So an
+//! empty launch costs the device one wake-up of one thread, as an echo
+//! server does, and a request that arrives while the reader is finishing
+//! up simply waits in the channel instead of waking another thread. The
+//! other workers wait on a condition variable for queued blocks.
+//!
+//! The reader does not read while it runs a launch. If it has been busy for
+//! a whole [`TICK`], the main thread hands the channel to an idle worker
+//! (or reads it itself when none is idle), so requests on other streams
+//! wait at most about one tick behind a long kernel.
 //!
 //! **Streams.** A launch starts when its stream has nothing running;
 //! otherwise it waits in the stream's queue, and the thread that finishes
@@ -20,15 +27,13 @@
 //! **Main thread.** It is the watchdog: a launch still running at its
 //! deadline ends with 507017 from here (its threads cannot be stopped; the
 //! results of their blocks are dropped and its queued blocks skipped). It
-//! reads the control channel itself while no worker is listening, so
-//! requests are read promptly even when every worker is busy, and it ends
-//! the process when the channel hangs up.
+//! takes the channel as above, and it ends the process when the channel
+//! hangs up.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use simpler_abi::cann::error::ACL_ERROR_RT_DEVICE_TASK_ABORT;
@@ -36,7 +41,7 @@ use simpler_abi::names::DISPATCHER_INIT_SYMBOL;
 
 use crate::log::{self, level};
 use crate::protocol::{self, reply, request, Received, Reply, Request};
-use crate::wake::{self, Bell, WaitSet};
+use crate::wake::{self, Bell};
 use crate::{Context, Outcome};
 
 /// An AICPU kernel entry point: the device address of the argument block in,
@@ -147,9 +152,37 @@ struct Job {
     block: u32,
 }
 
+/// Who reads the control channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Reader {
+    /// Nobody yet: the next idle worker takes it.
+    #[default]
+    Nobody,
+    /// The worker with this index.
+    Worker(u32),
+    /// The main thread, while no worker is idle.
+    Main,
+}
+
+/// How long the reader may run a launch before the channel goes to
+/// someone else.
+const TICK: Duration = Duration::from_millis(1);
+
 #[derive(Default)]
 struct Core {
     jobs: VecDeque<Job>,
+    reader: Reader,
+    /// The reading worker is running a launch it read (not listening).
+    reader_busy: bool,
+    /// Counts the reader's busy spells, so the main thread can tell one
+    /// that lasted a whole tick.
+    busy_spell: u64,
+    /// Workers waiting on `followers`.
+    idle: u32,
+    /// The main thread sleeps without ticking (nothing to watch).
+    main_dozing: bool,
+    /// A launch started since the main thread's last tick.
+    active: bool,
     streams: HashMap<u64, Stream>,
     /// Started launches by sequence number.
     running: HashMap<u64, Running>,
@@ -181,13 +214,17 @@ enum Role {
 /// The shared state of the workers and the main thread.
 pub struct Engine {
     core: Mutex<Core>,
+    /// Idle workers wait here for queued blocks or the reader role.
+    followers: Condvar,
     /// Held from receiving a request until it is entered in `core`, so
-    /// requests take effect in the order they were sent.
+    /// requests take effect in the order they were sent even while the
+    /// reader role changes hands.
     reading: Mutex<()>,
-    /// Workers asleep on the channel and the job bell.
-    listening: AtomicU32,
     threads: u32,
-    jobs_bell: Bell,
+    /// Pulls an idle reader off the channel to run queued blocks.
+    reader_bell: Bell,
+    /// Wakes the main thread (a new deadline, the channel changing hands,
+    /// ticking to start).
     main_bell: Bell,
 }
 
@@ -214,11 +251,14 @@ impl Engine {
     /// [`Engine::spawn_workers`]).
     pub fn new(threads: u32) -> std::io::Result<Self> {
         Ok(Self {
-            core: Mutex::default(),
+            core: Mutex::new(Core {
+                main_dozing: true,
+                ..Core::default()
+            }),
+            followers: Condvar::new(),
             reading: Mutex::new(()),
-            listening: AtomicU32::new(0),
             threads,
-            jobs_bell: Bell::new()?,
+            reader_bell: Bell::new()?,
             main_bell: Bell::new()?,
         })
     }
@@ -226,49 +266,136 @@ impl Engine {
     /// Starts the AICPU worker threads.
     pub fn spawn_workers(ctx: &Arc<Context>) -> std::io::Result<()> {
         for n in 0..ctx.engine.threads {
-            let set = WaitSet::new(ctx.ctl.as_fd(), &ctx.engine.jobs_bell)?;
             let ctx = Arc::clone(ctx);
             std::thread::Builder::new()
                 .name(format!("aicpu{n}"))
-                .spawn(move || ctx.engine.work(&ctx, &set))?;
+                .spawn(move || ctx.engine.work(&ctx, n))?;
         }
         Ok(())
     }
 
-    /// A worker's life.
-    fn work(&self, ctx: &Context, set: &WaitSet) -> ! {
+    /// A worker's life: queued blocks first, then the channel if nobody
+    /// reads it, else wait.
+    fn work(&self, ctx: &Context, me: u32) -> ! {
+        let mut core = lock(&self.core);
         loop {
-            if let Some(task) = self.next_job() {
+            if let Some(task) = self.next_job(&mut core) {
+                if !core.jobs.is_empty() && core.idle > 0 {
+                    // Pass it on: an idle worker takes the next block.
+                    self.followers.notify_one();
+                }
+                if core.reader == Reader::Worker(me) {
+                    // Leaving the channel to run blocks: hand it on.
+                    self.release_reader(&mut core);
+                }
+                drop(core);
                 self.drive(ctx, task, Role::Worker);
+                core = lock(&self.core);
                 continue;
             }
-            self.listening.fetch_add(1, Ordering::SeqCst);
-            let woken = set.wait();
-            if self.listening.fetch_sub(1, Ordering::SeqCst) == 1 {
-                // Nobody listens now: the main thread reads meanwhile.
-                self.main_bell.ring();
-            }
-            if woken.bell {
-                self.jobs_bell.clear();
-            }
-            // Also after a ring: a ring may stand in for a channel wake-up
-            // that went to a worker which had already woken.
-            if let Some(task) = self.read(ctx, Role::Worker) {
-                self.drive(ctx, task, Role::Worker);
+            match core.reader {
+                Reader::Worker(r) if r == me => {
+                    drop(core);
+                    self.listen(ctx, me);
+                    core = lock(&self.core);
+                }
+                Reader::Nobody | Reader::Main => {
+                    if core.reader == Reader::Main {
+                        // Take the channel back; the main thread stops
+                        // reading when it wakes.
+                        self.main_bell.ring();
+                    }
+                    core.reader = Reader::Worker(me);
+                }
+                Reader::Worker(_) => {
+                    core.idle += 1;
+                    core = self.followers.wait(core).unwrap_or_else(|e| e.into_inner());
+                    core.idle -= 1;
+                }
             }
         }
     }
 
-    /// The main thread's life: watchdog, reader while no worker listens,
-    /// and the end of the process when the channel hangs up.
+    /// Gives up the reader role: to an idle worker, or to the main thread
+    /// when none is idle.
+    fn release_reader(&self, core: &mut Core) {
+        core.reader_busy = false;
+        if core.idle > 0 {
+            core.reader = Reader::Nobody;
+            self.followers.notify_one();
+        } else {
+            core.reader = Reader::Main;
+            self.main_bell.ring();
+        }
+    }
+
+    /// The reader's turn: sleeps until a request (or the bell) comes, reads
+    /// it and, when it starts a launch, runs that launch here.
+    fn listen(&self, ctx: &Context, me: u32) {
+        let (ready, bell) =
+            wake::poll_channel(ctx.ctl.as_fd(), libc::POLLIN, &self.reader_bell, None);
+        if bell {
+            // Blocks wait and no other worker is idle: run them first (the
+            // work loop hands the channel on).
+            self.reader_bell.clear();
+            return;
+        }
+        if ready == 0 {
+            return;
+        }
+        let Some(task) = self.read(ctx) else {
+            return;
+        };
+        let mut core = lock(&self.core);
+        core.reader_busy = true;
+        core.busy_spell += 1;
+        core.active = true;
+        if core.main_dozing {
+            // Somebody must notice if this launch keeps the channel waiting.
+            core.main_dozing = false;
+            self.main_bell.ring();
+        }
+        drop(core);
+        self.drive(ctx, task, Role::Worker);
+        let mut core = lock(&self.core);
+        // Unless the main thread gave the channel to someone else meanwhile.
+        if core.reader == Reader::Worker(me) {
+            core.reader_busy = false;
+        }
+    }
+
+    /// The main thread's life: watchdog, channel hand-over (and reader
+    /// while no worker is idle), and the end of the process when the
+    /// channel hangs up.
     pub fn watch(&self, ctx: &Context) -> ! {
+        let mut last_tick = Instant::now();
+        let mut busy_at_tick: Option<u64> = None;
         loop {
-            let read = self.listening.load(Ordering::SeqCst) == 0;
-            let timeout = lock(&self.core)
-                .watch_at
-                .map(|at| at.saturating_duration_since(Instant::now()));
+            let (read, timeout) = {
+                let mut core = lock(&self.core);
+                if core.reader == Reader::Main && core.idle > 0 {
+                    core.reader = Reader::Nobody;
+                    self.followers.notify_one();
+                }
+                let tick = match core.reader {
+                    Reader::Worker(_) if core.reader_busy || core.active => {
+                        Some(TICK.saturating_sub(last_tick.elapsed()))
+                    }
+                    _ => None,
+                };
+                core.main_dozing = tick.is_none();
+                let deadline = core
+                    .watch_at
+                    .map(|at| at.saturating_duration_since(Instant::now()));
+                let timeout = match (tick, deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (core.reader == Reader::Main, timeout)
+            };
             let events = libc::POLLRDHUP | if read { libc::POLLIN } else { 0 };
-            let (ready, bell) = wake::poll_main(ctx.ctl.as_fd(), events, &self.main_bell, timeout);
+            let (ready, bell) =
+                wake::poll_channel(ctx.ctl.as_fd(), events, &self.main_bell, timeout);
             if ready & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
                 // The host closed the channel (reset, finalize or death).
                 exit_now();
@@ -277,40 +404,49 @@ impl Engine {
                 self.main_bell.clear();
             }
             if read && ready & libc::POLLIN != 0 {
-                if let Some(task) = self.read(ctx, Role::Main) {
-                    self.drive(ctx, task, Role::Main);
+                // Only while the channel is still ours (a worker may have
+                // taken it back meanwhile).
+                if lock(&self.core).reader == Reader::Main {
+                    if let Some(task) = self.read(ctx) {
+                        self.drive(ctx, task, Role::Main);
+                    }
                 }
+            }
+            if last_tick.elapsed() >= TICK {
+                last_tick = Instant::now();
+                let mut core = lock(&self.core);
+                let busy = core.reader_busy.then_some(core.busy_spell);
+                if busy.is_some() && busy == busy_at_tick {
+                    // The reader has run one launch for a whole tick: let
+                    // someone else read meanwhile.
+                    self.release_reader(&mut core);
+                }
+                busy_at_tick = busy;
+                core.active = false;
             }
             self.expire(ctx);
         }
     }
 
     /// Takes the next queued block, skipping those of launches that ended.
-    fn next_job(&self) -> Option<Task> {
-        let mut core = lock(&self.core);
+    fn next_job(&self, core: &mut Core) -> Option<Task> {
         while let Some(job) = core.jobs.pop_front() {
             let Some(r) = core.running.get(&job.seq) else {
                 continue;
             };
-            let task = Task::Block {
+            return Some(Task::Block {
                 seq: job.seq,
                 block: job.block,
                 entry: r.entry,
                 arg: r.arg,
-            };
-            let more = !core.jobs.is_empty();
-            drop(core);
-            if more {
-                // Pass it on: another idle worker takes the next block.
-                self.jobs_bell.ring();
-            }
-            return Some(task);
+            });
         }
         None
     }
 
-    /// Reads one request, if one is there, and enters it.
-    fn read(&self, ctx: &Context, role: Role) -> Option<Task> {
+    /// Reads one request, if one is there, and enters it; returns the
+    /// launch it lets start now, if any.
+    fn read(&self, ctx: &Context) -> Option<Task> {
         let _reading = lock(&self.reading);
         let req = match protocol::try_recv::<Request>(ctx.ctl.as_fd()) {
             Ok(Received::Msg(req)) => req,
@@ -322,18 +458,7 @@ impl Engine {
                 exit_now()
             }
         };
-        let task = self.accept(ctx, req);
-        if task.is_some()
-            && role == Role::Worker
-            && (!lock(&self.core).jobs.is_empty()
-                || protocol::wait(ctx.ctl.as_fd(), libc::POLLIN, Some(Duration::ZERO)) != 0)
-        {
-            // This thread is about to run a launch while other work waits
-            // (queued blocks whose ring it may have taken, or requests whose
-            // wake-up may have gone to it): wake another worker for them.
-            self.jobs_bell.ring();
-        }
-        task
+        self.accept(ctx, req)
     }
 
     /// Enters one request; returns the launch to start now, if any.
@@ -464,10 +589,8 @@ impl Engine {
         if earlier {
             core.watch_at = Some(deadline);
         }
+        self.wake_for_jobs(&core, blocks - first_queued);
         drop(core);
-        for _ in 0..(blocks - first_queued).min(self.threads) {
-            self.jobs_bell.ring();
-        }
         if earlier {
             self.main_bell.ring();
         }
@@ -477,6 +600,17 @@ impl Engine {
             entry: ready.entry,
             arg: req.args,
         })
+    }
+
+    /// Wakes workers for `queued` new blocks: idle ones, and an idle reader
+    /// when there are not enough.
+    fn wake_for_jobs(&self, core: &Core, queued: u32) {
+        for _ in 0..queued.min(core.idle) {
+            self.followers.notify_one();
+        }
+        if queued > core.idle && matches!(core.reader, Reader::Worker(_)) && !core.reader_busy {
+            self.reader_bell.ring();
+        }
     }
 
     /// Runs one block; the last one to finish completes the launch.
