@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use simpler_host::abi::{fingerprint, OpCode};
-use simpler_host::{CacheStatus, Cann, CannSource, DeviceRunner, Machine};
+use simpler_host::{CacheStatus, Cann, CannSource, DeviceRunner, Machine, Role, SoImage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -69,17 +69,21 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         Backend::Sim => cann.device_machine(),
         Backend::Cann => Machine::AARCH64,
     });
-    let mut builder = DeviceRunner::builder(&cann)
+    // The SOs are read, checked and hashed once, as images, the way an
+    // application building several runners should; the report shows what
+    // that costs apart from the bootstrap.
+    let started = Instant::now();
+    let dispatcher = image(args.dispatcher.as_ref(), Role::Dispatcher, machine)?;
+    let runtime = image(args.runtime.as_ref(), Role::Runtime, machine)?;
+    let preflight_time = started.elapsed();
+    let mut runner = DeviceRunner::builder(&cann)
         .device(args.device)
         .threads(args.threads)
-        .device_machine(machine);
-    if let Some(path) = &args.dispatcher {
-        builder = builder.dispatcher_path(path);
-    }
-    if let Some(path) = &args.runtime {
-        builder = builder.runtime_path(path);
-    }
-    let mut runner = builder.build().context("building the device runner")?;
+        .device_machine(machine)
+        .dispatcher_image(dispatcher)
+        .runtime_image(runtime)
+        .build()
+        .context("building the device runner")?;
     let info = runner.info().clone();
 
     println!(
@@ -108,6 +112,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     );
     println!("  fingerprint     {:016x}", info.fingerprint);
     println!("  preinstall name {}", info.preinstall_name);
+    println!(
+        "  preflight       {} (read, ELF checks and fingerprint of both SOs)",
+        ms(preflight_time)
+    );
     println!("  installed at    {}", info.installed_path);
     println!(
         "  bootstrap       {} in {}, {} bytes uploaded",
@@ -147,6 +155,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             check.ops.len()
         )
     }
+}
+
+/// The `role` SO from `path`, or from the artifacts directories.
+fn image(path: Option<&PathBuf>, role: Role, machine: Machine) -> Result<SoImage> {
+    let image = match path {
+        Some(path) => SoImage::from_path(path, role, machine),
+        None => SoImage::artifact(role, machine),
+    };
+    image.with_context(|| format!("preparing the {role} SO"))
 }
 
 fn ms(d: Duration) -> String {

@@ -274,20 +274,32 @@ pub fn preflight(
     machine: Machine,
     file: &str,
 ) -> Result<SoInfo, PreflightError> {
+    // The size first, so that an oversized file is not parsed (or hashed).
+    check_len(bytes.len() as u64, role, file)?;
+    let info = SoInfo::parse(bytes).map_err(|problem| PreflightError {
+        file: file.to_owned(),
+        role,
+        problem,
+    })?;
+    check(&info, role, machine, file)?;
+    Ok(info)
+}
+
+/// The part of [`preflight`] that needs only the parsed [`SoInfo`]: size,
+/// machine and contract exports. Cheap, so a prepared
+/// [`SoImage`](crate::SoImage) is checked again against every use.
+pub(crate) fn check(
+    info: &SoInfo,
+    role: Role,
+    machine: Machine,
+    file: &str,
+) -> Result<(), PreflightError> {
     let fail = |problem| PreflightError {
         file: file.to_owned(),
         role,
         problem,
     };
-    let len = bytes.len() as u64;
-    if len > role.max_len() {
-        return Err(fail(PreflightProblem::TooLarge {
-            len,
-            max: role.max_len(),
-            role,
-        }));
-    }
-    let info = SoInfo::parse(bytes).map_err(fail)?;
+    check_len(info.size, role, file)?;
     if info.machine != machine {
         return Err(fail(PreflightProblem::WrongMachine {
             found: info.machine,
@@ -298,7 +310,22 @@ pub fn preflight(
     if !missing.is_empty() {
         return Err(fail(PreflightProblem::MissingExports { role, missing }));
     }
-    Ok(info)
+    Ok(())
+}
+
+fn check_len(len: u64, role: Role, file: &str) -> Result<(), PreflightError> {
+    if len > role.max_len() {
+        return Err(PreflightError {
+            file: file.to_owned(),
+            role,
+            problem: PreflightProblem::TooLarge {
+                len,
+                max: role.max_len(),
+                role,
+            },
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

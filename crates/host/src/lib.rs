@@ -10,7 +10,8 @@
 //! Module map:
 //! - [`cann`]: the CANN API, devices, device memory; all FFI is in its
 //!   private `ffi` submodule.
-//! - [`elf`]: reading device SOs and the preflight made before upload.
+//! - [`elf`]: reading device SOs and the preflight made before upload;
+//!   [`SoImage`]: an SO checked once, for building many runners.
 //! - [`artifacts`]: where `cargo xtask build` put the SOs and the simulator.
 //! - [`DeviceRunner`] / [`Batch`]: bootstrap, init, exec and typed batches.
 //! - [`Error`]: the one error type.
@@ -21,6 +22,7 @@ mod bootstrap;
 pub mod cann;
 pub mod elf;
 mod error;
+mod image;
 mod runner;
 mod single_flight;
 
@@ -31,6 +33,7 @@ pub use error::{
     BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, PreflightError,
     PreflightProblem, Result, TaskFailure,
 };
+pub use image::SoImage;
 pub use runner::{DeviceRunner, DeviceRunnerBuilder, LogLevel, RunnerInfo};
 pub use single_flight::CacheStatus;
 
@@ -46,4 +49,5 @@ const _: () = {
     send_sync::<DeviceBuffer>();
     send_sync::<DeviceRunner>();
     send_sync::<Error>();
+    send_sync::<SoImage>();
 };

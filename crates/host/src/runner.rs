@@ -10,12 +10,12 @@ use simpler_abi::{
     ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
 };
 
-use crate::artifacts::{self, files, Side};
 use crate::batch::Batch;
 use crate::bootstrap::{self, Request};
 use crate::cann::{op_names, Cann, Device, DeviceBuffer, LaunchDesc, Stream};
-use crate::elf::{preflight, Machine, Role};
+use crate::elf::{Machine, Role};
 use crate::error::{CannError, Error};
+use crate::image::SoImage;
 use crate::single_flight::CacheStatus;
 
 /// Verbosity of the runtime SO's device log, sent in [`InitArgs`].
@@ -39,10 +39,24 @@ enum SoSource {
     /// The artifacts directories for the device's machine.
     Artifacts,
     Path(PathBuf),
-    Bytes {
-        label: String,
-        bytes: Cow<'static, [u8]>,
-    },
+    Bytes(Cow<'static, [u8]>),
+    Image(SoImage),
+}
+
+impl SoSource {
+    /// The checked image of this source, read and hashed now unless it is
+    /// one already.
+    fn into_image(self, role: Role, machine: Machine) -> Result<SoImage, Error> {
+        match self {
+            Self::Artifacts => SoImage::artifact(role, machine),
+            Self::Path(path) => SoImage::from_path(path, role, machine),
+            Self::Bytes(bytes) => SoImage::from_bytes(bytes, role, machine),
+            Self::Image(image) => {
+                image.check(role, machine)?;
+                Ok(image)
+            }
+        }
+    }
 }
 
 /// Configures and builds a [`DeviceRunner`]; see [`DeviceRunner::builder`].
@@ -69,34 +83,86 @@ impl DeviceRunnerBuilder {
 
     /// Reads the dispatcher SO from `path` (default: the artifacts
     /// directories for the device's machine, see [`crate::artifacts`]).
+    ///
+    /// Each [`build`](Self::build) reads and checks the file again; to
+    /// build several runners, use an [`SoImage`] or [`prepare`](Self::prepare).
     pub fn dispatcher_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.dispatcher = SoSource::Path(path.into());
         self
     }
 
     /// Uses these bytes as the dispatcher SO, e.g. from `include_bytes!`.
+    ///
+    /// Each [`build`](Self::build) checks and hashes them again; to build
+    /// several runners, use an [`SoImage`] or [`prepare`](Self::prepare).
     pub fn dispatcher_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
-        self.dispatcher = SoSource::Bytes {
-            label: "<dispatcher SO bytes>".into(),
-            bytes: bytes.into(),
-        };
+        self.dispatcher = SoSource::Bytes(bytes.into());
+        self
+    }
+
+    /// Uses a dispatcher SO checked already: building checks only that it
+    /// suits the device (machine, exports) — no read, no hash, no copy.
+    pub fn dispatcher_image(mut self, image: SoImage) -> Self {
+        self.dispatcher = SoSource::Image(image);
         self
     }
 
     /// Reads the runtime SO from `path` (default: the artifacts
     /// directories for the device's machine).
+    ///
+    /// Each [`build`](Self::build) reads the file and hashes all of it
+    /// again; to build several runners, use an [`SoImage`] or
+    /// [`prepare`](Self::prepare).
     pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.runtime = SoSource::Path(path.into());
         self
     }
 
     /// Uses these bytes as the runtime SO.
+    ///
+    /// Each [`build`](Self::build) checks and hashes them again; to build
+    /// several runners, use an [`SoImage`] or [`prepare`](Self::prepare).
     pub fn runtime_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
-        self.runtime = SoSource::Bytes {
-            label: "<runtime SO bytes>".into(),
-            bytes: bytes.into(),
-        };
+        self.runtime = SoSource::Bytes(bytes.into());
         self
+    }
+
+    /// Uses a runtime SO checked already: building checks only that it
+    /// suits the device (machine, size, exports) — no read, no hash, no
+    /// copy. A warm build (the runtime installed earlier in this process)
+    /// is then a stream, a cache lookup and the init launch.
+    pub fn runtime_image(mut self, image: SoImage) -> Self {
+        self.runtime = SoSource::Image(image);
+        self
+    }
+
+    /// Reads and checks both SOs now and keeps them as [`SoImage`]s, so
+    /// that every [`build`](Self::build) of this builder or of its clones
+    /// skips that work. Fails as `build` would on a missing or bad SO.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), simpler_host::Error> {
+    /// use simpler_host::{Cann, CannSource, DeviceRunner};
+    ///
+    /// let cann = Cann::load(&CannSource::Simulator)?;
+    /// let builder = DeviceRunner::builder(&cann).threads(2).prepare()?;
+    /// let runners = (0..4)
+    ///     .map(|_| builder.clone().build())
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepare(mut self) -> Result<Self, Error> {
+        let machine = self.machine();
+        self.dispatcher = SoSource::Image(self.dispatcher.into_image(Role::Dispatcher, machine)?);
+        self.runtime = SoSource::Image(self.runtime.into_image(Role::Runtime, machine)?);
+        Ok(self)
+    }
+
+    /// The machine both SOs are checked against.
+    fn machine(&self) -> Machine {
+        self.device_machine
+            .unwrap_or_else(|| self.cann.device_machine())
     }
 
     /// AICPU threads each exec launch runs on — its `blockDim` (default 1).
@@ -148,22 +214,19 @@ impl DeviceRunnerBuilder {
                 "the thread count must be at least 1".into(),
             ));
         }
-        let machine = self
-            .device_machine
-            .unwrap_or_else(|| self.cann.device_machine());
-        let (dispatcher_label, dispatcher) = read_so(&self.dispatcher, files::DISPATCHER, machine)?;
-        let (runtime_label, runtime) = read_so(&self.runtime, files::RUNTIME, machine)?;
-        preflight(&dispatcher, Role::Dispatcher, machine, &dispatcher_label)?;
-        let runtime_info = preflight(&runtime, Role::Runtime, machine, &runtime_label)?;
-        let name = runtime_info.preinstall_name();
+        let machine = self.machine();
+        let dispatcher = self.dispatcher.into_image(Role::Dispatcher, machine)?;
+        let runtime = self.runtime.into_image(Role::Runtime, machine)?;
+        let name = runtime.preinstall_name();
+        let fingerprint = runtime.fingerprint();
 
         let device = self.cann.open_device(self.device)?;
         let stream = Stream::new(&device)?;
         let request = Request {
-            dispatcher: &dispatcher,
-            runtime: &runtime,
+            dispatcher: dispatcher.bytes(),
+            runtime: runtime.bytes(),
             name,
-            fingerprint: runtime_info.fingerprint,
+            fingerprint,
             timeout: self.bootstrap_timeout,
         };
         let mut runner = DeviceRunner {
@@ -172,11 +235,11 @@ impl DeviceRunnerBuilder {
                 device_machine: machine,
                 threads: self.threads,
                 preinstall_name: name,
-                fingerprint: runtime_info.fingerprint,
-                dispatcher: dispatcher_label,
-                runtime: runtime_label,
-                dispatcher_len: dispatcher.len() as u64,
-                runtime_len: runtime.len() as u64,
+                fingerprint,
+                dispatcher: dispatcher.label().to_owned(),
+                runtime: runtime.label().to_owned(),
+                dispatcher_len: dispatcher.bytes().len() as u64,
+                runtime_len: runtime.bytes().len() as u64,
                 cache: CacheStatus::Miss,
                 bytes_uploaded: 0,
                 installed_path: String::new(),
@@ -210,7 +273,7 @@ impl DeviceRunnerBuilder {
                     device = self.device,
                     "init failed on the runtime SO installed earlier ({first}); installing it again"
                 );
-                bootstrap::forget(&runner.device, runtime_info.fingerprint);
+                bootstrap::forget(&runner.device, fingerprint);
                 if let Err(reinstall) = runner.bootstrap(&request) {
                     tracing::warn!(
                         device = self.device,
@@ -224,21 +287,6 @@ impl DeviceRunnerBuilder {
             Err(err) => Err(err),
         }
     }
-}
-
-/// The bytes of a device SO and the name to report it by.
-fn read_so(
-    source: &SoSource,
-    default_file: &'static str,
-    machine: Machine,
-) -> Result<(String, Cow<'static, [u8]>), Error> {
-    let path = match source {
-        SoSource::Bytes { label, bytes } => return Ok((label.clone(), bytes.clone())),
-        SoSource::Path(path) => path.clone(),
-        SoSource::Artifacts => artifacts::find(default_file, Side::Device(machine))?,
-    };
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    Ok((path.display().to_string(), Cow::Owned(bytes)))
 }
 
 /// What building a runner did, for reports and logs.
@@ -297,7 +345,10 @@ pub struct RunnerInfo {
 /// use simpler_host::{Cann, CannSource, DeviceRunner};
 ///
 /// let cann = Cann::load(&CannSource::Simulator)?;
-/// let mut runner = DeviceRunner::builder(&cann).device(0).threads(2).build()?;
+/// // Reads and checks the SOs once: every runner built from this builder
+/// // (or its clones) skips that.
+/// let builder = DeviceRunner::builder(&cann).device(0).threads(2).prepare()?;
+/// let mut runner = builder.build()?;
 /// println!("installed {}", runner.info().preinstall_name);
 ///
 /// let a = runner.upload(&[1.0f32, 2.0, 3.0, 4.0])?;

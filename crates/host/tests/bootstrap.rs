@@ -298,3 +298,50 @@ fn a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled() {
         },
     );
 }
+
+#[test]
+fn runners_from_one_image_share_one_bootstrap() {
+    in_sim("runners_from_one_image_share_one_bootstrap", &[], || {
+        let cann = cann();
+        let prepared = builder(&cann).threads(2).prepare().unwrap();
+        let statuses: Vec<CacheStatus> = thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let prepared = prepared.clone();
+                    s.spawn(move || {
+                        let mut runner = prepared.build().unwrap();
+                        one_fill(&mut runner, i);
+                        runner.info().cache
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(stats(&cann, 0).launches_kfc, 1);
+        let runner = prepared.clone().build().unwrap();
+        assert_eq!(
+            (runner.info().cache, runner.info().bytes_uploaded),
+            (CacheStatus::Hit, 0)
+        );
+        assert_eq!(
+            runner.info().runtime,
+            device_artifacts().runtime().display().to_string()
+        );
+        let name = runner.info().preinstall_name;
+        drop(runner);
+
+        // An image holds the bytes, so a lost install is reinstalled from
+        // it without reading the file again.
+        std::fs::remove_file(preinstall_dir(0).join(name.as_str())).unwrap();
+        let mut healed = prepared.build().unwrap();
+        assert_eq!(healed.info().cache, CacheStatus::Miss);
+        assert_eq!(stats(&cann, 0).launches_kfc, 2);
+        assert_eq!(preinstalled(0), [name.to_string()]);
+        one_fill(&mut healed, 7);
+    });
+}

@@ -5,7 +5,7 @@ mod common;
 
 use common::{builder, cann, in_sim, stats};
 use simpler_host::abi::names::{DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, RUNTIME_SYMBOLS};
-use simpler_host::{Cann, DeviceRunner, Error, Machine, PreflightProblem, Role};
+use simpler_host::{Cann, DeviceRunner, Error, Machine, PreflightProblem, Role, SoImage};
 use simpler_testkit::device_artifacts;
 
 /// Builds with the given SO sources and returns the preflight error,
@@ -161,5 +161,74 @@ fn default_sos_come_from_the_artifacts_directory() {
             std::fs::canonicalize(device_artifacts().runtime()).unwrap()
         );
         assert_eq!(runner.info().device_machine, cann.device_machine());
+    });
+}
+
+#[test]
+fn images_are_checked_again_against_each_use() {
+    in_sim("images_are_checked_again_against_each_use", &[], || {
+        let cann = cann();
+        let machine = cann.device_machine();
+        let runtime =
+            SoImage::from_path(device_artifacts().runtime(), Role::Runtime, machine).unwrap();
+        let dispatcher =
+            SoImage::from_path(device_artifacts().dispatcher(), Role::Dispatcher, machine).unwrap();
+        assert_eq!(runtime.bytes(), runtime_bytes());
+        assert_eq!(
+            runtime.preinstall_name(),
+            simpler_host::abi::PreinstallName::of(&runtime_bytes())
+        );
+        assert_eq!(
+            (runtime.role(), runtime.machine()),
+            (Role::Runtime, machine)
+        );
+
+        // An image in the other role's place: its exports are checked again.
+        let (file, role, problem) =
+            preflight_error(&cann, builder(&cann).runtime_image(dispatcher.clone()));
+        assert_eq!((file.as_str(), role), (dispatcher.label(), Role::Runtime));
+        assert!(
+            matches!(&problem, PreflightProblem::MissingExports { missing, .. }
+                if missing == &RUNTIME_SYMBOLS),
+            "{problem}"
+        );
+        // A device of another machine than the one the image was made for.
+        let (file, _, problem) = preflight_error(
+            &cann,
+            builder(&cann)
+                .dispatcher_image(dispatcher.clone())
+                .runtime_image(runtime.clone())
+                .device_machine(other_machine(machine)),
+        );
+        assert_eq!(file, dispatcher.label());
+        assert_eq!(
+            problem,
+            PreflightProblem::WrongMachine {
+                found: machine,
+                expected: other_machine(machine)
+            }
+        );
+        // Making an image runs the whole preflight.
+        let err =
+            SoImage::from_bytes(b"#!/bin/sh\n".as_slice(), Role::Runtime, machine).unwrap_err();
+        assert!(
+            matches!(&err, Error::Preflight(p) if p.problem == PreflightProblem::NotElf
+                && p.file == "<runtime SO bytes>"),
+            "{err}"
+        );
+        // `prepare` fails as `build` would, before anything reaches the device.
+        let err = builder(&cann)
+            .runtime_path("/nonexistent/libsimpler_aicpu.so")
+            .prepare()
+            .unwrap_err();
+        assert!(matches!(&err, Error::Io { .. }), "{err}");
+        let (_, _, problem) = preflight_error(
+            &cann,
+            builder(&cann)
+                .prepare()
+                .unwrap()
+                .device_machine(other_machine(machine)),
+        );
+        assert!(matches!(problem, PreflightProblem::WrongMachine { .. }));
     });
 }
