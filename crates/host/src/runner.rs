@@ -12,7 +12,9 @@ use simpler_abi::{
 
 use crate::batch::Batch;
 use crate::bootstrap::{self, Request};
-use crate::cann::{op_names, Cann, Device, DeviceBuffer, LaunchDesc, Stream};
+use crate::cann::{
+    op_names, timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream,
+};
 use crate::elf::{Machine, Role};
 use crate::error::{CannError, Error};
 use crate::image::SoImage;
@@ -246,7 +248,15 @@ impl DeviceRunnerBuilder {
                 bootstrap_time: Duration::ZERO,
                 init_time: Duration::ZERO,
             },
-            launch_timeout: self.launch_timeout,
+            exec_launch: PreparedLaunch::new(
+                KERNEL_TYPE_AICPU,
+                op_names::EXEC,
+                self.threads,
+                ExecLaunchArgs::new(KernelArgs::default(), &name),
+                LAUNCH_SO_NAME_OFFSET,
+                LAUNCH_KERNEL_NAME_OFFSET,
+            ),
+            launch_timeout_ms: timeout_ms(self.launch_timeout),
             init_timeout: self.bootstrap_timeout,
             scratch: None,
             staging: Vec::new(),
@@ -363,7 +373,11 @@ pub struct RunnerInfo {
 /// ```
 pub struct DeviceRunner {
     info: RunnerInfo,
-    launch_timeout: Option<Duration>,
+    /// The exec launch, its block's names and its descriptor filled in
+    /// once; each [`DeviceRunner::exec`] writes only the 16-byte payload.
+    exec_launch: PreparedLaunch<ExecLaunchArgs>,
+    /// The launch timeout as the sync's argument, converted once.
+    launch_timeout_ms: i32,
     init_timeout: Option<Duration>,
     /// Device memory reused by every batch, grown when one needs more.
     pub(crate) scratch: Option<DeviceBuffer>,
@@ -473,21 +487,24 @@ impl DeviceRunner {
     /// ([`simpler_abi::WorkHeader`]) you built; [`DeviceRunner::batch`]
     /// builds one for you. Allocates nothing.
     pub fn exec(&mut self, args: KernelArgs) -> Result<(), Error> {
-        let _span = tracing::debug_span!(
-            "exec",
-            device = self.info.device,
-            threads = self.info.threads
-        )
-        .entered();
-        let block = ExecLaunchArgs::new(args, &self.info.preinstall_name);
-        let desc = launch_desc(
-            op_names::EXEC,
-            self.info.threads,
-            bytemuck::bytes_of(&block),
-        );
-        self.stream.launch(&desc, "simpler_aicpu_exec")?;
-        self.stream
-            .sync(self.launch_timeout, "simpler_aicpu_exec")?;
+        // Only the global level filter is read unless DEBUG is enabled: a
+        // disabled span still costs a constructor and a drop per launch.
+        let _span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
+            tracing::debug_span!(
+                "exec",
+                device = self.info.device,
+                threads = self.info.threads
+            )
+            .entered()
+        });
+        // The runtime copies the block before the launch call returns, so
+        // the next exec may rewrite it.
+        self.exec_launch.block_mut().payload = args;
+        self.stream.launch_and_sync(
+            &self.exec_launch,
+            self.launch_timeout_ms,
+            "simpler_aicpu_exec",
+        )?;
         Ok(())
     }
 }

@@ -10,9 +10,11 @@
 //! whose pointer and length are valid for the duration of the call.
 
 use std::ffi::{c_char, c_void, CStr};
+use std::mem::size_of;
 use std::path::PathBuf;
 use std::ptr::{self, NonNull};
 
+use bytemuck::Pod;
 use libloading::Library;
 use simpler_abi::cann::{memcpy_kind, ACL_MEM_MALLOC_HUGE_FIRST};
 use simpler_abi::sim::{SIM_DEVICE_MACHINE_SYMBOL, SIM_GET_STATS_SYMBOL};
@@ -277,10 +279,13 @@ impl Api {
         check(unsafe { (self.destroy_stream)(stream.0.as_ptr()) })
     }
 
-    /// `aclrtSynchronizeStreamWithTimeout`; `timeout_ms` -1 waits forever.
-    pub(crate) fn sync_stream(&self, stream: RawStream, timeout_ms: i32) -> Result<(), AclError> {
-        // SAFETY: `stream` is a live handle owned by the caller.
-        check(unsafe { (self.sync_stream)(stream.0.as_ptr(), timeout_ms) })
+    /// The two calls made on a stream per launch, copied out so that a
+    /// [`StreamCalls`] reaches them without going through the `Api`.
+    pub(crate) fn stream_calls(&self) -> StreamCalls {
+        StreamCalls {
+            launch: self.launch,
+            sync: self.sync_stream,
+        }
     }
 
     /// `aclrtMalloc(len, HUGE_FIRST)`, returning the device address.
@@ -351,40 +356,6 @@ impl Api {
         (!text.is_empty()).then_some(text)
     }
 
-    /// `rtAicpuKernelLaunchExWithArgs(kernel_type, op_name, block_dim, …)`
-    /// with `block` as the argument block and the two name offsets inside
-    /// it. The runtime copies `block` to device memory before returning.
-    pub(crate) fn launch(
-        &self,
-        launch: &LaunchDesc<'_>,
-        stream: RawStream,
-    ) -> Result<(), AclError> {
-        let args = AicpuArgsEx {
-            args: launch.block.as_ptr() as u64,
-            args_size: launch.block.len() as u32,
-            so_name_addr_offset: launch.so_name_offset,
-            kernel_name_addr_offset: launch.kernel_name_offset,
-            is_no_need_h2d_copy: 0,
-            ..AicpuArgsEx::default()
-        };
-        // SAFETY: `args` and `launch.block` live on the caller's stack or
-        // heap for the whole call; the runtime copies the block before it
-        // returns (DESIGN section 3), so nothing refers to them afterwards.
-        // `op_name` is NUL-terminated; `smDesc` may be null; `stream` is a
-        // live handle.
-        check(unsafe {
-            (self.launch)(
-                launch.kernel_type,
-                launch.op_name.as_ptr(),
-                launch.block_dim,
-                &args,
-                ptr::null_mut(),
-                stream.0.as_ptr(),
-                0,
-            )
-        })
-    }
-
     /// `simpler_sim_get_stats`, when the library is the simulator.
     pub(crate) fn sim_stats(&self, device: i32) -> Option<Result<SimStats, AclError>> {
         let get = self.sim_get_stats?;
@@ -401,7 +372,164 @@ impl Api {
     }
 }
 
-/// What [`Api::launch`] sends.
+/// `rtAicpuKernelLaunchExWithArgs` and `aclrtSynchronizeStreamWithTimeout`
+/// of one [`Api`], for the launch hot path: one load each instead of a
+/// walk through the handles that own the `Api`.
+///
+/// Valid while the libraries of its `Api` stay loaded; every holder also
+/// holds (through its `Device`) the `Cann` that owns the `Api`.
+#[derive(Clone, Copy)]
+pub(crate) struct StreamCalls {
+    launch: Launch,
+    sync: SyncStream,
+}
+
+impl StreamCalls {
+    /// `aclrtSynchronizeStreamWithTimeout`; `timeout_ms` -1 waits forever.
+    pub(crate) fn sync(&self, stream: RawStream, timeout_ms: i32) -> Result<(), AclError> {
+        // SAFETY: `stream` is a live handle owned by the caller; the
+        // pointer's library is loaded (see the type's documentation).
+        check(unsafe { (self.sync)(stream.0.as_ptr(), timeout_ms) })
+    }
+
+    /// `rtAicpuKernelLaunchExWithArgs(kernel_type, op_name, block_dim, …)`
+    /// with `block` as the argument block and the two name offsets inside
+    /// it. The runtime copies `block` to device memory before returning.
+    pub(crate) fn launch(
+        &self,
+        launch: &LaunchDesc<'_>,
+        stream: RawStream,
+    ) -> Result<(), AclError> {
+        let args = AicpuArgsEx {
+            args: launch.block.as_ptr() as u64,
+            args_size: launch.block.len() as u32,
+            so_name_addr_offset: launch.so_name_offset,
+            kernel_name_addr_offset: launch.kernel_name_offset,
+            is_no_need_h2d_copy: 0,
+            ..AicpuArgsEx::default()
+        };
+        // SAFETY: `args` describes `launch.block`, a live slice borrowed for
+        // the whole call.
+        unsafe {
+            self.raw_launch(
+                launch.kernel_type,
+                launch.op_name,
+                launch.block_dim,
+                &args,
+                stream,
+            )
+        }
+    }
+
+    /// [`StreamCalls::launch`] of a launch prepared once.
+    #[inline]
+    pub(crate) fn launch_prepared<B: Pod>(
+        &self,
+        launch: &PreparedLaunch<B>,
+        stream: RawStream,
+    ) -> Result<(), AclError> {
+        let parts = &*launch.parts;
+        // SAFETY: `parts.args` was made by `PreparedLaunch::new` to describe
+        // `parts.block`, which lives in the same box, is borrowed (shared)
+        // for the whole call and has the size `args_size` says.
+        unsafe {
+            self.raw_launch(
+                launch.kernel_type,
+                launch.op_name,
+                launch.block_dim,
+                &parts.args,
+                stream,
+            )
+        }
+    }
+
+    /// # Safety
+    /// `args.args` is the address of `args.args_size` readable bytes, live
+    /// for the call, with NUL-terminated names at the two offsets.
+    #[inline]
+    unsafe fn raw_launch(
+        &self,
+        kernel_type: u32,
+        op_name: &CStr,
+        block_dim: u32,
+        args: &AicpuArgsEx,
+        stream: RawStream,
+    ) -> Result<(), AclError> {
+        // SAFETY: the block is as the caller guarantees; the runtime copies
+        // it before it returns (DESIGN section 3), so nothing refers to it
+        // or to `args` afterwards. `op_name` is NUL-terminated; `smDesc`
+        // may be null; `stream` is a live handle; the pointer's library is
+        // loaded (see the type).
+        check(unsafe {
+            (self.launch)(
+                kernel_type,
+                op_name.as_ptr(),
+                block_dim,
+                args,
+                ptr::null_mut(),
+                stream.0.as_ptr(),
+                0,
+            )
+        })
+    }
+}
+
+/// A launch made many times with the same names and a new payload each
+/// time (the per-task launch): its argument block and `rtAicpuArgsEx_t`
+/// are built once, and a call rewrites only what changed.
+pub(crate) struct PreparedLaunch<B> {
+    /// Boxed so that `args.args`, the block's address, stays true when
+    /// the owner moves.
+    parts: Box<Prepared<B>>,
+    kernel_type: u32,
+    op_name: &'static CStr,
+    block_dim: u32,
+}
+
+struct Prepared<B> {
+    block: B,
+    args: AicpuArgsEx,
+}
+
+impl<B: Pod> PreparedLaunch<B> {
+    /// `block` (names at the two offsets) launched as `kernel_type`
+    /// `op_name` on `block_dim` AICPU threads.
+    pub(crate) fn new(
+        kernel_type: u32,
+        op_name: &'static CStr,
+        block_dim: u32,
+        block: B,
+        so_name_offset: u32,
+        kernel_name_offset: u32,
+    ) -> Self {
+        let mut parts = Box::new(Prepared {
+            block,
+            args: AicpuArgsEx::default(),
+        });
+        parts.args = AicpuArgsEx {
+            args: ptr::from_ref(&parts.block) as u64,
+            args_size: size_of::<B>() as u32,
+            so_name_addr_offset: so_name_offset,
+            kernel_name_addr_offset: kernel_name_offset,
+            is_no_need_h2d_copy: 0,
+            ..AicpuArgsEx::default()
+        };
+        Self {
+            parts,
+            kernel_type,
+            op_name,
+            block_dim,
+        }
+    }
+
+    /// The argument block, to rewrite between launches (its address does
+    /// not change).
+    pub(crate) fn block_mut(&mut self) -> &mut B {
+        &mut self.parts.block
+    }
+}
+
+/// What [`StreamCalls::launch`] sends.
 pub(crate) struct LaunchDesc<'a> {
     /// `KERNEL_TYPE_AICPU` or `KERNEL_TYPE_AICPU_KFC`.
     pub kernel_type: u32,

@@ -25,8 +25,8 @@ pub use memory::{DeviceBuffer, DeviceSlice};
 use crate::artifacts::{self, files, Side};
 use crate::elf::Machine;
 use crate::error::{CannError, Error, LoadError};
-pub(crate) use ffi::LaunchDesc;
-use ffi::{AclError, Api, RawStream};
+use ffi::{AclError, Api, RawStream, StreamCalls};
+pub(crate) use ffi::{LaunchDesc, PreparedLaunch};
 
 /// Environment variables naming a CANN toolkit, in the order tried.
 pub const TOOLKIT_ENV: [&str; 2] = ["ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME"];
@@ -305,11 +305,18 @@ thread_local! {
     /// Per thread: the device `aclrtSetDevice` made current last, which is
     /// where `aclrtMalloc` and `aclrtCreateStream` act.
     static CURRENT: Cell<Option<(u64, i32, u64)>> = const { Cell::new(None) };
+    /// Per thread: the serial last found in `BOUND`, so that a thread using
+    /// one device (the common case, and every launch) answers `bind` with
+    /// one compare. Serials are unique in the process and a thread bound
+    /// in a period of use stays bound until it ends, when no lease with
+    /// that serial is left to ask; 0 is no serial.
+    static LAST_BOUND: Cell<u64> = const { Cell::new(0) };
 }
 
 fn mark_bound(cann: u64, device: i32, serial: u64) {
     BOUND.with(|b| b.borrow_mut().insert((cann, device), serial));
     CURRENT.with(|c| c.set(Some((cann, device, serial))));
+    LAST_BOUND.with(|l| l.set(serial));
 }
 
 /// A device in use: cheap to clone; the device stays set until every clone,
@@ -369,8 +376,13 @@ impl Device {
     /// Makes sure the calling thread has set this device (CANN binds a
     /// device per thread); cheap when it has.
     pub(crate) fn bind(&self) -> Result<(), CannError> {
+        let serial = self.lease.serial;
+        if LAST_BOUND.with(Cell::get) == serial {
+            return Ok(());
+        }
         let key = (self.lease.cann.inner.id, self.lease.id);
-        if BOUND.with(|b| b.borrow().get(&key) == Some(&self.lease.serial)) {
+        if BOUND.with(|b| b.borrow().get(&key) == Some(&serial)) {
+            LAST_BOUND.with(|l| l.set(serial));
             return Ok(());
         }
         self.set_on_thread()
@@ -439,21 +451,22 @@ impl Device {
 
 /// An `aclrtStream` on one device, destroyed on drop.
 pub(crate) struct Stream {
-    device: Device,
     raw: RawStream,
+    calls: StreamCalls,
+    device: Device,
 }
 
 impl Stream {
     pub(crate) fn new(device: &Device) -> Result<Stream, CannError> {
         device.make_current()?;
-        let raw = device
-            .cann()
-            .api()
+        let api = device.cann().api();
+        let raw = api
             .create_stream()
             .map_err(|code| device.error("aclrtCreateStream", None, code))?;
         Ok(Stream {
-            device: device.clone(),
             raw,
+            calls: api.stream_calls(),
+            device: device.clone(),
         })
     }
 
@@ -464,14 +477,7 @@ impl Stream {
         context: &'static str,
     ) -> Result<(), CannError> {
         self.device.bind()?;
-        self.device
-            .cann()
-            .api()
-            .launch(desc, self.raw)
-            .map_err(|code| {
-                self.device
-                    .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
-            })
+        self.launch_bound(desc, context)
     }
 
     /// Waits for everything queued, at most `timeout` (`None`: no limit).
@@ -481,14 +487,41 @@ impl Stream {
         context: &'static str,
     ) -> Result<(), CannError> {
         self.device.bind()?;
-        self.device
-            .cann()
-            .api()
-            .sync_stream(self.raw, timeout_ms(timeout))
+        self.sync_bound(timeout_ms(timeout), context)
+    }
+
+    /// A prepared launch and the wait for it (at most `timeout_ms`, see
+    /// [`timeout_ms`]): the per-task hot path, which checks the thread's
+    /// binding once for both calls.
+    #[inline]
+    pub(crate) fn launch_and_sync<B: bytemuck::Pod>(
+        &mut self,
+        launch: &PreparedLaunch<B>,
+        timeout_ms: i32,
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        self.calls
+            .launch_prepared(launch, self.raw)
             .map_err(|code| {
                 self.device
-                    .error("aclrtSynchronizeStreamWithTimeout", Some(context), code)
-            })
+                    .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
+            })?;
+        self.sync_bound(timeout_ms, context)
+    }
+
+    fn launch_bound(&self, desc: &LaunchDesc<'_>, context: &'static str) -> Result<(), CannError> {
+        self.calls.launch(desc, self.raw).map_err(|code| {
+            self.device
+                .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
+        })
+    }
+
+    fn sync_bound(&self, timeout_ms: i32, context: &'static str) -> Result<(), CannError> {
+        self.calls.sync(self.raw, timeout_ms).map_err(|code| {
+            self.device
+                .error("aclrtSynchronizeStreamWithTimeout", Some(context), code)
+        })
     }
 }
 
@@ -509,7 +542,7 @@ impl Drop for Stream {
 
 /// `aclrtSynchronizeStreamWithTimeout`'s `timeout` argument: milliseconds,
 /// -1 for none; rounded up so a sub-millisecond timeout still waits.
-fn timeout_ms(timeout: Option<Duration>) -> i32 {
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     match timeout {
         None => -1,
         Some(t) => {
