@@ -14,6 +14,9 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build what this machine needs and run `simpler run` on the simulator:
+    /// bootstrap, init, a self-checking batch of every op, and the report.
+    Demo(DemoArgs),
     /// Build the device SOs and the simulator into target/artifacts/<triple>/.
     Build(BuildArgs),
     /// Check the built device SOs against the AICPU ABI rules.
@@ -23,6 +26,23 @@ pub enum Command {
     /// Show, and unless --dry-run install, rustfmt, clippy and the cross
     /// tools a target needs.
     Toolchain(ToolchainArgs),
+    /// Run the benchmark suite (crates/bench) and print its table: every
+    /// goal against a floor measured in the same run.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// AICPU threads the batch runs on.
+    #[arg(long, default_value_t = 4)]
+    pub threads: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Arguments passed on to `simpler-bench` (try `-- --help`).
+    #[arg(last = true)]
+    pub rest: Vec<String>,
 }
 
 #[derive(Debug, Args)]

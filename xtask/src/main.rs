@@ -4,9 +4,11 @@
 //! Every external command xtask runs is echoed first (`$ …`), so a failing
 //! step can be re-run by hand.
 
+mod bench;
 mod build;
 mod cargo;
 mod check_abi;
+mod demo;
 mod elf;
 mod flags;
 mod manifest;
@@ -24,10 +26,12 @@ fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
     let root = project_root();
     let result = match flags.command {
+        flags::Command::Demo(args) => demo::run(&root, &args),
         flags::Command::Build(args) => build::run(&root, &args).map(drop),
         flags::Command::CheckAbi(args) => check_abi::run(&root, &args),
         flags::Command::Test(args) => test::run(&root, &args),
         flags::Command::Toolchain(args) => toolchain::run(&root, &args),
+        flags::Command::Bench(args) => bench::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

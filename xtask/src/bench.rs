@@ -1,0 +1,32 @@
+//! `cargo xtask bench`: the benchmark table of docs/performance.md, every
+//! goal against a floor measured in the same run (crates/bench). Builds the
+//! host artifacts first; the dispatcher-size row reads the aarch64
+//! manifest when `cargo xtask build --target aarch64` has made one.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Result;
+use simpler_testkit::ARTIFACTS_DIR_ENV;
+
+use crate::cargo::cargo;
+use crate::flags::{BenchArgs, BuildArgs};
+use crate::target::Target;
+use crate::{build, run};
+
+/// Builds the host artifacts, then runs `simpler-bench` in release mode.
+pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
+    let artifacts = build::run(
+        root,
+        &BuildArgs {
+            target: Target::Host,
+            debug: false,
+        },
+    )?;
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(root)
+        .args(["run", "--quiet", "--release", "-p", "simpler-bench", "--"])
+        .args(&args.rest)
+        .env(ARTIFACTS_DIR_ENV, &artifacts);
+    run::run(&mut cmd)
+}
