@@ -101,6 +101,26 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
                 cargo_in(root, &args)
             }),
         ),
+        (
+            "fuzz targets",
+            Box::new(|| {
+                // Not a workspace member (cargo-fuzz wants its own), so the
+                // workspace's fmt and clippy do not see it; checked here so
+                // the targets cannot rot unnoticed between fuzzing runs.
+                let manifest = "fuzz/Cargo.toml";
+                cargo_in(root, &["fmt", "--manifest-path", manifest, "--check"])?;
+                let args = [
+                    "clippy",
+                    "--manifest-path",
+                    manifest,
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ];
+                cargo_in(root, &args)
+            }),
+        ),
         ("build host", Box::new(|| build_for(root, Target::Host))),
         (
             "build aarch64",
