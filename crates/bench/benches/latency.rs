@@ -7,7 +7,7 @@
 //!   launch that only copies its block (host-side cost only);
 //! - `fnv1a_16MiB`: `simpler_abi::fingerprint` vs the `fnv` crate;
 //! - `runner`: cold bootstrap of a 1 MiB runtime SO, its in-process floor,
-//!   warm runner creation.
+//!   warm runner creation (prepared builder).
 //!
 //! Run: `cargo bench -p simpler-bench` (the artifacts of `cargo xtask
 //! build`, or `SIMPLER_ARTIFACTS_DIR`). `cargo run --release -p
@@ -22,7 +22,6 @@ use simpler_bench::ipc::EchoPeer;
 use simpler_bench::launch::{RawStream, ShimLaunch, ShimMode, SimApi, SimLaunch};
 use simpler_bench::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
 use simpler_bench::throughput;
-use simpler_host::CacheStatus;
 
 fn main() {
     // First, while this is the only thread: it sets SIMPLER_SIM_ROOT.
@@ -124,11 +123,8 @@ fn runner(c: &mut Criterion, env: &BenchEnv) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 seed += 1;
-                let (runner, build) = bootstrap::build(
-                    env.builder(),
-                    bootstrap::padded(&runtime, seed),
-                    CacheStatus::Miss,
-                );
+                let (runner, build) =
+                    bootstrap::cold(env.builder(), bootstrap::padded(&runtime, seed));
                 total += build.total;
                 bootstrap::remove_installed(&preinstall, &runner);
             }
@@ -147,15 +143,16 @@ fn runner(c: &mut Criterion, env: &BenchEnv) {
     });
     seed += 1;
     let warm_bytes = bootstrap::padded(&runtime, seed);
-    drop(bootstrap::build(
-        env.builder(),
-        warm_bytes.clone(),
-        CacheStatus::Miss,
-    ));
+    drop(bootstrap::cold(env.builder(), warm_bytes.clone()));
+    let prepared = env
+        .builder()
+        .runtime_bytes(warm_bytes.clone())
+        .prepare()
+        .expect("prepare a builder");
     group.bench_function("warm_creation", |b| {
         b.iter_custom(|iters| {
             (0..iters)
-                .map(|_| bootstrap::warm(env.builder(), &warm_bytes).total)
+                .map(|_| bootstrap::warm(prepared.clone()).total)
                 .sum()
         })
     });

@@ -52,14 +52,9 @@ pub struct Build {
     pub init: Duration,
 }
 
-/// Builds a runner from `builder` with `runtime` as the runtime SO, checks
-/// that the cache did what `expect` says, and returns it with its timings.
-pub fn build(
-    builder: DeviceRunnerBuilder,
-    runtime: Vec<u8>,
-    expect: CacheStatus,
-) -> (DeviceRunner, Build) {
-    let builder = builder.runtime_bytes(runtime);
+/// Builds a runner from `builder` (its runtime SO set), checks that the
+/// bootstrap cache did what `expect` says, and returns it with its timings.
+pub fn build(builder: DeviceRunnerBuilder, expect: CacheStatus) -> (DeviceRunner, Build) {
     let started = Instant::now();
     let runner = builder
         .build()
@@ -76,6 +71,11 @@ pub fn build(
         init: info.init_time,
     };
     (runner, timings)
+}
+
+/// A cold build: `runtime` is new to the device.
+pub fn cold(builder: DeviceRunnerBuilder, runtime: Vec<u8>) -> (DeviceRunner, Build) {
+    build(builder.runtime_bytes(runtime), CacheStatus::Miss)
 }
 
 /// Removes the installed file of `runner` from the simulated device's
@@ -128,10 +128,11 @@ pub fn floor(dir: &Path, bytes: &[u8]) -> Duration {
     elapsed
 }
 
-/// A warm runner creation: `bytes` are installed already, so `build()`
-/// finds them in the cache. The runner is dropped untimed.
-pub fn warm(builder: DeviceRunnerBuilder, bytes: &[u8]) -> Build {
-    build(builder, bytes.to_vec(), CacheStatus::Hit).1
+/// A warm runner creation from a builder whose runtime SO is installed
+/// already, so `build()` finds it in the cache. The runner is dropped
+/// untimed.
+pub fn warm(builder: DeviceRunnerBuilder) -> Build {
+    build(builder, CacheStatus::Hit).1
 }
 
 #[cfg(test)]

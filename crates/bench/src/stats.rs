@@ -55,33 +55,6 @@ impl Samples {
     }
 }
 
-/// Runs every function of `fs` in turn, `round` timed calls each, for
-/// `rounds` rounds (after `warmup` untimed calls each), so that all see the
-/// same machine load; returns their samples in the order of `fs`.
-pub fn interleaved(
-    warmup: usize,
-    rounds: usize,
-    round: usize,
-    fs: &mut [&mut dyn FnMut()],
-) -> Vec<Samples> {
-    for f in fs.iter_mut() {
-        for _ in 0..warmup {
-            f();
-        }
-    }
-    let mut times = vec![Vec::with_capacity(rounds * round); fs.len()];
-    for _ in 0..rounds {
-        for (f, times) in fs.iter_mut().zip(&mut times) {
-            for _ in 0..round {
-                let started = Instant::now();
-                f();
-                times.push(started.elapsed());
-            }
-        }
-    }
-    times.into_iter().map(Samples::new).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

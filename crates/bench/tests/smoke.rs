@@ -35,7 +35,7 @@ fn the_quick_suite_prints_every_row() {
         "dispatcher SO, aarch64, stripped",
         "FNV-1a throughput",
         "cold bootstrap, 1 MiB runtime SO, simulator",
-        "warm runner creation (bootstrap cached)",
+        "warm runner creation (bootstrap cached, prepared builder)",
         "empty-kernel launch→sync round trip",
         "host-side cost per launch, simulator launch call, sync excluded",
         "host-side cost per launch, launch that only copies the block",
