@@ -8,12 +8,24 @@ use std::process::ExitCode;
 
 use simpler_bench::suite::Config;
 
+const USAGE: &str = "\
+usage: simpler-bench [--quick]
+
+Measures every benchmark goal of issue 5 against a floor measured in the
+same run, on the simulator, and prints one Markdown table (docs/performance.md).
+  --quick   every measurement once or a few times: checks that the suite runs
+Artifacts: $SIMPLER_ARTIFACTS_DIR, else built with `cargo xtask build --target host`.";
+
 fn main() -> ExitCode {
     let config = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => Config::FULL,
         [flag] if flag == "--quick" => Config::QUICK,
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         _ => {
-            eprintln!("usage: simpler-bench [--quick]");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
