@@ -364,6 +364,11 @@ impl Api {
         Some(check(unsafe { get(device, &mut stats) }).map(|()| stats))
     }
 
+    /// Whether the library exports the simulator's symbols.
+    pub(crate) fn is_simulator(&self) -> bool {
+        self.sim_device_machine.is_some()
+    }
+
     /// `simpler_sim_device_machine`, when the library is the simulator.
     pub(crate) fn sim_device_machine(&self) -> Option<u32> {
         let get = self.sim_device_machine?;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use simpler_abi::cann::error::ACL_ERROR_REPEAT_INITIALIZE;
@@ -111,6 +111,7 @@ struct Inner {
     id: u64,
     libraries: Vec<PathBuf>,
     devices: Mutex<HashMap<i32, DeviceEntry>>,
+    device_machine: OnceLock<Machine>,
 }
 
 /// Book-keeping for one device while any [`Device`] handle on it lives.
@@ -183,6 +184,7 @@ impl Cann {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 libraries,
                 devices: Mutex::new(HashMap::new()),
+                device_machine: OnceLock::new(),
             }),
         };
         loaded.push(cann.clone());
@@ -203,16 +205,22 @@ impl Cann {
     /// Whether the library is the simulator (it exports the accounting
     /// symbols).
     pub fn is_simulator(&self) -> bool {
-        self.inner.api.sim_device_machine().is_some()
+        self.inner.api.is_simulator()
     }
 
     /// The machine the device's AICPU runs: what the simulator reports for
     /// its device process, else AArch64 as on every Ascend NPU.
+    ///
+    /// Asked once per instance: the answer cannot change while the library
+    /// is loaded, and every runner build needs it.
     pub fn device_machine(&self) -> Machine {
-        match self.inner.api.sim_device_machine() {
-            Some(raw) if raw != 0 => Machine(raw as u16),
-            _ => Machine::AARCH64,
-        }
+        *self
+            .inner
+            .device_machine
+            .get_or_init(|| match self.inner.api.sim_device_machine() {
+                Some(raw) if raw != 0 => Machine(raw as u16),
+                _ => Machine::AARCH64,
+            })
     }
 
     /// `aclrtGetDeviceCount`.
