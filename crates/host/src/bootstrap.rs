@@ -1,7 +1,7 @@
 //! The bootstrap: one `KERNEL_TYPE_AICPU_KFC` launch that makes CANN's
 //! `libaicpu_extend_kernels.so` load our dispatcher, which installs the
 //! runtime SO as `<preinstall>/simpler_inner_<fp>.so` (DESIGN sections 1
-//! and 4). Cached process-wide per (CANN instance, device, fingerprint).
+//! and 4). Cached process-wide per (CANN instance, device, runtime SO).
 
 use std::mem::{offset_of, size_of};
 use std::sync::LazyLock;
@@ -16,6 +16,7 @@ use simpler_abi::{
 
 use crate::cann::{op_names, Device, LaunchDesc, Stream};
 use crate::error::{BootstrapError, BootstrapFailure, CannError, Error, FailedStep};
+use crate::image::{ContentKey, SoImage};
 use crate::single_flight::{CacheStatus, SingleFlight};
 
 /// What a successful bootstrap left on the device.
@@ -23,12 +24,21 @@ use crate::single_flight::{CacheStatus, SingleFlight};
 pub(crate) struct Installed {
     /// The device path the dispatcher wrote, from its report.
     pub path: String,
+    /// FNV-1a 64 of the runtime SO: computed by the host and equal to the
+    /// dispatcher's.
+    pub fingerprint: u64,
     /// Bytes the bootstrap copied to the device.
     pub bytes_uploaded: u64,
 }
 
-/// (CANN instance id, device id, runtime fingerprint).
-pub(crate) type CacheKey = (u64, i32, u64);
+/// (CANN instance id, device id, runtime SO content).
+///
+/// The content is known by its [`ContentKey`] rather than by its
+/// fingerprint, so that a new runtime's fingerprint can be computed while
+/// the device installs it (the host checks it against the dispatcher's
+/// before anything uses the name); one content has one fingerprint, so
+/// this caches exactly what a (device, fingerprint) key would.
+pub(crate) type CacheKey = (u64, i32, ContentKey);
 
 fn cache() -> &'static SingleFlight<CacheKey, Installed> {
     static CACHE: LazyLock<SingleFlight<CacheKey, Installed>> = LazyLock::new(SingleFlight::new);
@@ -38,61 +48,121 @@ fn cache() -> &'static SingleFlight<CacheKey, Installed> {
 /// What one bootstrap sends.
 pub(crate) struct Request<'a> {
     pub dispatcher: &'a [u8],
-    pub runtime: &'a [u8],
-    pub name: PreinstallName,
-    pub fingerprint: u64,
+    pub runtime: &'a SoImage,
     pub timeout: Option<Duration>,
 }
 
 /// Installs `req.runtime` on `device` unless this process already did.
+/// Either way the runtime image knows its fingerprint afterwards.
 pub(crate) fn install(
     device: &Device,
     stream: &mut Stream,
     req: &Request<'_>,
 ) -> Result<(Installed, CacheStatus), Error> {
-    let key = cache_key(device, req.fingerprint);
+    let key = cache_key(device, req.runtime);
     let span = tracing::info_span!(
         "bootstrap",
         device = device.id(),
-        fingerprint = %format_args!("{:016x}", req.fingerprint),
-        bytes = req.dispatcher.len() + req.runtime.len(),
+        bytes = req.dispatcher.len() + req.runtime.bytes().len(),
+        fingerprint = tracing::field::Empty,
         cache = tracing::field::Empty,
     );
     let _entered = span.enter();
     let result = cache().get_or_compute(&key, || run(device, stream, req));
     if let Ok((installed, status)) = &result {
+        req.runtime.learn_fingerprint(installed.fingerprint);
+        span.record(
+            "fingerprint",
+            tracing::field::display(format_args!("{:016x}", installed.fingerprint)),
+        );
         span.record("cache", tracing::field::debug(status));
         tracing::info!(path = %installed.path, "runtime SO installed");
     }
     result
 }
 
-/// Forgets that `fingerprint` is installed on `device`, so the next runner
+/// Forgets that `runtime` is installed on `device`, so the next runner
 /// bootstraps again (used when the installed SO turns out not to work).
-pub(crate) fn forget(device: &Device, fingerprint: u64) {
-    cache().forget(&cache_key(device, fingerprint));
+pub(crate) fn forget(device: &Device, runtime: &SoImage) {
+    cache().forget(&cache_key(device, runtime));
 }
 
-fn cache_key(device: &Device, fingerprint: u64) -> CacheKey {
-    (device.cann().instance_id(), device.id(), fingerprint)
+fn cache_key(device: &Device, runtime: &SoImage) -> CacheKey {
+    (
+        device.cann().instance_id(),
+        device.id(),
+        runtime.content_key(),
+    )
 }
 
-/// One bootstrap launch. Every device buffer is an RAII guard, so all of
-/// them are freed when this returns, on every path.
+/// One bootstrap launch. Unless the image knows its fingerprint, the host
+/// computes it between the launch and the sync: the dispatcher hashes the
+/// same bytes on the device meanwhile, so the two hashes overlap instead
+/// of adding up, and the host's is ready to check against the report.
 fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Installed, Error> {
+    let on_device = launch(device, stream, req, || {
+        req.runtime.fingerprint();
+    });
+    // Computed already, unless the bootstrap failed before its launch.
+    let fingerprint = req.runtime.fingerprint();
     let fail = |failure| {
         Error::from(BootstrapError {
             device: device.id(),
-            preinstall_name: req.name.to_string(),
+            preinstall_name: PreinstallName::new(fingerprint).to_string(),
             failure,
         })
     };
-    let in_bootstrap = |e: Error| match e {
-        Error::Cann(c) => fail(BootstrapFailure::Cann(c)),
-        other => other,
+    let Launched {
+        synced,
+        report,
+        bytes_uploaded,
+    } = match on_device {
+        Ok(launched) => launched,
+        Err(Failed::Bootstrap(failure)) => return Err(fail(failure)),
+        Err(Failed::Other(err)) => return Err(err),
     };
+    check_report(&report, fingerprint, synced.err())
+        .map(|path| Installed {
+            path,
+            fingerprint,
+            bytes_uploaded,
+        })
+        .map_err(fail)
+}
+
+/// What the device side of a bootstrap returned.
+struct Launched {
+    /// The stream sync's outcome.
+    synced: Result<(), CannError>,
+    /// The report as read back.
+    report: BootstrapReport,
+    bytes_uploaded: u64,
+}
+
+/// Why the device side of a bootstrap ended early.
+enum Failed {
+    /// A step of the bootstrap failed.
+    Bootstrap(BootstrapFailure),
+    /// Not a bootstrap failure (a host-side error): passed on as it is.
+    Other(Error),
+}
+
+/// Uploads, launches, runs `meanwhile` while the device works, syncs and
+/// reads the report back. Every device buffer is an RAII guard, so all of
+/// them are freed when this returns, on every path.
+fn launch(
+    device: &Device,
+    stream: &mut Stream,
+    req: &Request<'_>,
+    meanwhile: impl FnOnce(),
+) -> Result<Launched, Failed> {
+    let in_bootstrap = |e: Error| match e {
+        Error::Cann(c) => Failed::Bootstrap(BootstrapFailure::Cann(c)),
+        other => Failed::Other(other),
+    };
+    let runtime_bytes = req.runtime.bytes();
     let dispatcher = device.upload(req.dispatcher).map_err(in_bootstrap)?;
-    let runtime = device.upload(req.runtime).map_err(in_bootstrap)?;
+    let runtime = device.upload(runtime_bytes).map_err(in_bootstrap)?;
     let report = device
         .alloc_zeroed(size_of::<BootstrapReport>())
         .map_err(in_bootstrap)?;
@@ -101,14 +171,14 @@ fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Instal
         aicpu_so_len: req.dispatcher.len() as u64,
         device_id: device.id() as u64,
         inner_so_bin: runtime.device_addr(),
-        inner_so_len: req.runtime.len() as u64,
+        inner_so_len: runtime_bytes.len() as u64,
         report: report.device_addr(),
         ..DeviceArgs::default()
     };
     let device_args_buf = device
         .upload(std::slice::from_ref(&device_args))
         .map_err(in_bootstrap)?;
-    let bytes_uploaded = (req.dispatcher.len() + req.runtime.len() + size_of::<DeviceArgs>())
+    let bytes_uploaded = (req.dispatcher.len() + runtime_bytes.len() + size_of::<DeviceArgs>())
         as u64
         + size_of::<BootstrapReport>() as u64;
 
@@ -123,7 +193,8 @@ fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Instal
     };
     stream
         .launch(&desc, "bootstrap")
-        .map_err(|e| fail(BootstrapFailure::Cann(e)))?;
+        .map_err(|e| Failed::Bootstrap(BootstrapFailure::Cann(e)))?;
+    meanwhile();
     // After a sync timeout (507046) the dispatcher may still be running;
     // the buffers are freed anyway, as the runner is not built and nothing
     // may be left behind. A bootstrap that outlives a generous timeout is a
@@ -133,18 +204,19 @@ fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Instal
     // The report explains a failed launch better than its CANN code, so it
     // is read back whatever the sync returned.
     let mut raw = <BootstrapReport as bytemuck::Zeroable>::zeroed();
-    let read = report.copy_to_host(std::slice::from_mut(&mut raw));
-    let checked = match (synced, read) {
-        (synced, Ok(())) => check_report(&raw, req.fingerprint, synced.err()),
-        (Err(e), Err(_)) | (Ok(()), Err(Error::Cann(e))) => Err(BootstrapFailure::Cann(e)),
-        (Ok(()), Err(other)) => return Err(other),
-    };
-    checked
-        .map(|path| Installed {
-            path,
+    match report.copy_to_host(std::slice::from_mut(&mut raw)) {
+        Ok(()) => Ok(Launched {
+            synced,
+            report: raw,
             bytes_uploaded,
-        })
-        .map_err(fail)
+        }),
+        Err(read) => match (synced, read) {
+            (Err(e), _) | (Ok(()), Error::Cann(e)) => {
+                Err(Failed::Bootstrap(BootstrapFailure::Cann(e)))
+            }
+            (Ok(()), other) => Err(Failed::Other(other)),
+        },
+    }
 }
 
 /// Turns the dispatcher's report (and the launch's CANN error, if any)

@@ -153,6 +153,14 @@ impl fmt::Display for GlibcVersion {
 impl SoInfo {
     /// Reads `bytes` as a 64-bit little-endian ELF shared object.
     pub fn parse(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
+        let mut info = Self::parse_unhashed(bytes)?;
+        info.fingerprint = fingerprint(bytes);
+        Ok(info)
+    }
+
+    /// [`SoInfo::parse`] without the fingerprint (left 0), which is the
+    /// one part that reads every byte.
+    fn parse_unhashed(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
         if bytes.is_empty() {
             return Err(PreflightProblem::Empty);
         }
@@ -231,7 +239,7 @@ impl SoInfo {
         Ok(SoInfo {
             machine,
             size: bytes.len() as u64,
-            fingerprint: fingerprint(bytes),
+            fingerprint: 0,
             exports,
             needed,
             max_glibc,
@@ -274,9 +282,22 @@ pub fn preflight(
     machine: Machine,
     file: &str,
 ) -> Result<SoInfo, PreflightError> {
-    // The size first, so that an oversized file is not parsed (or hashed).
+    let mut info = preflight_unhashed(bytes, role, machine, file)?;
+    info.fingerprint = fingerprint(bytes);
+    Ok(info)
+}
+
+/// [`preflight`] without the fingerprint (left 0 in the result): every
+/// check, none of which reads more than the ELF headers and tables.
+pub(crate) fn preflight_unhashed(
+    bytes: &[u8],
+    role: Role,
+    machine: Machine,
+    file: &str,
+) -> Result<SoInfo, PreflightError> {
+    // The size first, so that an oversized file is not parsed.
     check_len(bytes.len() as u64, role, file)?;
-    let info = SoInfo::parse(bytes).map_err(|problem| PreflightError {
+    let info = SoInfo::parse_unhashed(bytes).map_err(|problem| PreflightError {
         file: file.to_owned(),
         role,
         problem,

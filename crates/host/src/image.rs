@@ -1,32 +1,36 @@
-//! [`SoImage`]: a device SO read, checked and fingerprinted once, then
-//! shared by every runner built from it.
+//! [`SoImage`]: a device SO read and checked once, then shared by every
+//! runner built from it.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use simpler_abi::PreinstallName;
+use simpler_abi::{fingerprint, PreinstallName};
 
 use crate::artifacts::{self, files, Side};
-use crate::elf::{self, preflight, Machine, Role, SoInfo};
+use crate::elf::{self, preflight_unhashed, Machine, Role, SoInfo};
 use crate::error::Error;
 
 /// A dispatcher or runtime SO that passed the preflight: its bytes, what
-/// they are ([`SoInfo`], fingerprint included) and the preinstall name.
+/// they are, and (once computed) its fingerprint and preinstall name.
 ///
-/// Making one reads the file and hashes every byte (FNV-1a runs at about
-/// 0.75 GiB/s, so ~1.3 ms for a 1 MiB runtime); a builder given a path or
-/// bytes does that on every [`build`](crate::DeviceRunnerBuilder::build).
-/// Make the image once and hand it to every builder instead
+/// Making one reads the file and checks its ELF headers and contract
+/// exports; the fingerprint (FNV-1a 64 of every byte, ~1.3 ms per MiB) is
+/// computed once, by the first bootstrap that needs it — while the device
+/// installs the SO — or by [`SoImage::fingerprint`]. A builder given a
+/// path or bytes makes a new image on every
+/// [`build`](crate::DeviceRunnerBuilder::build), so a warm build reads and
+/// identifies the SO again; make the image once and hand it to every
+/// builder instead
 /// ([`DeviceRunnerBuilder::runtime_image`](crate::DeviceRunnerBuilder::runtime_image),
 /// or [`DeviceRunnerBuilder::prepare`](crate::DeviceRunnerBuilder::prepare)
 /// to convert a builder's sources): a runner built from images only checks
-/// the image against the device (size, machine, exports — no hashing, no
-/// copy of the bytes).
+/// the image against the device (size, machine, exports — no read, no hash,
+/// no copy of the bytes).
 ///
-/// Cloning is cheap: clones share the bytes. The bytes are never modified,
-/// so the fingerprint stays true for the image's life.
+/// Cloning is cheap: clones share the bytes and what was computed from
+/// them. The bytes are never modified.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), simpler_host::Error> {
@@ -56,13 +60,26 @@ struct Image {
     label: String,
     role: Role,
     bytes: Cow<'static, [u8]>,
-    info: SoInfo,
-    name: PreinstallName,
+    /// The preflight's findings; its `fingerprint` field is not computed
+    /// (0): `fingerprint` below is.
+    elf: SoInfo,
+    content: ContentKey,
+    fingerprint: OnceLock<u64>,
+}
+
+/// What the bootstrap cache knows an SO's content by before its
+/// fingerprint is computed: its length and XXH3-128. Two different SOs
+/// share it with a chance of about 2^-128 (less than the 2^-64 of the
+/// 64-bit fingerprint that names the installed file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ContentKey {
+    len: u64,
+    xxh3: u128,
 }
 
 impl SoImage {
     /// Reads the SO at `path` and checks it as the `role` SO for a device
-    /// running `machine` code ([`elf::preflight`]).
+    /// running `machine` code (as [`elf::preflight`] does).
     pub fn from_path(path: impl AsRef<Path>, role: Role, machine: Machine) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -97,15 +114,19 @@ impl SoImage {
         role: Role,
         machine: Machine,
     ) -> Result<Self, Error> {
-        let info = preflight(&bytes, role, machine, &label)?;
-        let name = info.preinstall_name();
+        let elf = preflight_unhashed(&bytes, role, machine, &label)?;
+        let content = ContentKey {
+            len: bytes.len() as u64,
+            xxh3: xxhash_rust::xxh3::xxh3_128(&bytes),
+        };
         Ok(Self {
             inner: Arc::new(Image {
                 label,
                 role,
                 bytes,
-                info,
-                name,
+                elf,
+                content,
+                fingerprint: OnceLock::new(),
             }),
         })
     }
@@ -113,11 +134,11 @@ impl SoImage {
     /// Checks the image for use as the `role` SO on a device running
     /// `machine` code: the parts of the preflight that depend on them.
     pub(crate) fn check(&self, role: Role, machine: Machine) -> Result<(), Error> {
-        elf::check(&self.inner.info, role, machine, &self.inner.label)?;
+        elf::check(&self.inner.elf, role, machine, &self.inner.label)?;
         Ok(())
     }
 
-    /// The SO's bytes.
+    /// The bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.inner.bytes
     }
@@ -135,22 +156,40 @@ impl SoImage {
 
     /// The machine the SO is built for (the one it was checked against).
     pub fn machine(&self) -> Machine {
-        self.inner.info.machine
+        self.inner.elf.machine
     }
 
-    /// What the preflight read: exports, NEEDED, glibc version.
-    pub fn info(&self) -> &SoInfo {
-        &self.inner.info
-    }
-
-    /// FNV-1a 64 of the bytes.
+    /// FNV-1a 64 of the bytes, computed on the first call (or by the first
+    /// bootstrap of the image) and remembered.
     pub fn fingerprint(&self) -> u64 {
-        self.inner.info.fingerprint
+        *self
+            .inner
+            .fingerprint
+            .get_or_init(|| fingerprint(&self.inner.bytes))
     }
 
-    /// `simpler_inner_<fp>.so`, the name a runtime SO is installed under.
+    /// `simpler_inner_<fp>.so`, the name a runtime SO is installed under
+    /// (computes the fingerprint if no one has yet).
     pub fn preinstall_name(&self) -> PreinstallName {
-        self.inner.name
+        PreinstallName::new(self.fingerprint())
+    }
+
+    /// The fingerprint if it was computed already.
+    pub(crate) fn known_fingerprint(&self) -> Option<u64> {
+        self.inner.fingerprint.get().copied()
+    }
+
+    /// Records a fingerprint computed for the same content elsewhere (a
+    /// cached bootstrap of an equal image), sparing this image the hash.
+    pub(crate) fn learn_fingerprint(&self, fp: u64) {
+        // An image that computed its own keeps it; they are equal unless
+        // the content key collided.
+        let _ = self.inner.fingerprint.set(fp);
+    }
+
+    /// The bootstrap cache's name for the content.
+    pub(crate) fn content_key(&self) -> ContentKey {
+        self.inner.content
     }
 }
 
@@ -161,7 +200,11 @@ impl fmt::Debug for SoImage {
             .field("role", &self.inner.role)
             .field("machine", &self.machine())
             .field("len", &self.inner.bytes.len())
-            .field("fingerprint", &format_args!("{:016x}", self.fingerprint()))
+            // Not computed for the sake of printing.
+            .field(
+                "fingerprint",
+                &self.known_fingerprint().map(|fp| format!("{fp:016x}")),
+            )
             .finish()
     }
 }
@@ -202,28 +245,31 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_the_bytes() {
+    fn clones_share_the_bytes_and_the_fingerprint() {
         // A minimal image, built without the preflight, to test the sharing.
         let bytes: &'static [u8] = b"\x7fELF";
-        let info = SoInfo {
-            machine: Machine::host(),
-            size: bytes.len() as u64,
-            fingerprint: simpler_abi::fingerprint(bytes),
-            exports: Role::Runtime
-                .contract()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            needed: Vec::new(),
-            max_glibc: None,
-        };
         let image = SoImage {
             inner: Arc::new(Image {
                 label: "test".into(),
                 role: Role::Runtime,
                 bytes: bytes.into(),
-                name: info.preinstall_name(),
-                info,
+                elf: SoInfo {
+                    machine: Machine::host(),
+                    size: bytes.len() as u64,
+                    fingerprint: 0,
+                    exports: Role::Runtime
+                        .contract()
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    needed: Vec::new(),
+                    max_glibc: None,
+                },
+                content: ContentKey {
+                    len: bytes.len() as u64,
+                    xxh3: xxhash_rust::xxh3::xxh3_128(bytes),
+                },
+                fingerprint: OnceLock::new(),
             }),
         };
         let clone = image.clone();
@@ -232,6 +278,18 @@ mod tests {
             std::ptr::eq(image.bytes(), bytes),
             "borrowed bytes are not copied"
         );
+        assert_eq!(clone.known_fingerprint(), None);
+        assert!(format!("{image:?}").contains("fingerprint: None"));
+        assert_eq!(image.fingerprint(), fingerprint(bytes));
+        assert_eq!(clone.known_fingerprint(), Some(fingerprint(bytes)));
+        assert_eq!(clone.preinstall_name(), PreinstallName::of(bytes));
+        clone.learn_fingerprint(1);
+        assert_eq!(
+            image.fingerprint(),
+            fingerprint(bytes),
+            "a computed one stays"
+        );
+
         image.check(Role::Runtime, Machine::host()).unwrap();
         let Err(Error::Preflight(err)) = image.check(Role::Dispatcher, Machine::host()) else {
             panic!("a runtime image passed as a dispatcher")

@@ -11,7 +11,7 @@ use simpler_abi::{
 };
 
 use crate::batch::Batch;
-use crate::bootstrap::{self, Request};
+use crate::bootstrap::{self, Installed, Request};
 use crate::cann::{
     op_names, timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream,
 };
@@ -219,35 +219,36 @@ impl DeviceRunnerBuilder {
         let machine = self.machine();
         let dispatcher = self.dispatcher.into_image(Role::Dispatcher, machine)?;
         let runtime = self.runtime.into_image(Role::Runtime, machine)?;
-        let name = runtime.preinstall_name();
-        let fingerprint = runtime.fingerprint();
 
         let device = self.cann.open_device(self.device)?;
-        let stream = Stream::new(&device)?;
+        let mut stream = Stream::new(&device)?;
         let request = Request {
             dispatcher: dispatcher.bytes(),
-            runtime: runtime.bytes(),
-            name,
-            fingerprint,
+            runtime: &runtime,
             timeout: self.bootstrap_timeout,
         };
+        let started = Instant::now();
+        let (installed, cache) = bootstrap::install(&device, &mut stream, &request)?;
+        let name = PreinstallName::new(installed.fingerprint);
+        let mut info = RunnerInfo {
+            device: self.device,
+            device_machine: machine,
+            threads: self.threads,
+            preinstall_name: name,
+            fingerprint: installed.fingerprint,
+            dispatcher: dispatcher.label().to_owned(),
+            runtime: runtime.label().to_owned(),
+            dispatcher_len: dispatcher.bytes().len() as u64,
+            runtime_len: runtime.bytes().len() as u64,
+            cache,
+            bytes_uploaded: 0,
+            installed_path: String::new(),
+            bootstrap_time: Duration::ZERO,
+            init_time: Duration::ZERO,
+        };
+        info.record_install(installed, cache, started.elapsed());
         let mut runner = DeviceRunner {
-            info: RunnerInfo {
-                device: self.device,
-                device_machine: machine,
-                threads: self.threads,
-                preinstall_name: name,
-                fingerprint,
-                dispatcher: dispatcher.label().to_owned(),
-                runtime: runtime.label().to_owned(),
-                dispatcher_len: dispatcher.bytes().len() as u64,
-                runtime_len: runtime.bytes().len() as u64,
-                cache: CacheStatus::Miss,
-                bytes_uploaded: 0,
-                installed_path: String::new(),
-                bootstrap_time: Duration::ZERO,
-                init_time: Duration::ZERO,
-            },
+            info,
             exec_launch: PreparedLaunch::new(
                 KERNEL_TYPE_AICPU,
                 op_names::EXEC,
@@ -269,7 +270,6 @@ impl DeviceRunnerBuilder {
             log_level: self.log_level as u32,
             thread_count: self.threads,
         };
-        runner.bootstrap(&request)?;
         match runner.timed_init(init) {
             Ok(()) => Ok(runner),
             // An install cached from earlier in this process may be gone (a
@@ -283,7 +283,7 @@ impl DeviceRunnerBuilder {
                     device = self.device,
                     "init failed on the runtime SO installed earlier ({first}); installing it again"
                 );
-                bootstrap::forget(&runner.device, fingerprint);
+                bootstrap::forget(&runner.device, &runtime);
                 if let Err(reinstall) = runner.bootstrap(&request) {
                     tracing::warn!(
                         device = self.device,
@@ -332,6 +332,18 @@ pub struct RunnerInfo {
     pub bootstrap_time: Duration,
     /// Time of the `simpler_aicpu_init` launch.
     pub init_time: Duration,
+}
+
+impl RunnerInfo {
+    /// Adds one pass through the bootstrap cache.
+    fn record_install(&mut self, installed: Installed, cache: CacheStatus, took: Duration) {
+        self.bootstrap_time += took;
+        self.cache = cache;
+        if cache == CacheStatus::Miss {
+            self.bytes_uploaded += installed.bytes_uploaded;
+        }
+        self.installed_path = installed.path;
+    }
 }
 
 /// A device with the runtime SO installed and initialised: launches
@@ -401,12 +413,8 @@ impl DeviceRunner {
     fn bootstrap(&mut self, request: &Request<'_>) -> Result<(), Error> {
         let started = Instant::now();
         let (installed, cache) = bootstrap::install(&self.device, &mut self.stream, request)?;
-        self.info.bootstrap_time += started.elapsed();
-        self.info.cache = cache;
-        if cache == CacheStatus::Miss {
-            self.info.bytes_uploaded += installed.bytes_uploaded;
-        }
-        self.info.installed_path = installed.path;
+        self.info
+            .record_install(installed, cache, started.elapsed());
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::thread;
 
 use common::{builder, cann, in_sim, preinstall_dir, preinstalled, sim_root, stats};
 use simpler_host::abi::{InitArgs, ReportStage, ABI_VERSION};
-use simpler_host::{BootstrapFailure, CacheStatus, Error};
+use simpler_host::{BootstrapFailure, CacheStatus, Error, Role, SoImage};
 use simpler_testkit::device_artifacts;
 
 fn one_fill(runner: &mut simpler_host::DeviceRunner, value: u8) {
@@ -333,6 +333,24 @@ fn runners_from_one_image_share_one_bootstrap() {
             device_artifacts().runtime().display().to_string()
         );
         let name = runner.info().preinstall_name;
+        drop(runner);
+
+        // A new image of the same content finds the install by its content
+        // and learns the fingerprint from it instead of hashing.
+        let fresh = SoImage::from_path(
+            device_artifacts().runtime(),
+            Role::Runtime,
+            cann.device_machine(),
+        )
+        .unwrap();
+        assert!(
+            format!("{fresh:?}").contains("fingerprint: None"),
+            "{fresh:?}"
+        );
+        let runner = builder(&cann).runtime_image(fresh.clone()).build().unwrap();
+        assert_eq!(runner.info().cache, CacheStatus::Hit);
+        assert!(format!("{fresh:?}").contains(&format!("{:016x}", runner.info().fingerprint)));
+        assert_eq!(fresh.preinstall_name(), name);
         drop(runner);
 
         // An image holds the bytes, so a lost install is reinstalled from
