@@ -590,6 +590,11 @@ impl Device {
         Ok(off)
     }
 
+    /// This device's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     /// The shared memory object, for copies (offsets from the checks above).
     pub fn memory(&self) -> &SharedMemory {
         &self.mem

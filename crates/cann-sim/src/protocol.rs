@@ -1,6 +1,7 @@
 //! The control channel between the host library and one device process: a
-//! `SOCK_SEQPACKET` socket pair carrying fixed-size records, so every
-//! `send` is one whole message and a closed peer reads as end of file.
+//! `SOCK_SEQPACKET` socket pair carrying records, so every `send` is one
+//! whole message and a closed peer reads as end of file. A request is
+//! always whole; a reply is sent without the unused end of its message.
 //!
 //! Compiled into both the library and the `simpler-sim-aicpu` binary.
 
@@ -37,6 +38,28 @@ pub mod reply {
 /// `Request::flags` bit: the device process kills itself with `SIGKILL` on
 /// receipt, before running the launch (`SIMPLER_SIM_KILL_AT_LAUNCH`).
 pub const LAUNCH_FLAG_DIE: u32 = 1;
+
+/// A record of the channel: a `Pod` struct whose first [`Record::MIN_LEN`]
+/// bytes are always sent (the rest is zero when absent).
+pub trait Record: Pod {
+    /// Shortest valid record.
+    const MIN_LEN: usize = std::mem::size_of::<Self>();
+
+    /// Bytes of this record to send.
+    fn wire_len(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+impl Record for Request {}
+
+impl Record for Reply {
+    const MIN_LEN: usize = std::mem::offset_of!(Reply, msg);
+
+    fn wire_len(&self) -> usize {
+        Self::MIN_LEN + (self.msg_len as usize).min(MSG_LEN)
+    }
+}
 
 /// One host → device message.
 #[repr(C)]
@@ -117,18 +140,18 @@ impl Reply {
 }
 
 /// Sends one record; never raises `SIGPIPE` when the peer is gone.
-pub fn send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
+pub fn send<T: Record>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
     send_with(fd, msg, 0)
 }
 
 /// Sends one record if the channel has room now; an error of kind
 /// `WouldBlock` when it has not.
-pub fn try_send<T: Pod>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
+pub fn try_send<T: Record>(fd: BorrowedFd<'_>, msg: &T) -> io::Result<()> {
     send_with(fd, msg, libc::MSG_DONTWAIT)
 }
 
-fn send_with<T: Pod>(fd: BorrowedFd<'_>, msg: &T, flags: i32) -> io::Result<()> {
-    let bytes = bytemuck::bytes_of(msg);
+fn send_with<T: Record>(fd: BorrowedFd<'_>, msg: &T, flags: i32) -> io::Result<()> {
+    let bytes = &bytemuck::bytes_of(msg)[..msg.wire_len()];
     loop {
         // SAFETY: `bytes` is a live slice for the duration of the call and
         // `fd` is an open socket borrowed from its owner.
@@ -168,7 +191,7 @@ pub enum Received<T> {
 
 /// Receives one record, waiting for it; `Ok(None)` when the peer closed the
 /// channel.
-pub fn recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
+pub fn recv<T: Record>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
     Ok(match recv_with(fd, 0)? {
         Received::Msg(msg) => Some(msg),
         Received::Closed | Received::Empty => None,
@@ -176,11 +199,11 @@ pub fn recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Option<T>> {
 }
 
 /// Receives one record if one is there.
-pub fn try_recv<T: Pod>(fd: BorrowedFd<'_>) -> io::Result<Received<T>> {
+pub fn try_recv<T: Record>(fd: BorrowedFd<'_>) -> io::Result<Received<T>> {
     recv_with(fd, libc::MSG_DONTWAIT)
 }
 
-fn recv_with<T: Pod>(fd: BorrowedFd<'_>, flags: i32) -> io::Result<Received<T>> {
+fn recv_with<T: Record>(fd: BorrowedFd<'_>, flags: i32) -> io::Result<Received<T>> {
     let mut msg = T::zeroed();
     let bytes = bytemuck::bytes_of_mut(&mut msg);
     loop {
@@ -191,18 +214,21 @@ fn recv_with<T: Pod>(fd: BorrowedFd<'_>, flags: i32) -> io::Result<Received<T>> 
                 fd.as_raw_fd(),
                 bytes.as_mut_ptr().cast(),
                 bytes.len(),
-                flags,
+                flags | libc::MSG_TRUNC,
             )
         };
         if n == 0 {
             return Ok(Received::Closed);
         }
         if n > 0 {
-            return if n as usize == bytes.len() {
+            // With MSG_TRUNC, n is the record's full length even when it
+            // did not fit, so an oversized record is caught too.
+            return if (T::MIN_LEN..=bytes.len()).contains(&(n as usize)) {
                 Ok(Received::Msg(msg))
             } else {
                 Err(io::Error::other(format!(
-                    "control message of {n} bytes, expected {}",
+                    "control message of {n} bytes, expected {}..={}",
+                    T::MIN_LEN,
                     bytes.len()
                 )))
             };

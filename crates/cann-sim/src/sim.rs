@@ -512,7 +512,7 @@ pub unsafe fn launch(
 ) -> AclResult<()> {
     with_sim(|sim| {
         let (device, stream) = sim.stream(stream)?;
-        let c = counters(device.id);
+        let c = device.counters();
         let counter = match kernel_type {
             KERNEL_TYPE_AICPU => &c.launches_aicpu,
             KERNEL_TYPE_AICPU_KFC => &c.launches_kfc,

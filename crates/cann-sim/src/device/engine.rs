@@ -30,7 +30,7 @@
 //! takes the channel as above, and it ends the process when the channel
 //! hangs up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::c_void;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -62,7 +62,7 @@ pub struct Ready {
     /// What its blocks call.
     pub entry: Entry,
     /// `so:kernel`, for messages.
-    pub label: String,
+    pub label: Arc<str>,
     /// Accounting so far (SO loads, dispatcher saves and calls).
     pub outcome: Outcome,
 }
@@ -86,10 +86,11 @@ struct Stream {
 
 /// A started launch.
 struct Running {
+    seq: u64,
     stream: u64,
     entry: Entry,
     arg: u64,
-    label: String,
+    label: Arc<str>,
     blocks: u32,
     /// Blocks not finished (running or queued).
     remaining: u32,
@@ -183,9 +184,9 @@ struct Core {
     main_dozing: bool,
     /// A launch started since the main thread's last tick.
     active: bool,
-    streams: HashMap<u64, Stream>,
-    /// Started launches by sequence number.
-    running: HashMap<u64, Running>,
+    streams: BTreeMap<u64, Stream>,
+    /// Started launches (few at a time: one per busy stream).
+    running: Vec<Running>,
     /// When the main thread next looks for launches past their deadline.
     /// Not moved later when launches finish early: the main thread only
     /// needs waking when a new deadline comes before it.
@@ -296,8 +297,7 @@ impl Engine {
             match core.reader {
                 Reader::Worker(r) if r == me => {
                     drop(core);
-                    self.listen(ctx, me);
-                    core = lock(&self.core);
+                    core = self.listen(ctx, me);
                 }
                 Reader::Nobody | Reader::Main => {
                     if core.reader == Reader::Main {
@@ -331,37 +331,28 @@ impl Engine {
 
     /// The reader's turn: sleeps until a request (or the bell) comes, reads
     /// it and, when it starts a launch, runs that launch here.
-    fn listen(&self, ctx: &Context, me: u32) {
+    fn listen(&self, ctx: &Context, me: u32) -> MutexGuard<'_, Core> {
         let (ready, bell) =
             wake::poll_channel(ctx.ctl.as_fd(), libc::POLLIN, &self.reader_bell, None);
         if bell {
             // Blocks wait and no other worker is idle: run them first (the
             // work loop hands the channel on).
             self.reader_bell.clear();
-            return;
+            return lock(&self.core);
         }
         if ready == 0 {
-            return;
+            return lock(&self.core);
         }
-        let Some(task) = self.read(ctx) else {
-            return;
+        let Some(task) = self.read(ctx, Role::Worker) else {
+            return lock(&self.core);
         };
-        let mut core = lock(&self.core);
-        core.reader_busy = true;
-        core.busy_spell += 1;
-        core.active = true;
-        if core.main_dozing {
-            // Somebody must notice if this launch keeps the channel waiting.
-            core.main_dozing = false;
-            self.main_bell.ring();
-        }
-        drop(core);
         self.drive(ctx, task, Role::Worker);
         let mut core = lock(&self.core);
         // Unless the main thread gave the channel to someone else meanwhile.
         if core.reader == Reader::Worker(me) {
             core.reader_busy = false;
         }
+        core
     }
 
     /// The main thread's life: watchdog, channel hand-over (and reader
@@ -407,7 +398,7 @@ impl Engine {
                 // Only while the channel is still ours (a worker may have
                 // taken it back meanwhile).
                 if lock(&self.core).reader == Reader::Main {
-                    if let Some(task) = self.read(ctx) {
+                    if let Some(task) = self.read(ctx, Role::Main) {
                         self.drive(ctx, task, Role::Main);
                     }
                 }
@@ -431,7 +422,7 @@ impl Engine {
     /// Takes the next queued block, skipping those of launches that ended.
     fn next_job(&self, core: &mut Core) -> Option<Task> {
         while let Some(job) = core.jobs.pop_front() {
-            let Some(r) = core.running.get(&job.seq) else {
+            let Some(r) = core.running.iter().find(|r| r.seq == job.seq) else {
                 continue;
             };
             return Some(Task::Block {
@@ -445,8 +436,9 @@ impl Engine {
     }
 
     /// Reads one request, if one is there, and enters it; returns the
-    /// launch it lets start now, if any.
-    fn read(&self, ctx: &Context) -> Option<Task> {
+    /// launch it lets start now, if any. A reading worker that gets one is
+    /// busy with it from then on.
+    fn read(&self, ctx: &Context, role: Role) -> Option<Task> {
         let _reading = lock(&self.reading);
         let req = match protocol::try_recv::<Request>(ctx.ctl.as_fd()) {
             Ok(Received::Msg(req)) => req,
@@ -458,11 +450,11 @@ impl Engine {
                 exit_now()
             }
         };
-        self.accept(ctx, req)
+        self.accept(ctx, req, role)
     }
 
     /// Enters one request; returns the launch to start now, if any.
-    fn accept(&self, ctx: &Context, req: Request) -> Option<Task> {
+    fn accept(&self, ctx: &Context, req: Request, role: Role) -> Option<Task> {
         match req.kind {
             request::PING => {
                 send_reply(ctx, &Reply::new(reply::PONG, 0, ""));
@@ -484,10 +476,19 @@ impl Engine {
                     None
                 } else {
                     s.busy = true;
-                    Some(Task::Start {
-                        req,
-                        aborted: s.failed,
-                    })
+                    let aborted = s.failed;
+                    if role == Role::Worker {
+                        core.reader_busy = true;
+                        core.busy_spell += 1;
+                        core.active = true;
+                        if core.main_dozing {
+                            // Somebody must notice if this launch keeps the
+                            // channel waiting.
+                            core.main_dozing = false;
+                            self.main_bell.ring();
+                        }
+                    }
+                    Some(Task::Start { req, aborted })
                 }
             }
             request::CLEAR_STREAM_ERROR => {
@@ -554,7 +555,9 @@ impl Engine {
         };
         let ready = match ready {
             Ok(ready) => ready,
-            Err(outcome) => return self.complete(ctx, req.seq, req.stream, outcome),
+            Err(outcome) => {
+                return self.complete(ctx, lock(&self.core), req.seq, req.stream, outcome)
+            }
         };
         let blocks = match ready.entry {
             Entry::Kernel(_) => req.block_dim.max(1),
@@ -564,21 +567,19 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         let first_queued = u32::from(role == Role::Worker);
         let mut core = lock(&self.core);
-        core.running.insert(
-            req.seq,
-            Running {
-                stream: req.stream,
-                entry: ready.entry,
-                arg: req.args,
-                label: ready.label,
-                blocks,
-                remaining: blocks,
-                failures: Vec::new(),
-                deadline,
-                timeout,
-                outcome: ready.outcome,
-            },
-        );
+        core.running.push(Running {
+            seq: req.seq,
+            stream: req.stream,
+            entry: ready.entry,
+            arg: req.args,
+            label: ready.label,
+            blocks,
+            remaining: blocks,
+            failures: Vec::new(),
+            deadline,
+            timeout,
+            outcome: ready.outcome,
+        });
         for block in first_queued..blocks {
             core.jobs.push_back(Job {
                 seq: req.seq,
@@ -631,7 +632,8 @@ impl Engine {
         };
         let mut core = lock(&self.core);
         // Gone: the launch timed out meanwhile; this result is dropped.
-        let r = core.running.get_mut(&seq)?;
+        let at = core.running.iter().position(|r| r.seq == seq)?;
+        let r = &mut core.running[at];
         r.remaining -= 1;
         if rc != 0 {
             r.failures.push((block, rc));
@@ -639,16 +641,21 @@ impl Engine {
         if r.remaining > 0 {
             return None;
         }
-        let r = core.running.remove(&seq).expect("looked up above");
-        drop(core);
+        let r = core.running.swap_remove(at);
         let stream = r.stream;
-        self.complete(ctx, seq, stream, r.finished())
+        self.complete(ctx, core, seq, stream, r.finished())
     }
 
     /// Ends a launch: sends its reply, then returns the stream's next launch
     /// (this thread starts it, so the stream keeps its order).
-    fn complete(&self, ctx: &Context, seq: u64, stream: u64, outcome: Outcome) -> Option<Task> {
-        let mut core = lock(&self.core);
+    fn complete(
+        &self,
+        ctx: &Context,
+        mut core: MutexGuard<'_, Core>,
+        seq: u64,
+        stream: u64,
+        outcome: Outcome,
+    ) -> Option<Task> {
         let mut next = None;
         if let Some(s) = core.streams.get_mut(&stream) {
             s.failed |= outcome.code != 0;
@@ -685,27 +692,22 @@ impl Engine {
     /// Ends every launch past its deadline with 507017.
     fn expire(&self, ctx: &Context) {
         let now = Instant::now();
-        let expired: Vec<(u64, Running)> = {
+        let expired: Vec<Running> = {
             let mut core = lock(&self.core);
             if core.watch_at.is_none_or(|at| now < at) {
                 return;
             }
-            let due: Vec<u64> = core
-                .running
-                .iter()
-                .filter(|(_, r)| r.deadline <= now)
-                .map(|(&seq, _)| seq)
-                .collect();
-            let expired = due
-                .into_iter()
-                .filter_map(|seq| core.running.remove(&seq).map(|r| (seq, r)))
-                .collect();
-            core.watch_at = core.running.values().map(|r| r.deadline).min();
+            let (expired, running): (Vec<Running>, Vec<Running>) =
+                std::mem::take(&mut core.running)
+                    .into_iter()
+                    .partition(|r| r.deadline <= now);
+            core.running = running;
+            core.watch_at = core.running.iter().map(|r| r.deadline).min();
             expired
         };
-        for (seq, r) in expired {
-            let stream = r.stream;
-            if let Some(task) = self.complete(ctx, seq, stream, r.timed_out()) {
+        for r in expired {
+            let (seq, stream) = (r.seq, r.stream);
+            if let Some(task) = self.complete(ctx, lock(&self.core), seq, stream, r.timed_out()) {
                 self.drive(ctx, task, Role::Main);
             }
         }

@@ -19,6 +19,7 @@ mod memory;
 mod scheduler;
 mod wake;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -205,13 +206,24 @@ fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
 /// Checks a launch and finds what its blocks call; `Err` is a launch that
 /// ends without running anything.
 pub fn prepare(ctx: &Context, req: &Request) -> Result<Ready, Outcome> {
-    let name = |offset: u32| {
+    let mut so_buf = [0u8; NAME_BUF];
+    let mut kernel_buf = [0u8; NAME_BUF];
+    fn name<'b>(
+        ctx: &Context,
+        req: &Request,
+        offset: u32,
+        buf: &'b mut [u8; NAME_BUF],
+    ) -> Option<Cow<'b, str>> {
         ctx.memory.read_name(
             req.args + u64::from(offset),
             u64::from(req.args_size.saturating_sub(offset)),
+            buf,
         )
-    };
-    let (Some(so), Some(kernel)) = (name(req.so_name_offset), name(req.kernel_name_offset)) else {
+    }
+    let (Some(so), Some(kernel)) = (
+        name(ctx, req, req.so_name_offset, &mut so_buf),
+        name(ctx, req, req.kernel_name_offset, &mut kernel_buf),
+    ) else {
         return Err(Outcome::default().exception(format!(
             "the so/kernel names at offsets {}/{} of the argument block at {:#x} are not NUL-terminated UTF-8",
             req.so_name_offset, req.kernel_name_offset, req.args
@@ -223,6 +235,10 @@ pub fn prepare(ctx: &Context, req: &Request) -> Result<Ready, Outcome> {
         other => Err(Outcome::default().exception(format!("kernel type {other} is not served"))),
     }
 }
+
+/// Room for a so or kernel name read without allocating (the argument
+/// block's name fields are 64 bytes; longer names take the slow path).
+const NAME_BUF: usize = 128;
 
 fn main() {
     let args = match parse_args() {

@@ -2,6 +2,7 @@
 //! object mapped at the device's fixed address, plus bounds-checked reads
 //! for the simulator's own accesses (kernels access it directly).
 
+use std::borrow::Cow;
 use std::ffi::c_void;
 use std::io;
 
@@ -69,11 +70,26 @@ impl DeviceMemory {
             .map(|bytes| bytemuck::pod_read_unaligned(&bytes))
     }
 
-    /// The NUL-terminated name at `addr`, looked for within `max` bytes.
-    pub fn read_name(&self, addr: u64, max: u64) -> Option<String> {
+    /// The NUL-terminated name at `addr`, looked for within `max` bytes,
+    /// copied into `buf` when it fits there (no allocation), else onto the
+    /// heap.
+    pub fn read_name<'b>(&self, addr: u64, max: u64, buf: &'b mut [u8]) -> Option<Cow<'b, str>> {
         let max = max.min(self.base + self.size - addr.min(self.base + self.size));
+        let short = max.min(buf.len() as u64);
+        if !self.contains(addr, short) {
+            return None;
+        }
+        let buf = &mut buf[..short as usize];
+        // SAFETY: the range was checked to lie in the mapping, which stays
+        // mapped for the life of the process.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        if let Some(end) = buf.iter().position(|&b| b == 0) {
+            return std::str::from_utf8(&buf[..end]).ok().map(Cow::Borrowed);
+        }
         let bytes = self.read(addr, max)?;
         let end = bytes.iter().position(|&b| b == 0)?;
-        String::from_utf8(bytes[..end].to_vec()).ok()
+        String::from_utf8(bytes[..end].to_vec())
+            .ok()
+            .map(Cow::Owned)
     }
 }

@@ -3,7 +3,7 @@
 //! cached by name, and the named kernel runs on `blockDim` AICPU threads.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
@@ -12,9 +12,21 @@ use crate::log::{self, level};
 use crate::{Context, Outcome};
 
 /// Kernel SOs opened so far, by file name; never closed, as on hardware.
+/// Kernels resolved in them are remembered too, so a launch of a known
+/// kernel costs no symbol lookup and no allocation.
 #[derive(Default)]
 pub struct SoCache {
     libraries: Mutex<HashMap<String, &'static Library>>,
+    kernels: Mutex<Vec<Known>>,
+}
+
+/// A kernel resolved before.
+struct Known {
+    so: Box<str>,
+    kernel: Box<str>,
+    func: KernelFn,
+    /// `so:kernel`, for messages.
+    label: Arc<str>,
 }
 
 /// Resolves `kernel` in the preinstalled `so`, opening it on first use.
@@ -58,13 +70,41 @@ fn resolve(
 
 /// Prepares one type-2 launch: its kernel, resolved in its SO.
 pub fn prepare(ctx: &Context, so: &str, kernel: &str) -> Result<Ready, Outcome> {
-    let mut outcome = Outcome::default();
-    match resolve(ctx, so, kernel, &mut outcome) {
-        Ok(func) => Ok(Ready {
-            entry: Entry::Kernel(func),
-            label: format!("{so}:{kernel}"),
-            outcome,
-        }),
-        Err(why) => Err(outcome.exception(why)),
+    let mut known = ctx
+        .so_cache
+        .kernels
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = known.iter().find(|k| &*k.so == so && &*k.kernel == kernel) {
+        return Ok(Ready {
+            entry: Entry::Kernel(k.func),
+            label: Arc::clone(&k.label),
+            outcome: Outcome::default(),
+        });
     }
+    drop(known);
+    let mut outcome = Outcome::default();
+    let func = match resolve(ctx, so, kernel, &mut outcome) {
+        Ok(func) => func,
+        Err(why) => return Err(outcome.exception(why)),
+    };
+    let label: Arc<str> = format!("{so}:{kernel}").into();
+    known = ctx
+        .so_cache
+        .kernels
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|k| &*k.so == so && &*k.kernel == kernel) {
+        known.push(Known {
+            so: so.into(),
+            kernel: kernel.into(),
+            func,
+            label: Arc::clone(&label),
+        });
+    }
+    Ok(Ready {
+        entry: Entry::Kernel(func),
+        label,
+        outcome,
+    })
 }
