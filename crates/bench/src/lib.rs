@@ -16,9 +16,11 @@
 //! - [`memory`]: device bytes left behind, host RSS over runner cycles;
 //! - [`throughput`]: FNV-1a against the `fnv` crate;
 //! - [`size`]: the aarch64 dispatcher's size from the build manifest;
+//! - [`cpu`]: pinning the run to one CPU;
 //! - [`stats`] and [`report`]: order statistics and the table.
 
 pub mod bootstrap;
+pub mod cpu;
 pub mod ipc;
 pub mod launch;
 pub mod memory;

@@ -2,33 +2,70 @@
 //! floor, the ratio and the goal (see the crate documentation).
 //!
 //! `--quick` measures everything once or a few times, to check that the
-//! suite runs; its numbers mean little.
+//! suite runs; its numbers mean little. `--cpu N` pins the whole run to one
+//! CPU (see [`simpler_bench::cpu`]).
 
 use std::process::ExitCode;
 
 use simpler_bench::suite::Config;
 
 const USAGE: &str = "\
-usage: simpler-bench [--quick]
+usage: simpler-bench [--quick] [--cpu N]
 
 Measures every benchmark goal of issue 5 against a floor measured in the
 same run, on the simulator, and prints one Markdown table (docs/performance.md).
   --quick   every measurement once or a few times: checks that the suite runs
+  --cpu N   run everything (this process, the simulator's device process, the
+            IPC echo child) on CPU N only
 Artifacts: $SIMPLER_ARTIFACTS_DIR, else built with `cargo xtask build --target host`.";
 
-fn main() -> ExitCode {
-    let config = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
-        [] => Config::FULL,
-        [flag] if flag == "--quick" => Config::QUICK,
-        [flag] if flag == "--help" || flag == "-h" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+/// What the command line asks for.
+struct Options {
+    config: Config,
+    cpu: Option<usize>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        config: Config::FULL,
+        cpu: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.config = Config::QUICK,
+            "--cpu" => {
+                let value = args.next().ok_or("--cpu needs a CPU number")?;
+                let cpu = value
+                    .parse()
+                    .map_err(|_| format!("--cpu {value}: not a CPU number"))?;
+                options.cpu = Some(cpu);
+            }
+            other => return Err(format!("unknown argument {other}")),
         }
-        _ => {
-            eprintln!("{USAGE}");
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let Options { config, cpu } = match parse(&args) {
+        Ok(options) => options,
+        Err(why) => {
+            eprintln!("simpler-bench: {why}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
+    if let Some(cpu) = cpu {
+        if let Err(e) = simpler_bench::cpu::pin_to(cpu) {
+            eprintln!("simpler-bench: cannot run on CPU {cpu}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     // First, while this is the only thread: it sets SIMPLER_SIM_ROOT.
     let env = match simpler_bench::setup::BenchEnv::new() {
         Ok(env) => env,

@@ -99,8 +99,10 @@ pub fn run(env: &BenchEnv, cfg: &Config) -> anyhow::Result<String> {
     out.push_str("\nDetails (medians unless said otherwise):\n");
     let _ = writeln!(
         out,
-        "- machine: {} CPUs; load average (1 min) {} before the run, {} after",
-        std::thread::available_parallelism().map_or(0, usize::from),
+        "- machine: {} CPUs, this run on CPU(s) {:?}; load average (1 min) {} before the \
+         run, {} after",
+        crate::cpu::online(),
+        crate::cpu::allowed().unwrap_or_default(),
         load_before,
         load_average()
     );
