@@ -497,14 +497,7 @@ impl DeviceRunner {
     pub fn exec(&mut self, args: KernelArgs) -> Result<(), Error> {
         // Only the global level filter is read unless DEBUG is enabled: a
         // disabled span still costs a constructor and a drop per launch.
-        let _span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
-            tracing::debug_span!(
-                "exec",
-                device = self.info.device,
-                threads = self.info.threads
-            )
-            .entered()
-        });
+        let _span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| self.exec_span());
         // The runtime copies the block before the launch call returns, so
         // the next exec may rewrite it.
         self.exec_launch.block_mut().payload = args;
@@ -514,6 +507,20 @@ impl DeviceRunner {
             "simpler_aicpu_exec",
         )?;
         Ok(())
+    }
+}
+
+impl DeviceRunner {
+    /// The span of one exec, out of line: built only when DEBUG is on.
+    #[cold]
+    #[inline(never)]
+    fn exec_span(&self) -> tracing::span::EnteredSpan {
+        tracing::debug_span!(
+            "exec",
+            device = self.info.device,
+            threads = self.info.threads
+        )
+        .entered()
     }
 }
 

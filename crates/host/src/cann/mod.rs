@@ -509,13 +509,21 @@ impl Stream {
         context: &'static str,
     ) -> Result<(), CannError> {
         self.device.bind()?;
-        self.calls
-            .launch_prepared(launch, self.raw)
-            .map_err(|code| {
-                self.device
-                    .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
-            })?;
-        self.sync_bound(timeout_ms, context)
+        if let Err(code) = self.calls.launch_prepared(launch, self.raw) {
+            return Err(self.failed("rtAicpuKernelLaunchExWithArgs", context, code));
+        }
+        match self.calls.sync(self.raw, timeout_ms) {
+            Ok(()) => Ok(()),
+            Err(code) => Err(self.failed("aclrtSynchronizeStreamWithTimeout", context, code)),
+        }
+    }
+
+    /// The error of a failed call on this stream, kept out of line so that
+    /// the hot path stays small.
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, call: &'static str, context: &'static str, code: AclError) -> CannError {
+        self.device.error(call, Some(context), code)
     }
 
     fn launch_bound(&self, desc: &LaunchDesc<'_>, context: &'static str) -> Result<(), CannError> {
