@@ -527,17 +527,15 @@ impl Stream {
     }
 
     fn launch_bound(&self, desc: &LaunchDesc<'_>, context: &'static str) -> Result<(), CannError> {
-        self.calls.launch(desc, self.raw).map_err(|code| {
-            self.device
-                .error("rtAicpuKernelLaunchExWithArgs", Some(context), code)
-        })
+        self.calls
+            .launch(desc, self.raw)
+            .map_err(|code| self.failed("rtAicpuKernelLaunchExWithArgs", context, code))
     }
 
     fn sync_bound(&self, timeout_ms: i32, context: &'static str) -> Result<(), CannError> {
-        self.calls.sync(self.raw, timeout_ms).map_err(|code| {
-            self.device
-                .error("aclrtSynchronizeStreamWithTimeout", Some(context), code)
-        })
+        self.calls
+            .sync(self.raw, timeout_ms)
+            .map_err(|code| self.failed("aclrtSynchronizeStreamWithTimeout", context, code))
     }
 }
 
