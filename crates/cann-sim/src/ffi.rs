@@ -250,7 +250,8 @@ pub extern "C" fn simpler_sim_device_machine() -> u32 {
 
 /// Simulator only: `int32_t simpler_sim_ping(uint32_t count)`: `count`
 /// round trips over the current device's control channel, answered by the
-/// device process's receiving thread — the floor under launch→sync.
+/// AICPU worker that reads the device's channel — the floor under
+/// launch→sync.
 #[no_mangle]
 pub extern "C" fn simpler_sim_ping(count: u32) -> i32 {
     guard("simpler_sim_ping", || sim::ping(count))

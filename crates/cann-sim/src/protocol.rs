@@ -17,9 +17,10 @@ pub mod request {
     /// The host reported the stream's error at a sync: run its later
     /// launches again instead of aborting them.
     pub const CLEAR_STREAM_ERROR: u32 = 2;
-    /// The stream was destroyed: its executor may end.
+    /// The stream was destroyed: the device may forget it.
     pub const DESTROY_STREAM: u32 = 3;
-    /// Answered at once by a `PONG` from the receiving thread (latency floor).
+    /// Answered at once by a `PONG` from the thread that reads it (latency
+    /// floor).
     pub const PING: u32 = 4;
 }
 

@@ -206,9 +206,13 @@ enum Task {
     },
 }
 
+/// Which thread reads a request or starts a launch: a worker runs the
+/// launch's first block itself, the main thread queues every block.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
+    /// An AICPU worker.
     Worker,
+    /// The main thread.
     Main,
 }
 
