@@ -62,7 +62,7 @@ pub struct Ready {
     /// What its blocks call.
     pub entry: Entry,
     /// `so:kernel`, for messages.
-    pub label: Arc<str>,
+    pub label: &'static str,
     /// Accounting so far (SO loads, dispatcher saves and calls).
     pub outcome: Outcome,
 }
@@ -90,7 +90,7 @@ struct Running {
     stream: u64,
     entry: Entry,
     arg: u64,
-    label: Arc<str>,
+    label: &'static str,
     blocks: u32,
     /// Blocks not finished (running or queued).
     remaining: u32,

@@ -185,7 +185,7 @@ pub fn prepare(
     // On an AICPU worker like any kernel, so the op timeout applies.
     Ok(Ready {
         entry: Entry::DispatcherInit(init),
-        label: DISPATCHER_INIT_SYMBOL.into(),
+        label: DISPATCHER_INIT_SYMBOL,
         outcome,
     })
 }

@@ -79,11 +79,13 @@ impl DeviceMemory {
         if !self.contains(addr, short) {
             return None;
         }
-        let buf = &mut buf[..short as usize];
         // SAFETY: the range was checked to lie in the mapping, which stays
         // mapped for the life of the process.
-        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
-        if let Some(end) = buf.iter().position(|&b| b == 0) {
+        let nul = unsafe { libc::memchr(addr as *const c_void, 0, short as usize) };
+        if !nul.is_null() {
+            let end = nul as usize - addr as usize;
+            // SAFETY: `end < short <= buf.len()` bytes of the checked range.
+            unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), end) };
             return std::str::from_utf8(&buf[..end]).ok().map(Cow::Borrowed);
         }
         let bytes = self.read(addr, max)?;

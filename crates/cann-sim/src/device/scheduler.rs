@@ -3,7 +3,7 @@
 //! cached by name, and the named kernel runs on `blockDim` AICPU threads.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 
@@ -25,8 +25,9 @@ struct Known {
     so: Box<str>,
     kernel: Box<str>,
     func: KernelFn,
-    /// `so:kernel`, for messages.
-    label: Arc<str>,
+    /// `so:kernel`, for messages (kept for the process's life, like the
+    /// SO).
+    label: &'static str,
 }
 
 /// Resolves `kernel` in the preinstalled `so`, opening it on first use.
@@ -78,7 +79,7 @@ pub fn prepare(ctx: &Context, so: &str, kernel: &str) -> Result<Ready, Outcome> 
     if let Some(k) = known.iter().find(|k| &*k.so == so && &*k.kernel == kernel) {
         return Ok(Ready {
             entry: Entry::Kernel(k.func),
-            label: Arc::clone(&k.label),
+            label: k.label,
             outcome: Outcome::default(),
         });
     }
@@ -88,7 +89,7 @@ pub fn prepare(ctx: &Context, so: &str, kernel: &str) -> Result<Ready, Outcome> 
         Ok(func) => func,
         Err(why) => return Err(outcome.exception(why)),
     };
-    let label: Arc<str> = format!("{so}:{kernel}").into();
+    let label: &'static str = Box::leak(format!("{so}:{kernel}").into_boxed_str());
     known = ctx
         .so_cache
         .kernels
@@ -99,7 +100,7 @@ pub fn prepare(ctx: &Context, so: &str, kernel: &str) -> Result<Ready, Outcome> 
             so: so.into(),
             kernel: kernel.into(),
             func,
-            label: Arc::clone(&label),
+            label,
         });
     }
     Ok(Ready {
