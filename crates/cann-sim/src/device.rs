@@ -109,6 +109,9 @@ pub struct Device {
     pub pid: u32,
     mem: SharedMemory,
     ctl: Arc<OwnedFd>,
+    /// The device's doorbell: rung after sending a launch that should not
+    /// wait until the device's reading worker finishes its current one.
+    bell: OwnedFd,
     state: Mutex<State>,
     cond: Condvar,
     /// Held from taking a launch's sequence number until its request is on
@@ -198,8 +201,11 @@ impl Device {
             }
             None => Command::new(&bin),
         };
+        let bell = protocol::bell()
+            .map_err(|e| internal(format!("cannot create the device's doorbell: {e}")))?;
         let mem_fd = mem.fd().as_raw_fd();
         let ctl_fd = device_end.as_raw_fd();
+        let bell_fd = bell.as_raw_fd();
         command
             .arg("--device")
             .arg(id.to_string())
@@ -207,6 +213,8 @@ impl Device {
             .arg(mem_fd.to_string())
             .arg("--ctl-fd")
             .arg(ctl_fd.to_string())
+            .arg("--bell-fd")
+            .arg(bell_fd.to_string())
             .arg("--base")
             .arg(format!("{base:#x}"))
             .arg("--size")
@@ -224,8 +232,8 @@ impl Device {
         // async-signal-safe system calls on plain integers.
         unsafe {
             command.pre_exec(move || {
-                // Hand exactly these two descriptors to the device process.
-                for fd in [mem_fd, ctl_fd] {
+                // Hand exactly these descriptors to the device process.
+                for fd in [mem_fd, ctl_fd, bell_fd] {
                     if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -312,6 +320,7 @@ impl Device {
             pid,
             mem,
             ctl: host_end,
+            bell,
             state: Mutex::new(State {
                 alloc: Allocator::new(config.device_mem),
                 streams,
@@ -684,6 +693,9 @@ impl Device {
                 (addr, len, None)
             }
         };
+        // Another stream's launch may be running on the device's reader
+        // (or this launch kills the device): ring so it is read at once.
+        let ring = spec.die || st.inflight.values().any(|f| f.stream != stream);
         let seq = st.next_seq;
         st.next_seq += 1;
         let s = st.streams.get_mut(&stream).expect("checked above");
@@ -738,6 +750,9 @@ impl Device {
                 }
             }
             return Err(e);
+        }
+        if ring {
+            protocol::ring(self.bell.as_fd());
         }
         Ok(())
     }

@@ -274,6 +274,28 @@ pub fn wait(fd: BorrowedFd<'_>, events: i16, timeout: Option<std::time::Duration
     }
 }
 
+/// A new eventfd doorbell, non-blocking and close-on-exec. The library
+/// hands one to each device process: it rings it when a request should not
+/// wait for a busy reader (see the device's `engine`).
+pub fn bell() -> io::Result<OwnedFd> {
+    // SAFETY: plain flags; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: eventfd returned a fresh descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Rings an eventfd doorbell (one wake-up event).
+pub fn ring(bell: BorrowedFd<'_>) {
+    let one = 1u64;
+    // SAFETY: writes the 8 bytes of `one` to an eventfd. It can only fail
+    // when the counter would overflow, which a cleared-on-wake doorbell
+    // never reaches.
+    unsafe { libc::write(bell.as_raw_fd(), (&one as *const u64).cast(), 8) };
+}
+
 /// A connected `SOCK_SEQPACKET` pair, close-on-exec.
 pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0i32; 2];

@@ -12,10 +12,13 @@
 //! up simply waits in the channel instead of waking another thread. The
 //! other workers wait on a condition variable for queued blocks.
 //!
-//! The reader does not read while it runs a launch. If it has been busy for
-//! a whole [`TICK`], the main thread hands the channel to an idle worker
-//! (or reads it itself when none is idle), so requests on other streams
-//! wait at most about one tick behind a long kernel.
+//! The reader does not read while it runs a launch. The host library rings
+//! the device's *host bell* (an eventfd it passed at start) when it sends a
+//! launch while launches of other streams are in flight, or one that kills
+//! the device; the main thread then hands the channel at once to an idle
+//! worker (or reads it itself when none is idle). Any other request waits
+//! at most about one [`TICK`]: a reader busy for a whole tick loses the
+//! channel the same way.
 //!
 //! **Streams.** A launch starts when its stream has nothing running;
 //! otherwise it waits in the stream's queue, and the thread that finishes
@@ -231,6 +234,9 @@ pub struct Engine {
     /// Wakes the main thread (a new deadline, the channel changing hands,
     /// ticking to start).
     main_bell: Bell,
+    /// Rung by the host library: a request waits that should not wait for
+    /// the busy reader.
+    host_bell: Bell,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -254,7 +260,7 @@ pub fn send_reply(ctx: &Context, reply: &Reply) {
 impl Engine {
     /// The engine of a device with `threads` AICPU workers (started by
     /// [`Engine::spawn_workers`]).
-    pub fn new(threads: u32) -> std::io::Result<Self> {
+    pub fn new(threads: u32, host_bell: Bell) -> std::io::Result<Self> {
         Ok(Self {
             core: Mutex::new(Core {
                 main_dozing: true,
@@ -265,6 +271,7 @@ impl Engine {
             threads,
             reader_bell: Bell::new()?,
             main_bell: Bell::new()?,
+            host_bell,
         })
     }
 
@@ -336,8 +343,8 @@ impl Engine {
     /// The reader's turn: sleeps until a request (or the bell) comes, reads
     /// it and, when it starts a launch, runs that launch here.
     fn listen(&self, ctx: &Context, me: u32) -> MutexGuard<'_, Core> {
-        let (ready, bell) =
-            wake::poll_channel(ctx.ctl.as_fd(), libc::POLLIN, &self.reader_bell, None);
+        let (ready, [bell]) =
+            wake::poll_channel(ctx.ctl.as_fd(), libc::POLLIN, [&self.reader_bell], None);
         if bell {
             // Blocks wait and no other worker is idle: run them first (the
             // work loop hands the channel on).
@@ -389,14 +396,27 @@ impl Engine {
                 (core.reader == Reader::Main, timeout)
             };
             let events = libc::POLLRDHUP | if read { libc::POLLIN } else { 0 };
-            let (ready, bell) =
-                wake::poll_channel(ctx.ctl.as_fd(), events, &self.main_bell, timeout);
+            let (ready, [bell, host]) = wake::poll_channel(
+                ctx.ctl.as_fd(),
+                events,
+                [&self.main_bell, &self.host_bell],
+                timeout,
+            );
             if ready & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
                 // The host closed the channel (reset, finalize or death).
                 exit_now();
             }
             if bell {
                 self.main_bell.clear();
+            }
+            if host {
+                self.host_bell.clear();
+                let mut core = lock(&self.core);
+                if core.reader_busy {
+                    // A request waits behind the reader's kernel that
+                    // should not (another stream's launch, a kill).
+                    self.release_reader(&mut core);
+                }
             }
             if read && ready & libc::POLLIN != 0 {
                 // Only while the channel is still ours (a worker may have

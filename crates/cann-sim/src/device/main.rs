@@ -88,6 +88,7 @@ struct Args {
     device: u32,
     mem_fd: i32,
     ctl_fd: i32,
+    bell_fd: i32,
     base: u64,
     size: u64,
     root: PathBuf,
@@ -123,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
         device: small("--device")?,
         mem_fd: small("--mem-fd")? as i32,
         ctl_fd: small("--ctl-fd")? as i32,
+        bell_fd: small("--bell-fd")? as i32,
         base: num("--base")?,
         size: num("--size")?,
         root: PathBuf::from(get("--root")?),
@@ -176,7 +178,9 @@ fn start(args: &Args, ctl: OwnedFd) -> Result<Context, (OwnedFd, String)> {
     // SAFETY: the memfd was handed to us and is now mapped; the mapping
     // keeps the object alive without the descriptor.
     drop(unsafe { OwnedFd::from_raw_fd(args.mem_fd) });
-    let engine = match Engine::new(args.threads) {
+    // SAFETY: the host library passed this eventfd to us; we own it.
+    let host_bell = wake::Bell::from_fd(unsafe { OwnedFd::from_raw_fd(args.bell_fd) });
+    let engine = match Engine::new(args.threads, host_bell) {
         Ok(engine) => engine,
         Err(e) => return Err((ctl, format!("cannot create the AICPU engine: {e}"))),
     };
