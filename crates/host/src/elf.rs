@@ -6,7 +6,7 @@ use std::fmt;
 
 use object::elf::{self, FileHeader64};
 use object::read::elf::{Dyn as _, FileHeader as _, Sym as _};
-use object::Endianness;
+use object::{Endianness, SymbolIndex};
 use simpler_abi::names::{
     DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, MAX_INNER_SO_LEN, RUNTIME_SYMBOLS,
 };
@@ -117,8 +117,38 @@ pub struct SoInfo {
     pub exports: Vec<String>,
     /// `DT_NEEDED` entries, in file order.
     pub needed: Vec<String>,
-    /// The highest `GLIBC_x.y[.z]` version the file requires, if any.
+    /// The highest `GLIBC_x.y[.z]` version the file requires, if any: the
+    /// highest numbered one among its version needs (the loader checks
+    /// every one, whether a symbol uses it or not) and its
+    /// [`glibc_refs`](SoInfo::glibc_refs).
     pub max_glibc: Option<GlibcVersion>,
+    /// Its undefined dynamic symbols bound to a `GLIBC_*` version, in
+    /// symbol table order, non-numbered versions (`GLIBC_PRIVATE`)
+    /// included: what a glibc ceiling is judged on, symbol by symbol.
+    pub glibc_refs: Vec<GlibcRef>,
+}
+
+/// An undefined symbol and the glibc version it is bound to, e.g.
+/// `memcpy@GLIBC_2.17`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GlibcRef {
+    /// The symbol name.
+    pub symbol: String,
+    /// The version name, e.g. `GLIBC_2.17` or `GLIBC_PRIVATE`.
+    pub version: String,
+}
+
+impl GlibcRef {
+    /// The numbered version, `None` for others such as `GLIBC_PRIVATE`.
+    pub fn glibc_version(&self) -> Option<GlibcVersion> {
+        GlibcVersion::parse(&self.version)
+    }
+}
+
+impl fmt::Display for GlibcRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.symbol, self.version)
+    }
 }
 
 /// A `GLIBC_` symbol version.
@@ -206,16 +236,33 @@ impl SoInfo {
         let symbols = sections
             .symbols(endian, bytes, elf::SHT_DYNSYM)
             .map_err(obj_err)?;
+        let versions = sections.versions(endian, bytes).map_err(obj_err)?;
         let mut exports = Vec::new();
-        for symbol in symbols.iter() {
-            let bind = symbol.st_bind();
-            let exported = symbol.st_shndx(endian) != elf::SHN_UNDEF
-                && matches!(bind, elf::STB_GLOBAL | elf::STB_WEAK)
-                && matches!(
-                    symbol.st_visibility(),
-                    elf::STV_DEFAULT | elf::STV_PROTECTED
-                )
-                && !matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE);
+        let mut glibc_refs = Vec::new();
+        for (index, symbol) in symbols.iter().enumerate() {
+            if symbol.st_shndx(endian) == elf::SHN_UNDEF {
+                let Some(versions) = &versions else { continue };
+                let version = versions
+                    .version(versions.version_index(endian, SymbolIndex(index)))
+                    .map_err(obj_err)?;
+                if let Some(version) = version.filter(|v| v.name().starts_with(b"GLIBC_")) {
+                    let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
+                    glibc_refs.push(GlibcRef {
+                        symbol: String::from_utf8_lossy(name).into_owned(),
+                        version: String::from_utf8_lossy(version.name()).into_owned(),
+                    });
+                }
+                continue;
+            }
+            // STB_GNU_UNIQUE: one definition process-wide, which other
+            // objects bind to like a global one.
+            let exported = matches!(
+                symbol.st_bind(),
+                elf::STB_GLOBAL | elf::STB_WEAK | elf::STB_GNU_UNIQUE
+            ) && matches!(
+                symbol.st_visibility(),
+                elf::STV_DEFAULT | elf::STV_PROTECTED
+            ) && !matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE);
             if exported {
                 let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
                 if !name.is_empty() {
@@ -236,6 +283,8 @@ impl SoInfo {
                 }
             }
         }
+        let max_ref = glibc_refs.iter().filter_map(GlibcRef::glibc_version).max();
+        max_glibc = max_glibc.max(max_ref);
         Ok(SoInfo {
             machine,
             size: bytes.len() as u64,
@@ -243,6 +292,7 @@ impl SoInfo {
             exports,
             needed,
             max_glibc,
+            glibc_refs,
         })
     }
 
@@ -396,6 +446,33 @@ mod tests {
         );
         let v = info.max_glibc.expect("a GLIBC version need");
         assert!(v >= GlibcVersion(2, 2, 5), "{v}");
+        // libm calls into libc, each call bound to a glibc version.
+        assert!(!info.glibc_refs.is_empty());
+        assert!(info
+            .glibc_refs
+            .iter()
+            .all(|r| r.version.starts_with("GLIBC_") && !r.symbol.is_empty()));
+        let max_ref = info
+            .glibc_refs
+            .iter()
+            .filter_map(GlibcRef::glibc_version)
+            .max();
+        assert_eq!(max_ref, Some(v), "{:?}", info.glibc_refs);
+    }
+
+    #[test]
+    fn glibc_refs_name_symbol_and_version() {
+        let private = GlibcRef {
+            symbol: "_dl_x".into(),
+            version: "GLIBC_PRIVATE".into(),
+        };
+        assert_eq!(private.to_string(), "_dl_x@GLIBC_PRIVATE");
+        assert_eq!(private.glibc_version(), None);
+        let numbered = GlibcRef {
+            symbol: "memcpy".into(),
+            version: "GLIBC_2.17".into(),
+        };
+        assert_eq!(numbered.glibc_version(), Some(GlibcVersion(2, 17, 0)));
     }
 
     #[test]

@@ -264,6 +264,7 @@ mod tests {
                         .collect(),
                     needed: Vec::new(),
                     max_glibc: None,
+                    glibc_refs: Vec::new(),
                 },
                 content: ContentKey {
                     len: bytes.len() as u64,
