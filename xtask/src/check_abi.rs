@@ -10,11 +10,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{bail, Result};
-use simpler_abi::names::{DISPATCHER_SYMBOLS, RUNTIME_SYMBOLS};
+use anyhow::{bail, Context as _, Result};
+use simpler_host::elf::GlibcVersion;
+use simpler_host::{Machine, PreflightProblem, SoInfo};
 use simpler_testkit::files;
 
-use crate::elf::{machine_name, ElfInfo, GlibcVersion};
 use crate::flags::CheckAbiArgs;
 use crate::target::{Target, GLIBC_CEILING};
 
@@ -30,11 +30,12 @@ pub enum Role {
 }
 
 impl Role {
-    /// Exactly the symbols it must export, when that is fixed.
-    fn exports(self) -> Option<&'static [&'static str]> {
+    /// The device SO role whose contract fixes exactly what it exports;
+    /// `None` for simulator pieces.
+    fn device_role(self) -> Option<simpler_host::Role> {
         match self {
-            Role::Dispatcher => Some(&DISPATCHER_SYMBOLS),
-            Role::Runtime => Some(&RUNTIME_SYMBOLS),
+            Role::Dispatcher => Some(simpler_host::Role::Dispatcher),
+            Role::Runtime => Some(simpler_host::Role::Runtime),
             Role::Simulator => None,
         }
     }
@@ -53,7 +54,7 @@ impl Role {
 
     /// Whether the glibc ceiling applies (to the device SOs only).
     fn is_device_so(self) -> bool {
-        self != Role::Simulator
+        self.device_role().is_some()
     }
 }
 
@@ -65,8 +66,8 @@ fn is_dynamic_loader(name: &str) -> bool {
 /// The rules of one target.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
-    /// Required `e_machine`.
-    pub machine: u16,
+    /// Required machine.
+    pub machine: Machine,
     /// Fail on glibc versions above [`GLIBC_CEILING`].
     pub enforce_glibc_ceiling: bool,
 }
@@ -75,33 +76,58 @@ impl Rules {
     /// The rules for artifacts built for `target`.
     pub fn for_target(target: Target) -> Self {
         Self {
-            machine: target.elf_machine(),
+            machine: target.machine(),
             enforce_glibc_ceiling: target.enforces_glibc_ceiling(),
         }
     }
 }
 
-/// Every rule `info` breaks in `role`, one specific message each.
-pub fn violations(role: Role, info: &ElfInfo, rules: Rules) -> Vec<String> {
-    let mut out = Vec::new();
-    if !info.class64 {
-        out.push("is a 32-bit ELF; device code is 64-bit".to_string());
+/// What `check-abi` finds in one file.
+#[derive(Debug)]
+struct Verdict {
+    /// One line on what the file is, exports, needs and references.
+    summary: String,
+    /// Every rule it breaks, one specific message each.
+    problems: Vec<String>,
+}
+
+/// Judges the file `bytes` as `role` under `rules`.
+fn judge(role: Role, bytes: &[u8], rules: Rules) -> Verdict {
+    match SoInfo::parse(bytes) {
+        Ok(info) => Verdict {
+            summary: summary(&info, role, rules),
+            problems: violations(role, &info, rules),
+        },
+        Err(problem) => Verdict {
+            summary: "unreadable".to_string(),
+            problems: vec![unreadable(&problem)],
+        },
     }
+}
+
+/// The rule broken by a file the ELF reader rejects.
+fn unreadable(problem: &PreflightProblem) -> String {
+    match problem {
+        PreflightProblem::Not64Bit => "is a 32-bit ELF; device code is 64-bit".to_string(),
+        other => format!("is not a readable 64-bit ELF shared object: {other}"),
+    }
+}
+
+/// Every rule `info` breaks in `role`, one specific message each.
+pub fn violations(role: Role, info: &SoInfo, rules: Rules) -> Vec<String> {
+    let mut out = Vec::new();
     if info.machine != rules.machine {
         out.push(format!(
             "is built for {}, expected {}",
-            machine_name(info.machine),
-            machine_name(rules.machine)
+            info.machine, rules.machine
         ));
     }
-    if let Some(expected) = role.exports() {
-        for symbol in expected {
-            if !info.exports.contains(*symbol) {
-                out.push(format!("does not export contract symbol `{symbol}`"));
-            }
+    if let Some(device_role) = role.device_role() {
+        for symbol in info.missing_exports(device_role) {
+            out.push(format!("does not export contract symbol `{symbol}`"));
         }
         for symbol in &info.exports {
-            if !expected.contains(&symbol.as_str()) {
+            if !device_role.contract().contains(&symbol.as_str()) {
                 out.push(format!(
                     "exports `{symbol}`, which is not a contract symbol"
                 ));
@@ -156,9 +182,8 @@ pub fn run(root: &Path, args: &CheckAbiArgs) -> Result<()> {
             }
             continue;
         }
-        let info = ElfInfo::read(&path)?;
-        let problems = violations(role, &info, rules);
-        let summary = summary(&info, role, rules);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let Verdict { summary, problems } = judge(role, &bytes, rules);
         if problems.is_empty() {
             println!("ok   {name}: {summary}");
         } else {
@@ -177,13 +202,13 @@ pub fn run(root: &Path, args: &CheckAbiArgs) -> Result<()> {
 }
 
 /// One line on what a file is, exports, needs and references.
-fn summary(info: &ElfInfo, role: Role, rules: Rules) -> String {
-    let mut line = machine_name(info.machine);
-    if role.exports().is_some() {
+fn summary(info: &SoInfo, role: Role, rules: Rules) -> String {
+    let mut line = info.machine.to_string();
+    if role.is_device_so() {
         let _ = write!(line, ", {} exports", info.exports.len());
     }
     let _ = write!(line, ", needs [{}]", info.needed.join(", "));
-    match info.glibc_max() {
+    match info.max_glibc {
         Some(max) => {
             let _ = write!(line, ", glibc max {max}");
             if !rules.enforce_glibc_ceiling && role.is_device_so() {
@@ -200,22 +225,23 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
-    use object::elf;
+    use simpler_abi::names::{DISPATCHER_SYMBOLS, RUNTIME_SYMBOLS};
+    use simpler_host::elf::GlibcRef;
 
     use super::*;
 
     const HOST: Rules = Rules {
-        machine: if cfg!(target_arch = "aarch64") {
-            elf::EM_AARCH64
-        } else {
-            elf::EM_X86_64
-        },
+        machine: Machine::host(),
         enforce_glibc_ceiling: false,
     };
     const AICPU: Rules = Rules {
-        machine: elf::EM_AARCH64,
+        machine: Machine::AARCH64,
         enforce_glibc_ceiling: true,
     };
+
+    fn read(path: &Path) -> SoInfo {
+        SoInfo::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
 
     /// Builds a shared object from C `source` with the host's C compiler,
     /// exporting exactly `exports` (through a version script).
@@ -268,9 +294,9 @@ mod tests {
     fn host_rules_accept_a_well_formed_lookalike_and_aicpu_rules_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let so = compile_so(dir.path(), "lookalike", LOOKALIKE, &DISPATCHER_SYMBOLS, &[]);
-        let info = ElfInfo::read(&so).unwrap();
-        let expected: std::collections::BTreeSet<String> =
-            DISPATCHER_SYMBOLS.iter().map(|s| s.to_string()).collect();
+        let info = read(&so);
+        let mut expected: Vec<String> = DISPATCHER_SYMBOLS.iter().map(|s| s.to_string()).collect();
+        expected.sort();
         assert_eq!(info.exports, expected);
         assert!(
             info.needed.contains(&"libc.so.6".to_string()),
@@ -314,7 +340,7 @@ mod tests {
             "helper",
         ];
         let so = compile_so(dir.path(), "wrong", source, &exports, &["-lm"]);
-        let info = ElfInfo::read(&so).unwrap();
+        let info = read(&so);
         let problems = violations(Role::Dispatcher, &info, HOST);
         assert_eq!(
             problems,
@@ -334,18 +360,22 @@ mod tests {
     }
 
     #[test]
-    fn glibc_private_and_32_bit_are_violations() {
-        let info = ElfInfo {
-            class64: false,
-            machine: elf::EM_AARCH64,
-            exports: RUNTIME_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+    fn glibc_private_is_a_violation_and_simulator_pieces_are_checked_for_machine_only() {
+        let mut exports: Vec<String> = RUNTIME_SYMBOLS.iter().map(|s| s.to_string()).collect();
+        exports.sort();
+        let info = SoInfo {
+            machine: Machine::AARCH64,
+            size: 0,
+            fingerprint: 0,
+            exports,
             needed: vec!["libgcc_s.so.1".into(), "ld-linux-aarch64.so.1".into()],
+            max_glibc: Some(GlibcVersion(2, 17, 0)),
             glibc_refs: vec![
-                crate::elf::VersionedRef {
+                GlibcRef {
                     symbol: "memcpy".into(),
                     version: "GLIBC_2.17".into(),
                 },
-                crate::elf::VersionedRef {
+                GlibcRef {
                     symbol: "_dl_x".into(),
                     version: "GLIBC_PRIVATE".into(),
                 },
@@ -353,25 +383,53 @@ mod tests {
         };
         assert_eq!(
             violations(Role::Runtime, &info, AICPU),
-            [
-                "is a 32-bit ELF; device code is 64-bit",
-                "references _dl_x@GLIBC_PRIVATE, which is not a numbered glibc version",
-            ]
+            ["references _dl_x@GLIBC_PRIVATE, which is not a numbered glibc version"]
         );
-        // The dispatcher may not need libgcc_s; simulator pieces are only
-        // checked for class and machine.
+        // The dispatcher may not need libgcc_s.
         let problems = violations(Role::Dispatcher, &info, AICPU);
         assert!(
             problems.contains(&"needs libgcc_s.so.1, which is not in the allowed list".to_string())
         );
-        assert_eq!(violations(Role::Simulator, &info, AICPU).len(), 1);
+        assert_eq!(
+            violations(Role::Simulator, &info, AICPU),
+            Vec::<String>::new()
+        );
+        let x86 = SoInfo {
+            machine: Machine::X86_64,
+            ..info
+        };
+        assert_eq!(
+            violations(Role::Simulator, &x86, AICPU),
+            ["is built for x86_64, expected aarch64"]
+        );
+    }
+
+    #[test]
+    fn files_the_reader_rejects_break_a_rule_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let so = compile_so(dir.path(), "ok", LOOKALIKE, &DISPATCHER_SYMBOLS, &[]);
+        let mut elf32 = std::fs::read(&so).unwrap();
+        elf32[4] = 1; // EI_CLASS: ELFCLASS32
+        let verdict = judge(Role::Simulator, &elf32, HOST);
+        assert_eq!(
+            verdict.problems,
+            ["is a 32-bit ELF; device code is 64-bit"],
+            "{verdict:?}"
+        );
+        let verdict = judge(Role::Runtime, b"#!/bin/sh\n", HOST);
+        assert_eq!(
+            verdict.problems,
+            ["is not a readable 64-bit ELF shared object: not an ELF file"],
+            "{verdict:?}"
+        );
+        assert_eq!(verdict.summary, "unreadable");
     }
 
     #[test]
     fn the_built_host_artifacts_pass_and_are_told_apart() {
         let artifacts = simpler_testkit::host_artifacts();
-        let dispatcher = ElfInfo::read(&artifacts.dispatcher()).unwrap();
-        let runtime = ElfInfo::read(&artifacts.runtime()).unwrap();
+        let dispatcher = read(&artifacts.dispatcher());
+        let runtime = read(&artifacts.runtime());
         assert_eq!(
             violations(Role::Dispatcher, &dispatcher, HOST),
             Vec::<String>::new()

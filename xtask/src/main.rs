@@ -9,7 +9,6 @@ mod build;
 mod cargo;
 mod check_abi;
 mod demo;
-mod elf;
 mod flags;
 mod manifest;
 mod run;

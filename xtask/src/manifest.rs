@@ -7,10 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use simpler_abi::{fingerprint, PreinstallName};
+use simpler_host::SoInfo;
 use simpler_testkit::files;
-
-use crate::elf::ElfInfo;
 
 /// The whole manifest.
 #[derive(Debug, Serialize)]
@@ -52,18 +50,18 @@ impl FileEntry {
     pub fn of(dir: &Path, name: &str) -> Result<Self> {
         let path = dir.join(name);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let info = ElfInfo::parse(&bytes)
+        let info = SoInfo::parse(&bytes)
             .with_context(|| format!("{} is not a readable ELF file", path.display()))?;
         let is_runtime = name == files::RUNTIME;
         Ok(Self {
             name: name.to_string(),
             size: bytes.len() as u64,
             sha256: hex(&Sha256::digest(&bytes)),
-            exports: info.exports.iter().cloned().collect(),
-            needed: info.needed.clone(),
-            glibc_max: info.glibc_max().map(|v| v.to_string()),
-            fingerprint: is_runtime.then(|| format!("{:016x}", fingerprint(&bytes))),
-            preinstall_name: is_runtime.then(|| PreinstallName::of(&bytes).to_string()),
+            fingerprint: is_runtime.then(|| format!("{:016x}", info.fingerprint)),
+            preinstall_name: is_runtime.then(|| info.preinstall_name().to_string()),
+            glibc_max: info.max_glibc.map(|v| v.to_string()),
+            exports: info.exports,
+            needed: info.needed,
         })
     }
 }
@@ -96,6 +94,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use simpler_abi::fingerprint;
+
     use super::*;
 
     #[test]

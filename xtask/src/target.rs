@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use object::elf;
+use simpler_host::Machine;
 
 /// Oldest glibc an AICPU image may carry (the first aarch64 glibc). Every
 /// versioned glibc symbol a device SO references must be at or below it.
@@ -51,12 +51,12 @@ impl Target {
         }
     }
 
-    /// The ELF `e_machine` its binaries carry.
-    pub fn elf_machine(self) -> u16 {
+    /// The machine its binaries are built for.
+    pub fn machine(self) -> Machine {
         if self.triple().starts_with("aarch64") {
-            elf::EM_AARCH64
+            Machine::AARCH64
         } else {
-            elf::EM_X86_64
+            Machine::X86_64
         }
     }
 
@@ -96,7 +96,7 @@ mod tests {
             Target::Aarch64.zig_target().as_deref(),
             Some("aarch64-unknown-linux-gnu.2.17")
         );
-        assert_eq!(Target::Aarch64.elf_machine(), elf::EM_AARCH64);
+        assert_eq!(Target::Aarch64.machine(), Machine::AARCH64);
         assert!(Target::Aarch64.enforces_glibc_ceiling());
         assert!(!Target::Host.enforces_glibc_ceiling());
         assert_eq!(Target::Host.zig_target(), None);
