@@ -119,6 +119,42 @@ fn every_stream_runs_its_launches_in_order() {
 }
 
 #[test]
+fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
+    if !child() {
+        run_child(
+            "thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
+            &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+        );
+        return;
+    }
+    // More requests and replies than the socket pair buffers either way:
+    // replies back up while the host only sends, and sends find the
+    // channel full. Both sides must keep reading while they wait (the host
+    // reads replies while a send waits for room; a device reader blocked
+    // sending a reply loses the channel to another worker after a tick).
+    const LAUNCHES: u64 = 5000;
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    let counter = api.alloc(8);
+    api.h2d(counter, &[0; 8]);
+    for i in 0..LAUNCHES {
+        api.ok(
+            "launch",
+            api.launch_type2(TEST_KERNELS, "sim_step", &payload(counter, i), 1, stream),
+        );
+    }
+    api.ok("sync", api.sync_ms(stream, 60_000));
+    assert_eq!(read_u64(&api, counter), LAUNCHES);
+    api.release(counter);
+    // Every argument copy was freed as its launch completed: all but the
+    // last few KiB of the 1 MiB device can be allocated again.
+    let most = api.alloc((1 << 20) - 8192);
+    api.release(most);
+    api.reset(0);
+}
+
+#[test]
 fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     if !child() {
         run_child(
