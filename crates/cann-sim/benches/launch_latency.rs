@@ -158,6 +158,13 @@ fn main() {
             channel.median / ipc.median
         );
     }
+    if allowed_cpus() > 1 {
+        println!(
+            "note: not pinned to one CPU. Where waking a thread on an idle CPU is slow (VMs \
+             with halted vCPUs), results depend on where each pair of threads landed; \
+             `taskset -c N` compares all parts on one CPU (docs/simulator.md)."
+        );
+    }
     drop(parts);
     echo.stop();
     drop(lib);
@@ -212,6 +219,19 @@ fn measure(iters: usize, parts: &mut [Part<'_>]) -> Vec<Stats> {
             }
         })
         .collect()
+}
+
+/// CPUs this process may run on.
+fn allowed_cpus() -> u32 {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; the call fills
+    // the set it is given, of the size passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        libc::CPU_COUNT(&set) as u32
+    }
 }
 
 /// Compiles `tests/kernels.c` (its `sim_ok` is the empty kernel), or copies
