@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use simpler_host::Role;
 
 use crate::bootstrap::{self, RUNTIME_SIZE};
 use crate::ipc::EchoPeer;
@@ -251,11 +250,6 @@ fn bootstrap(
     let hash = Samples::collect(3, 30, || {
         std::hint::black_box(simpler_abi::fingerprint(std::hint::black_box(&warm_bytes)));
     });
-    let machine = env.cann().device_machine();
-    let preflight = Samples::collect(3, 30, || {
-        let checked = simpler_host::elf::preflight(&warm_bytes, Role::Runtime, machine, "bench");
-        std::hint::black_box(checked.expect("the padded runtime SO passes the preflight"));
-    });
 
     let cold_ratio = cold.median().as_secs_f64() / floors.median().as_secs_f64();
     let warm_ratio = warm.median().as_secs_f64() / cold.median().as_secs_f64();
@@ -294,7 +288,7 @@ fn bootstrap(
             format!(
                 "cold bootstrap = `build()` of a runner whose runtime SO is new to the device \
                  ({cold_iters} runs, a new padding each): {} total; bootstrap {}, \
-                 `simpler_aicpu_init` (first dlopen of the SO) {}, the rest (preflight, stream) \
+                 `simpler_aicpu_init` (first dlopen of the SO) {}, the rest (checks, stream) \
                  {}; p90 {}; floor p90 {}",
                 report::duration(cold.median()),
                 report::duration(bootstraps.median()),
@@ -304,10 +298,9 @@ fn bootstrap(
                 report::duration(floors.p90()),
             ),
             format!(
-                "the host's preflight of the {mib} MiB SO (ELF checks and FNV-1a): {}; FNV-1a \
-                 alone: {} — computed by the host's preflight and again by the dispatcher on the \
-                 device; cold bootstrap less one FNV-1a is {:.2}× the floor",
-                report::duration(preflight.median()),
+                "FNV-1a of the {mib} MiB SO alone: {} — the dispatcher computes it on the \
+                 device, and so does the host, to check the dispatcher's; cold bootstrap less \
+                 one FNV-1a is {:.2}× the floor",
                 report::duration(hash.median()),
                 cold.median().saturating_sub(hash.median()).as_secs_f64()
                     / floors.median().as_secs_f64()
