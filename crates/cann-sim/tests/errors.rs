@@ -13,17 +13,6 @@ use common::*;
 use simpler_abi::names::KERNEL_TYPE_AICPU;
 use simpler_abi::AicpuArgsEx;
 
-fn payload(a: u64, b: u64) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[..8].copy_from_slice(&a.to_le_bytes());
-    p[8..].copy_from_slice(&b.to_le_bytes());
-    p
-}
-
-fn read_u64(api: &Api, addr: u64) -> u64 {
-    u64::from_le_bytes(api.d2h(addr, 8).try_into().unwrap())
-}
-
 fn root() -> String {
     std::env::var("SIMPLER_SIM_ROOT").expect("child has a root")
 }
@@ -279,13 +268,10 @@ fn alive(pid: u64) -> bool {
 /// The pid of the current device's process, as a kernel sees it.
 fn device_pid(api: &Api) -> u64 {
     let cell = api.alloc(8);
-    api.ok(
-        "getpid",
-        api.launch_type2(TEST_KERNELS, "sim_getpid", &payload(cell, 0), 1, null_mut()),
-    );
+    api.launch_ok("getpid", "sim_getpid", &payload(cell, 0), 1, null_mut());
     // SAFETY: NULL is the default stream.
     api.ok("sync", unsafe { (api.sync)(null_mut()) });
-    let pid = read_u64(api, cell);
+    let pid = api.read_u64(cell);
     api.release(cell);
     pid
 }
@@ -353,9 +339,7 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
         );
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
     // More threads than AICPU workers: the rest queue.
@@ -370,8 +354,8 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     );
     // The block was copied before the launch returned.
     block.fill(0xee);
-    api.ok("sync", api.sync_ms(stream, 10_000));
-    assert_eq!(read_u64(&api, counter), 8);
+    api.sync_ok("sync", stream);
+    assert_eq!(api.read_u64(counter), 8);
 
     // isNoNeedH2DCopy: the block is already in device memory, used in place.
     let mut block = vec![0u8; 144];
@@ -387,8 +371,8 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
         "launch in place",
         api.launch_raw(KERNEL_TYPE_AICPU, c"count", 2, &info, stream),
     );
-    api.ok("sync", api.sync_ms(stream, 10_000));
-    assert_eq!(read_u64(&api, counter), 10);
+    api.sync_ok("sync", stream);
+    assert_eq!(api.read_u64(counter), 10);
     info.args = on_device + 64;
     api.expect(
         "launch in place",
@@ -401,17 +385,11 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     // Two streams are independent: a long kernel on one does not hold up
     // the other, and its sync times out with 507046 meanwhile.
     let slow = api.stream();
-    api.ok(
-        "slow",
-        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(1500, 0), 1, slow),
-    );
+    api.launch_ok("slow", "sim_sleep_ms", &payload(1500, 0), 1, slow);
     let started = Instant::now();
-    api.ok(
-        "fast",
-        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 2, stream),
-    );
-    api.ok("sync fast", api.sync_ms(stream, 10_000));
-    assert_eq!(read_u64(&api, counter), 12);
+    api.launch_ok("fast", "sim_count", &payload(counter, 0), 2, stream);
+    api.sync_ok("sync fast", stream);
+    assert_eq!(api.read_u64(counter), 12);
     api.expect(
         "sync slow",
         api.sync_ms(slow, 50),
@@ -441,38 +419,27 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
         run_child("a_failing_kernel_is_an_aicpu_exception_at_sync", &[]);
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_return", &payload(0, 7), 4, stream),
-    );
+    api.launch_ok("launch", "sim_return", &payload(0, 7), 4, stream);
     // Queued behind the failure: aborted, never run.
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 1, stream),
-    );
-    api.expect(
+    api.launch_ok("launch", "sim_count", &payload(counter, 0), 1, stream);
+    api.sync_expect(
         "sync",
-        api.sync_ms(stream, 10_000),
+        stream,
         ACL_ERROR_RT_AICPU_EXCEPTION,
         "sim_return failed on 4 of 4 AICPU thread(s): block",
     );
     assert_eq!(
-        read_u64(&api, counter),
+        api.read_u64(counter),
         0,
         "the launch behind the failure was aborted"
     );
     // The error was reported once; the stream runs again.
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_count", &payload(counter, 0), 1, stream),
-    );
-    api.ok("sync", api.sync_ms(stream, 10_000));
-    assert_eq!(read_u64(&api, counter), 1);
+    api.launch_ok("launch", "sim_count", &payload(counter, 0), 1, stream);
+    api.sync_ok("sync", stream);
+    assert_eq!(api.read_u64(counter), 1);
 
     for (so, kernel, needle) in [
         ("libnot_there.so", "k", "cannot load"),
@@ -487,12 +454,7 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
             "launch",
             api.launch_type2(so, kernel, &payload(0, 0), 1, stream),
         );
-        api.expect(
-            "sync",
-            api.sync_ms(stream, 10_000),
-            ACL_ERROR_RT_AICPU_EXCEPTION,
-            needle,
-        );
+        api.sync_expect("sync", stream, ACL_ERROR_RT_AICPU_EXCEPTION, needle);
     }
     let log = std::fs::read_to_string(Path::new(&root()).join("device0/log/device.log")).unwrap();
     assert!(log.contains("has no kernel \"no_such_kernel\""), "{log}");
@@ -509,16 +471,11 @@ fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
         );
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(1500, 0), 2, stream),
-    );
-    api.expect(
+    let (api, stream) = device0_stream();
+    api.launch_ok("launch", "sim_sleep_ms", &payload(1500, 0), 2, stream);
+    api.sync_expect(
         "sync",
-        api.sync_ms(stream, 10_000),
+        stream,
         ACL_ERROR_RT_AICPU_TIMEOUT,
         "exceeded the op timeout of 200 ms with 2 of 2 thread(s) unfinished",
     );
@@ -531,29 +488,19 @@ fn a_device_crash_poisons_the_device_until_reset() {
         run_child("a_device_crash_poisons_the_device_until_reset", &[]);
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let buf = api.alloc(64);
     let old_pid = device_pid(&api);
     // A store to an unmapped address kills the emulated AICPU OS process.
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_store", &payload(8, 0), 1, stream),
-    );
-    api.expect(
+    api.launch_ok("launch", "sim_store", &payload(8, 0), 1, stream);
+    api.sync_expect(
         "sync",
-        api.sync_ms(stream, 10_000),
+        stream,
         ACL_ERROR_RT_AICPU_EXCEPTION,
         "killed by signal 11",
     );
     let poisoned = ACL_ERROR_RT_DRV_INTERNAL_ERROR;
-    api.expect(
-        "sync",
-        api.sync_ms(stream, 10_000),
-        poisoned,
-        "until aclrtResetDevice",
-    );
+    api.sync_expect("sync", stream, poisoned, "until aclrtResetDevice");
     let mut p = null_mut();
     // SAFETY: writable out pointer; live device buffer; live stream.
     unsafe {
@@ -592,20 +539,14 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
     }
     let api = Api::load();
     api.set(0);
-    api.ok(
-        "log",
-        api.launch_type2(TEST_KERNELS, "sim_log", &payload(0, 0), 1, null_mut()),
-    );
+    api.launch_ok("log", "sim_log", &payload(0, 0), 1, null_mut());
     let text = api.alloc(4096);
-    api.ok(
+    api.launch_ok(
         "env",
-        api.launch_type2(
-            TEST_KERNELS,
-            "sim_preinstall_env",
-            &payload(text, 4096),
-            1,
-            null_mut(),
-        ),
+        "sim_preinstall_env",
+        &payload(text, 4096),
+        1,
+        null_mut(),
     );
     // SAFETY: NULL is the default stream.
     api.ok("sync", unsafe { (api.sync)(null_mut()) });
@@ -634,15 +575,12 @@ fn a_reset_wakes_a_sync_waiting_on_the_device() {
     let api = std::sync::Arc::new(Api::load());
     api.set(0);
     let stream = api.stream() as usize;
-    api.ok(
+    api.launch_ok(
         "launch",
-        api.launch_type2(
-            TEST_KERNELS,
-            "sim_sleep_ms",
-            &payload(5000, 0),
-            1,
-            stream as *mut c_void,
-        ),
+        "sim_sleep_ms",
+        &payload(5000, 0),
+        1,
+        stream as *mut c_void,
     );
     let waiter = {
         let api = std::sync::Arc::clone(&api);
@@ -798,7 +736,7 @@ fn many_threads_and_streams_launch_concurrently() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(read_u64(&api, counter), 8 * 50 * 3);
+    assert_eq!(api.read_u64(counter), 8 * 50 * 3);
     let s = api.stats(0);
     assert_eq!(s.launches_aicpu, 8 * 50);
     assert_eq!(s.live_allocations, 1);

@@ -13,18 +13,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use simpler_testkit::{host_artifacts, SimRoot, ARTIFACTS_DIR_ENV, CHILD_ENV};
 
-fn payload(a: u64) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[..8].copy_from_slice(&a.to_le_bytes());
-    p
-}
-
 /// A fixed sequence of calls; prints each call's code, cleans up whatever
 /// succeeded and checks that no device memory is left.
 fn fault_sequence() {
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let mut codes: Vec<(&str, i32)> = Vec::new();
     let mut live = Vec::new();
     for _ in 0..3 {
@@ -40,7 +32,7 @@ fn fault_sequence() {
         codes.push(("memcpy", api.try_h2d(addr, &[1u8; 256])));
     }
     for _ in 0..2 {
-        let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 2, stream);
+        let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 2, stream);
         codes.push(("launch", rc));
     }
     for _ in 0..2 {
@@ -129,7 +121,7 @@ fn injected_fault_messages_name_the_variable() {
         ACL_ERROR_RT_MEMORY_ALLOCATION,
         "call #1 (SIMPLER_SIM_FAIL_MALLOC)",
     );
-    let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, null_mut());
+    let rc = api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, null_mut());
     api.expect(
         "launch",
         rc,
@@ -156,9 +148,7 @@ fn a_bootstrap_under_faults_frees_every_buffer() {
     let a = host_artifacts();
     let dispatcher = std::fs::read(a.dispatcher()).unwrap();
     let runtime = std::fs::read(a.runtime()).unwrap();
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let b = bootstrap(&api, stream, &dispatcher, &runtime);
     assert!(
         [ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_AICPU_EXCEPTION].contains(&b.code),
@@ -181,44 +171,33 @@ fn kill_at_launch_fails_in_flight_work_then_poisons_until_reset() {
         );
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
-    api.ok(
-        "launch 1",
-        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
-    );
-    api.ok("sync 1", api.sync_ms(stream, 10_000));
-    api.ok(
-        "launch 2",
-        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
-    );
-    api.expect(
+    let (api, stream) = device0_stream();
+    api.launch_ok("launch 1", "sim_ok", &payload(0, 0), 1, stream);
+    api.sync_ok("sync 1", stream);
+    api.launch_ok("launch 2", "sim_ok", &payload(0, 0), 1, stream);
+    api.sync_expect(
         "sync 2",
-        api.sync_ms(stream, 10_000),
+        stream,
         ACL_ERROR_RT_AICPU_EXCEPTION,
         "killed by signal 9",
     );
     api.expect(
         "launch 3",
-        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, stream),
         ACL_ERROR_RT_DRV_INTERNAL_ERROR,
         "until aclrtResetDevice",
     );
-    api.expect(
+    api.sync_expect(
         "sync 3",
-        api.sync_ms(stream, 10_000),
+        stream,
         ACL_ERROR_RT_DRV_INTERNAL_ERROR,
         "until aclrtResetDevice",
     );
     api.reset(0);
     api.set(0);
     let stream = api.stream();
-    api.ok(
-        "launch 4",
-        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0), 1, stream),
-    );
-    api.ok("sync 4", api.sync_ms(stream, 10_000));
+    api.launch_ok("launch 4", "sim_ok", &payload(0, 0), 1, stream);
+    api.sync_ok("sync 4", stream);
     assert_eq!(api.stats(0).device_restarts, 1);
     api.reset(0);
 }
@@ -254,12 +233,9 @@ fn no_device_process_outlives_its_host() {
         for device in [0, 1] {
             api.set(device);
             let cell = api.alloc(8);
-            api.ok(
-                "getpid",
-                api.launch_type2(TEST_KERNELS, "sim_getpid", &payload(cell), 1, null_mut()),
-            );
-            api.ok("sync", api.sync_ms(null_mut(), 10_000));
-            let pid = u64::from_le_bytes(api.d2h(cell, 8).try_into().unwrap());
+            api.launch_ok("getpid", "sim_getpid", &payload(cell, 0), 1, null_mut());
+            api.sync_ok("sync", null_mut());
+            let pid = api.read_u64(cell);
             println!("device pid {pid}");
         }
         println!("ready");

@@ -165,9 +165,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     }
     let (dispatcher, runtime) = sos();
     let so = PreinstallName::of(&runtime);
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
 
     // Before the bootstrap the runtime is not on the device's filesystem.
     assert_eq!(
@@ -241,9 +239,7 @@ fn the_kfc_latch_reuses_the_first_dispatcher() {
         return;
     }
     let (dispatcher, runtime) = sos();
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let first = bootstrap(&api, stream, &dispatcher, &runtime);
     assert_eq!(first.code, 0, "{}", first.message);
 
@@ -277,9 +273,7 @@ fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
         return;
     }
     let (_, runtime) = sos();
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     // The runtime SO is a fine ELF SO but exports none of the three.
     let b = bootstrap(&api, stream, &runtime, &runtime);
     assert_eq!(b.code, ACL_ERROR_RT_AICPU_EXCEPTION);
@@ -306,9 +300,7 @@ fn a_failing_dispatcher_write_surfaces_in_the_report() {
         return;
     }
     let (dispatcher, runtime) = sos();
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let b = bootstrap(&api, stream, &dispatcher, &runtime);
     assert_eq!(b.code, ACL_ERROR_RT_AICPU_EXCEPTION, "{}", b.message);
     assert!(
@@ -382,9 +374,7 @@ fn two_host_processes_share_a_device_preinstall_directory() {
     }
     let (dispatcher, runtime) = sos();
     let so = PreinstallName::of(&runtime);
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let phase = std::env::var("SIM_TEST_PHASE").unwrap_or_default();
     if phase == "bootstrap" || phase == "both" {
         let b = bootstrap(&api, stream, &dispatcher, &runtime);

@@ -10,17 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn payload(a: u64, b: u64) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[..8].copy_from_slice(&a.to_le_bytes());
-    p[8..].copy_from_slice(&b.to_le_bytes());
-    p
-}
-
-fn read_u64(api: &Api, addr: u64) -> u64 {
-    u64::from_le_bytes(api.d2h(addr, 8).try_into().unwrap())
-}
-
 #[test]
 fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
     if !child() {
@@ -30,38 +19,27 @@ fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
         );
         return;
     }
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let count = api.alloc(8);
     // Three blocks on three workers meet at a barrier: they must all run at
     // once (the one the request woke, and two woken for the queued blocks).
     for round in 0..20u64 {
         api.h2d(count, &[0; 8]);
-        api.ok(
-            "launch",
-            api.launch_type2(TEST_KERNELS, "sim_barrier", &payload(count, 3), 3, stream),
-        );
-        api.ok(
-            &format!("sync (round {round})"),
-            api.sync_ms(stream, 10_000),
-        );
-        assert_eq!(read_u64(&api, count), 3);
+        api.launch_ok("launch", "sim_barrier", &payload(count, 3), 3, stream);
+        api.sync_ok(&format!("sync (round {round})"), stream);
+        assert_eq!(api.read_u64(count), 3);
     }
     // One block on each of two streams meets the other at a barrier.
     let other = api.stream();
     for round in 0..20u64 {
         api.h2d(count, &[0; 8]);
         for s in [stream, other] {
-            api.ok(
-                "launch",
-                api.launch_type2(TEST_KERNELS, "sim_barrier", &payload(count, 2), 1, s),
-            );
+            api.launch_ok("launch", "sim_barrier", &payload(count, 2), 1, s);
         }
         for s in [stream, other] {
-            api.ok(&format!("sync (round {round})"), api.sync_ms(s, 10_000));
+            api.sync_ok(&format!("sync (round {round})"), s);
         }
-        assert_eq!(read_u64(&api, count), 2);
+        assert_eq!(api.read_u64(count), 2);
     }
     // SAFETY: a live stream of the current device.
     api.ok("destroy", unsafe { (api.destroy_stream)(other) });
@@ -92,15 +70,9 @@ fn every_stream_runs_its_launches_in_order() {
     for i in 0..LAUNCHES {
         for (n, (&s, &c)) in streams.iter().zip(&counters).enumerate() {
             if i % 50 == n as u64 {
-                api.ok(
-                    "launch",
-                    api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(5, 0), 1, s),
-                );
+                api.launch_ok("launch", "sim_sleep_ms", &payload(5, 0), 1, s);
             }
-            api.ok(
-                "launch",
-                api.launch_type2(TEST_KERNELS, "sim_step", &payload(c, i), 1, s),
-            );
+            api.launch_ok("launch", "sim_step", &payload(c, i), 1, s);
         }
         if i % 100 == 99 {
             for &s in &streams {
@@ -110,7 +82,7 @@ fn every_stream_runs_its_launches_in_order() {
     }
     for (&s, &c) in streams.iter().zip(&counters) {
         api.ok("sync", api.sync_ms(s, 30_000));
-        assert_eq!(read_u64(&api, c), LAUNCHES);
+        assert_eq!(api.read_u64(c), LAUNCHES);
         // SAFETY: a live stream of the current device.
         api.ok("destroy", unsafe { (api.destroy_stream)(s) });
         api.release(c);
@@ -133,19 +105,14 @@ fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
     // reads replies while a send waits for room; a device reader blocked
     // sending a reply loses the channel to another worker after a tick).
     const LAUNCHES: u64 = 5000;
-    let api = Api::load();
-    api.set(0);
-    let stream = api.stream();
+    let (api, stream) = device0_stream();
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
     for i in 0..LAUNCHES {
-        api.ok(
-            "launch",
-            api.launch_type2(TEST_KERNELS, "sim_step", &payload(counter, i), 1, stream),
-        );
+        api.launch_ok("launch", "sim_step", &payload(counter, i), 1, stream);
     }
     api.ok("sync", api.sync_ms(stream, 60_000));
-    assert_eq!(read_u64(&api, counter), LAUNCHES);
+    assert_eq!(api.read_u64(counter), LAUNCHES);
     api.release(counter);
     // Every argument copy was freed as its launch completed: all but the
     // last few KiB of the 1 MiB device can be allocated again.
@@ -174,24 +141,18 @@ fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     api.h2d(count, &[0; 8]);
     let started = Instant::now();
     // The only worker sleeps for 3 s.
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_sleep_ms", &payload(3000, 0), 1, busy),
-    );
+    api.launch_ok("launch", "sim_sleep_ms", &payload(3000, 0), 1, busy);
     std::thread::sleep(Duration::from_millis(50));
     // Still answered: the device's main thread reads the channel.
     // SAFETY: the current device is set.
     api.ok("simpler_sim_ping", unsafe { (api.ping)(1) });
-    api.ok(
-        "launch",
-        api.launch_type2(TEST_KERNELS, "sim_count", &payload(count, 0), 1, queued),
-    );
+    api.launch_ok("launch", "sim_count", &payload(count, 0), 1, queued);
     // The queued launch's op timeout runs while it waits for a worker, as
     // the sleeping one's does.
     for s in [busy, queued] {
-        api.expect(
+        api.sync_expect(
             "sync",
-            api.sync_ms(s, 10_000),
+            s,
             ACL_ERROR_RT_AICPU_TIMEOUT,
             "exceeded the op timeout of 300 ms",
         );
@@ -201,7 +162,7 @@ fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
         "the timeouts waited for the kernel: {:?}",
         started.elapsed()
     );
-    assert_eq!(read_u64(&api, count), 0, "the queued launch never ran");
+    assert_eq!(api.read_u64(count), 0, "the queued launch never ran");
     api.release(count);
     api.reset(0);
 }

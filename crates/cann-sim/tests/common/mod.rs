@@ -256,6 +256,37 @@ impl Api {
         self.launch_raw(KERNEL_TYPE_AICPU, c"test_op", block_dim, &info, stream)
     }
 
+    /// [`Api::launch_type2`] of a test kernel; panics unless accepted.
+    pub fn launch_ok(
+        &self,
+        call: &str,
+        kernel: &str,
+        payload: &[u8],
+        block_dim: u32,
+        stream: *mut c_void,
+    ) {
+        self.ok(
+            call,
+            self.launch_type2(TEST_KERNELS, kernel, payload, block_dim, stream),
+        );
+    }
+
+    /// Synchronises `stream` within [`SYNC_MS`]; panics unless it succeeds.
+    pub fn sync_ok(&self, call: &str, stream: *mut c_void) {
+        self.ok(call, self.sync_ms(stream, SYNC_MS));
+    }
+
+    /// Synchronises `stream` within [`SYNC_MS`] and asserts it fails with
+    /// `code` and a message mentioning `needle`.
+    pub fn sync_expect(&self, call: &str, stream: *mut c_void, code: i32, needle: &str) {
+        self.expect(call, self.sync_ms(stream, SYNC_MS), code, needle);
+    }
+
+    /// The little-endian `u64` at device address `addr`.
+    pub fn read_u64(&self, addr: u64) -> u64 {
+        u64::from_le_bytes(self.d2h(addr, 8).try_into().unwrap())
+    }
+
     pub fn stats(&self, device: i32) -> SimStats {
         let mut s = SimStats::zeroed();
         // SAFETY: `s` is writable.
@@ -264,6 +295,25 @@ impl Api {
         });
         s
     }
+}
+
+/// How long the tests let a synchronisation of a short kernel take.
+pub const SYNC_MS: i32 = 10_000;
+
+/// The 16-byte argument the C test kernels read: two little-endian `u64`s.
+pub fn payload(a: u64, b: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&a.to_le_bytes());
+    p[8..].copy_from_slice(&b.to_le_bytes());
+    p
+}
+
+/// Loads the API, sets device 0 for this thread and creates a stream on it.
+pub fn device0_stream() -> (Api, *mut c_void) {
+    let api = Api::load();
+    api.set(0);
+    let stream = api.stream();
+    (api, stream)
 }
 
 /// `rtAicpuArgsEx_t` for a host argument block.
