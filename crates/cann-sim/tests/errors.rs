@@ -19,8 +19,7 @@ fn root() -> String {
 
 #[test]
 fn bad_arguments_are_param_invalid_with_a_message() {
-    if !child() {
-        run_child("bad_arguments_are_param_invalid_with_a_message", &[]);
+    if ran_in_child("bad_arguments_are_param_invalid_with_a_message", &[]) {
         return;
     }
     let api = Api::load();
@@ -222,8 +221,7 @@ fn bad_arguments_are_param_invalid_with_a_message() {
 
 #[test]
 fn init_twice_and_finalize() {
-    if !child() {
-        run_child("init_twice_and_finalize", &[]);
+    if ran_in_child("init_twice_and_finalize", &[]) {
         return;
     }
     let api = Api::load();
@@ -278,11 +276,10 @@ fn device_pid(api: &Api) -> u64 {
 
 #[test]
 fn out_of_device_memory_is_memory_allocation() {
-    if !child() {
-        run_child(
-            "out_of_device_memory_is_memory_allocation",
-            &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
-        );
+    if ran_in_child(
+        "out_of_device_memory_is_memory_allocation",
+        &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+    ) {
         return;
     }
     let api = Api::load();
@@ -332,11 +329,10 @@ fn a_host_dereference_of_a_device_pointer_faults() {
 
 #[test]
 fn type2_runs_on_block_dim_threads_asynchronously() {
-    if !child() {
-        run_child(
-            "type2_runs_on_block_dim_threads_asynchronously",
-            &[("SIMPLER_SIM_AICPU_THREADS", "3")],
-        );
+    if ran_in_child(
+        "type2_runs_on_block_dim_threads_asynchronously",
+        &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+    ) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -415,8 +411,7 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
 
 #[test]
 fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
-    if !child() {
-        run_child("a_failing_kernel_is_an_aicpu_exception_at_sync", &[]);
+    if ran_in_child("a_failing_kernel_is_an_aicpu_exception_at_sync", &[]) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -464,11 +459,10 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
 
 #[test]
 fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
-    if !child() {
-        run_child(
-            "a_kernel_past_the_op_timeout_is_an_aicpu_timeout",
-            &[("SIMPLER_SIM_OP_TIMEOUT_MS", "200")],
-        );
+    if ran_in_child(
+        "a_kernel_past_the_op_timeout_is_an_aicpu_timeout",
+        &[("SIMPLER_SIM_OP_TIMEOUT_MS", "200")],
+    ) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -484,8 +478,7 @@ fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
 
 #[test]
 fn a_device_crash_poisons_the_device_until_reset() {
-    if !child() {
-        run_child("a_device_crash_poisons_the_device_until_reset", &[]);
+    if ran_in_child("a_device_crash_poisons_the_device_until_reset", &[]) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -533,8 +526,7 @@ fn a_device_crash_poisons_the_device_until_reset() {
 
 #[test]
 fn device_sos_see_dlog_record_and_their_preinstall_dir() {
-    if !child() {
-        run_child("device_sos_see_dlog_record_and_their_preinstall_dir", &[]);
+    if ran_in_child("device_sos_see_dlog_record_and_their_preinstall_dir", &[]) {
         return;
     }
     let api = Api::load();
@@ -568,8 +560,7 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
 
 #[test]
 fn a_reset_wakes_a_sync_waiting_on_the_device() {
-    if !child() {
-        run_child("a_reset_wakes_a_sync_waiting_on_the_device", &[]);
+    if ran_in_child("a_reset_wakes_a_sync_waiting_on_the_device", &[]) {
         return;
     }
     let api = std::sync::Arc::new(Api::load());
@@ -696,11 +687,10 @@ fn in_child_with_root(name: &str, root: &Path, expect: &str) -> std::process::Ou
 
 #[test]
 fn many_threads_and_streams_launch_concurrently() {
-    if !child() {
-        run_child(
-            "many_threads_and_streams_launch_concurrently",
-            &[("SIMPLER_SIM_AICPU_THREADS", "2")],
-        );
+    if ran_in_child(
+        "many_threads_and_streams_launch_concurrently",
+        &[("SIMPLER_SIM_AICPU_THREADS", "2")],
+    ) {
         return;
     }
     let api = std::sync::Arc::new(Api::load());

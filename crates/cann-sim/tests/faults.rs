@@ -100,14 +100,13 @@ fn injected_faults_give_their_codes_and_leave_no_device_memory() {
 
 #[test]
 fn injected_fault_messages_name_the_variable() {
-    if !child() {
-        run_child(
-            "injected_fault_messages_name_the_variable",
-            &[
-                ("SIMPLER_SIM_FAIL_MALLOC", "1"),
-                ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
-            ],
-        );
+    if ran_in_child(
+        "injected_fault_messages_name_the_variable",
+        &[
+            ("SIMPLER_SIM_FAIL_MALLOC", "1"),
+            ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
+        ],
+    ) {
         return;
     }
     let api = Api::load();
@@ -164,11 +163,10 @@ fn a_bootstrap_under_faults_frees_every_buffer() {
 
 #[test]
 fn kill_at_launch_fails_in_flight_work_then_poisons_until_reset() {
-    if !child() {
-        run_child(
-            "kill_at_launch_fails_in_flight_work_then_poisons_until_reset",
-            &[("SIMPLER_SIM_KILL_AT_LAUNCH", "2")],
-        );
+    if ran_in_child(
+        "kill_at_launch_fails_in_flight_work_then_poisons_until_reset",
+        &[("SIMPLER_SIM_KILL_AT_LAUNCH", "2")],
+    ) {
         return;
     }
     let (api, stream) = device0_stream();

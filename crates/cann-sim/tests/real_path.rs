@@ -56,12 +56,16 @@ fn device_env() -> Vec<(&'static str, String)> {
     env
 }
 
-/// `run_child` with [`device_env`] added.
-fn run_real(name: &str, envs: &[(&str, &str)]) {
+/// [`ran_in_child`] with [`device_env`] added.
+fn ran_real_in_child(name: &str, envs: &[(&str, &str)]) -> bool {
+    if child() {
+        return false;
+    }
     let device = device_env();
     let mut all: Vec<(&str, &str)> = device.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(envs);
     run_child(name, &all);
+    true
 }
 
 /// `child_output` with [`device_env`] added.
@@ -159,8 +163,7 @@ fn exec_batch(api: &Api, stream: *mut std::ffi::c_void, so: &PreinstallName) {
 
 #[test]
 fn bootstrap_then_init_and_exec_with_the_real_sos() {
-    if !child() {
-        run_real("bootstrap_then_init_and_exec_with_the_real_sos", &[]);
+    if ran_real_in_child("bootstrap_then_init_and_exec_with_the_real_sos", &[]) {
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -234,8 +237,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
 
 #[test]
 fn the_kfc_latch_reuses_the_first_dispatcher() {
-    if !child() {
-        run_real("the_kfc_latch_reuses_the_first_dispatcher", &[]);
+    if ran_real_in_child("the_kfc_latch_reuses_the_first_dispatcher", &[]) {
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -265,11 +267,10 @@ fn the_kfc_latch_reuses_the_first_dispatcher() {
 
 #[test]
 fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
-    if !child() {
-        run_real(
-            "a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception",
-            &[],
-        );
+    if ran_real_in_child(
+        "a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception",
+        &[],
+    ) {
         return;
     }
     let (_, runtime) = sos();
@@ -292,11 +293,10 @@ fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
 
 #[test]
 fn a_failing_dispatcher_write_surfaces_in_the_report() {
-    if !child() {
-        run_real(
-            "a_failing_dispatcher_write_surfaces_in_the_report",
-            &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
-        );
+    if ran_real_in_child(
+        "a_failing_dispatcher_write_surfaces_in_the_report",
+        &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
+    ) {
         return;
     }
     let (dispatcher, runtime) = sos();

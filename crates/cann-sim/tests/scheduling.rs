@@ -12,11 +12,10 @@ use common::*;
 
 #[test]
 fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
-    if !child() {
-        run_child(
-            "blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
-            &[("SIMPLER_SIM_AICPU_THREADS", "3")],
-        );
+    if ran_in_child(
+        "blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
+        &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+    ) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -49,8 +48,7 @@ fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
 
 #[test]
 fn every_stream_runs_its_launches_in_order() {
-    if !child() {
-        run_child("every_stream_runs_its_launches_in_order", &[]);
+    if ran_in_child("every_stream_runs_its_launches_in_order", &[]) {
         return;
     }
     const LAUNCHES: u64 = 300;
@@ -92,11 +90,10 @@ fn every_stream_runs_its_launches_in_order() {
 
 #[test]
 fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
-    if !child() {
-        run_child(
-            "thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
-            &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
-        );
+    if ran_in_child(
+        "thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
+        &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+    ) {
         return;
     }
     // More requests and replies than the socket pair buffers either way:
@@ -123,14 +120,13 @@ fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
 
 #[test]
 fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
-    if !child() {
-        run_child(
-            "requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
-            &[
-                ("SIMPLER_SIM_AICPU_THREADS", "1"),
-                ("SIMPLER_SIM_OP_TIMEOUT_MS", "300"),
-            ],
-        );
+    if ran_in_child(
+        "requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
+        &[
+            ("SIMPLER_SIM_AICPU_THREADS", "1"),
+            ("SIMPLER_SIM_OP_TIMEOUT_MS", "300"),
+        ],
+    ) {
         return;
     }
     let api = Api::load();

@@ -343,6 +343,17 @@ pub fn run_child(name: &str, envs: &[(&str, &str)]) -> (SimRoot, Output) {
     (root, out)
 }
 
+/// The opening of a test whose body runs in a child: in the parent, runs
+/// the test `name` in a child with `envs` (see [`run_child`]) and returns
+/// `true`, so that the test returns; in the child, returns `false`.
+pub fn ran_in_child(name: &str, envs: &[(&str, &str)]) -> bool {
+    if child() {
+        return false;
+    }
+    run_child(name, envs);
+    true
+}
+
 /// Like [`run_child`] without the success assertion.
 pub fn child_output(name: &str, root: &SimRoot, envs: &[(&str, &str)]) -> Output {
     let artifacts = host_artifacts().dir().to_path_buf();
