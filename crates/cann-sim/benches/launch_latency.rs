@@ -2,7 +2,8 @@
 //! two floors measured in the same run:
 //!
 //! - `ipc`: a raw `SOCK_SEQPACKET` ping-pong between this process and a
-//!   child process blocked in `recv` (the transport alone);
+//!   child process blocked in `recv` (the transport alone): the same floor
+//!   as `cargo xtask bench`'s, [`simpler_bench::ipc::EchoPeer`];
 //! - `channel`: `simpler_sim_ping`, a round trip over the simulator's own
 //!   control channel, answered by the AICPU worker the request wakes
 //!   (transport plus the library's and the device's bookkeeping);
@@ -18,16 +19,12 @@
 //! the simulator's environment applies, e.g. `SIMPLER_SIM_AICPU_LAUNCHER`).
 
 use std::ffi::{c_char, c_void};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use simpler_abi::AicpuArgsEx;
-
-const ECHO_ARG: &str = "--echo-fd";
-const MSG: usize = 64;
+use simpler_bench::ipc::EchoPeer;
 
 type SetDevice = unsafe extern "C" fn(i32) -> i32;
 type CreateStream = unsafe extern "C" fn(*mut *mut c_void) -> i32;
@@ -45,10 +42,6 @@ type Launch = unsafe extern "C" fn(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(pos) = args.iter().position(|a| a == ECHO_ARG) {
-        echo(args[pos + 1].parse().expect("fd"));
-        return;
-    }
     let iters: usize = args
         .iter()
         .skip(1)
@@ -96,14 +89,10 @@ fn main() {
         ..AicpuArgsEx::default()
     };
 
-    let echo = Echo::start();
-    let mut buf = [0u8; MSG];
+    let mut echo = EchoPeer::spawn().expect("start the echo child");
     let mut parts: Vec<Part<'_>> = Vec::new();
     if runs("ipc") {
-        parts.push((
-            "ipc",
-            Box::new(|| assert!(send_recv(echo.fd.as_raw_fd(), &mut buf))),
-        ));
+        parts.push(("ipc", Box::new(|| echo.round_trip())));
     }
     if runs("channel") {
         parts.push((
@@ -158,7 +147,7 @@ fn main() {
             channel.median / ipc.median
         );
     }
-    if allowed_cpus() > 1 {
+    if simpler_bench::cpu::allowed().map_or(0, |cpus| cpus.len()) > 1 {
         println!(
             "note: not pinned to one CPU. Where waking a thread on an idle CPU is slow (VMs \
              with halted vCPUs), results depend on where each pair of threads landed; \
@@ -166,7 +155,7 @@ fn main() {
         );
     }
     drop(parts);
-    echo.stop();
+    drop(echo);
     drop(lib);
 }
 
@@ -221,19 +210,6 @@ fn measure(iters: usize, parts: &mut [Part<'_>]) -> Vec<Stats> {
         .collect()
 }
 
-/// CPUs this process may run on.
-fn allowed_cpus() -> u32 {
-    // SAFETY: an all-zero cpu_set_t is a valid empty set; the call fills
-    // the set it is given, of the size passed.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return 0;
-        }
-        libc::CPU_COUNT(&set) as u32
-    }
-}
-
 /// Compiles `tests/kernels.c` (its `sim_ok` is the empty kernel), or copies
 /// a prebuilt one named by `SIMPLER_BENCH_KERNELS` (an aarch64 build for a
 /// device process under qemu).
@@ -251,77 +227,4 @@ fn install_empty_kernel(dir: &Path) {
         .status()
         .expect("run cc");
     assert!(status.success());
-}
-
-fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is writable.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rc, 0);
-    // SAFETY: fresh descriptors we own.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-fn send_recv(fd: RawFd, buf: &mut [u8; MSG]) -> bool {
-    // SAFETY: `buf` is a live buffer of MSG bytes.
-    unsafe {
-        libc::send(fd, buf.as_ptr().cast(), MSG, libc::MSG_NOSIGNAL) == MSG as isize
-            && libc::recv(fd, buf.as_mut_ptr().cast(), MSG, 0) == MSG as isize
-    }
-}
-
-/// An echo child over a fresh socket pair: the other end of the `ipc`
-/// ping-pong.
-struct Echo {
-    fd: OwnedFd,
-    child: std::process::Child,
-}
-
-impl Echo {
-    fn start() -> Self {
-        let (ours, theirs) = seqpacket_pair();
-        let fd = theirs.as_raw_fd();
-        let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-        cmd.arg(ECHO_ARG).arg(fd.to_string());
-        // SAFETY: only fcntl between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn the echo child");
-        Self { fd: ours, child }
-    }
-
-    fn stop(self) {
-        let Self { fd, mut child } = self;
-        // End of file ends the child.
-        drop(fd);
-        child.wait().expect("reap the echo child");
-    }
-}
-
-fn echo(fd: RawFd) {
-    let mut buf = [0u8; MSG];
-    loop {
-        // SAFETY: `buf` is writable for MSG bytes; `fd` was handed to us.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), MSG, 0) };
-        if n <= 0 {
-            return;
-        }
-        // SAFETY: as above.
-        if unsafe { libc::send(fd, buf.as_ptr().cast(), n as usize, libc::MSG_NOSIGNAL) } != n {
-            return;
-        }
-    }
 }
