@@ -25,7 +25,9 @@ type CreateStream = unsafe extern "C" fn(*mut *mut c_void) -> i32;
 type DestroyStream = unsafe extern "C" fn(*mut c_void) -> i32;
 type SyncStream = unsafe extern "C" fn(*mut c_void, i32) -> i32;
 type Ping = unsafe extern "C" fn(u32) -> i32;
-type Launch = unsafe extern "C" fn(
+/// The C signature of `rtAicpuKernelLaunchExWithArgs`
+/// (crates/cann-sim/include/simpler_cann_sim.h).
+pub type Launch = unsafe extern "C" fn(
     u32,
     *const c_char,
     u32,
@@ -69,6 +71,32 @@ unsafe fn symbol<T: Copy>(lib: &Library, name: &[u8]) -> T {
             String::from_utf8_lossy(&name[..name.len() - 1])
         )
     })
+}
+
+/// Resolves the launch shim's exports in `lib`: its launch, its sync, and
+/// its `forward`, `mode` and `sync_deferred` controls.
+///
+/// # Safety
+/// `lib` is the launch shim built from `csrc/launch_shim.c`.
+unsafe fn shim_exports(
+    lib: &Library,
+) -> (
+    Launch,
+    SyncStream,
+    ShimForward,
+    SetShimMode,
+    ShimSyncDeferred,
+) {
+    // SAFETY: the types are the signatures in csrc/launch_shim.c.
+    unsafe {
+        (
+            symbol(lib, b"rtAicpuKernelLaunchExWithArgs\0"),
+            symbol(lib, b"aclrtSynchronizeStreamWithTimeout\0"),
+            symbol(lib, b"simpler_bench_shim_forward\0"),
+            symbol(lib, b"simpler_bench_shim_mode\0"),
+            symbol(lib, b"simpler_bench_shim_sync_deferred\0"),
+        )
+    }
 }
 
 /// The simulator's C API, loaded by path (the same handle the host has).
@@ -351,16 +379,8 @@ impl<'a> ShimLaunch<'a> {
         // SAFETY: the shim has no initialisers.
         let lib = unsafe { Library::new(path) }
             .unwrap_or_else(|e| panic!("cannot load the launch shim {}: {e}", path.display()));
-        // SAFETY: the types are the signatures in csrc/launch_shim.c.
-        let (launch, sync, forward, set_mode, sync_deferred) = unsafe {
-            (
-                symbol::<Launch>(&lib, b"rtAicpuKernelLaunchExWithArgs\0"),
-                symbol::<SyncStream>(&lib, b"aclrtSynchronizeStreamWithTimeout\0"),
-                symbol::<ShimForward>(&lib, b"simpler_bench_shim_forward\0"),
-                symbol::<SetShimMode>(&lib, b"simpler_bench_shim_mode\0"),
-                symbol::<ShimSyncDeferred>(&lib, b"simpler_bench_shim_sync_deferred\0"),
-            )
-        };
+        // SAFETY: `lib` is the launch shim.
+        let (launch, sync, forward, set_mode, sync_deferred) = unsafe { shim_exports(&lib) };
         // SAFETY: the simulator's functions of the same signatures, loaded
         // for the life of the process (the host never unloads CANN).
         unsafe { forward(api.launch, api.sync) };
@@ -456,16 +476,8 @@ mod tests {
     fn the_shim_forwards_copies_or_defers_as_its_mode_says() {
         // SAFETY: the shim has no initialisers.
         let lib = unsafe { Library::new(env!("SIMPLER_BENCH_SHIM")) }.unwrap();
-        // SAFETY: the types are the signatures in csrc/launch_shim.c.
-        let (launch, sync, forward, set_mode, sync_deferred) = unsafe {
-            (
-                symbol::<Launch>(&lib, b"rtAicpuKernelLaunchExWithArgs\0"),
-                symbol::<SyncStream>(&lib, b"aclrtSynchronizeStreamWithTimeout\0"),
-                symbol::<ShimForward>(&lib, b"simpler_bench_shim_forward\0"),
-                symbol::<SetShimMode>(&lib, b"simpler_bench_shim_mode\0"),
-                symbol::<ShimSyncDeferred>(&lib, b"simpler_bench_shim_sync_deferred\0"),
-            )
-        };
+        // SAFETY: `lib` is the launch shim.
+        let (launch, sync, forward, set_mode, sync_deferred) = unsafe { shim_exports(&lib) };
         let block = [7u8; 144];
         let info = AicpuArgsEx {
             args: block.as_ptr() as u64,

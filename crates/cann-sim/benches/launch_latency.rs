@@ -18,27 +18,19 @@
 //! (uses the artifacts of `cargo xtask build`, or `SIMPLER_ARTIFACTS_DIR`;
 //! the simulator's environment applies, e.g. `SIMPLER_SIM_AICPU_LAUNCHER`).
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use simpler_abi::AicpuArgsEx;
 use simpler_bench::ipc::EchoPeer;
+use simpler_bench::launch::Launch;
 
 type SetDevice = unsafe extern "C" fn(i32) -> i32;
 type CreateStream = unsafe extern "C" fn(*mut *mut c_void) -> i32;
 type Sync = unsafe extern "C" fn(*mut c_void) -> i32;
 type Ping = unsafe extern "C" fn(u32) -> i32;
-type Launch = unsafe extern "C" fn(
-    u32,
-    *const c_char,
-    u32,
-    *const AicpuArgsEx,
-    *mut c_void,
-    *mut c_void,
-    u32,
-) -> i32;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
