@@ -338,11 +338,17 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     let (api, stream) = device0_stream();
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
+    // The argument block of `sim_count` on `counter`, built by hand with the
+    // kernel name at 16 and the SO name at 80.
+    let count_block = || {
+        let mut block = vec![0u8; 144];
+        block[..16].copy_from_slice(&payload(counter, 0));
+        block[16..16 + 9].copy_from_slice(b"sim_count");
+        block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+        block
+    };
     // More threads than AICPU workers: the rest queue.
-    let mut block = vec![0u8; 144];
-    block[..16].copy_from_slice(&payload(counter, 0));
-    block[16..16 + 9].copy_from_slice(b"sim_count");
-    block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+    let mut block = count_block();
     let info = args_ex(&block, 80, 16);
     api.ok(
         "launch",
@@ -354,10 +360,7 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     assert_eq!(api.read_u64(counter), 8);
 
     // isNoNeedH2DCopy: the block is already in device memory, used in place.
-    let mut block = vec![0u8; 144];
-    block[..16].copy_from_slice(&payload(counter, 0));
-    block[16..16 + 9].copy_from_slice(b"sim_count");
-    block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+    let block = count_block();
     let on_device = api.alloc(block.len());
     api.h2d(on_device, &block);
     let mut info = args_ex(&block, 80, 16);
