@@ -10,19 +10,13 @@ use anyhow::Result;
 use simpler_testkit::ARTIFACTS_DIR_ENV;
 
 use crate::cargo::cargo;
-use crate::flags::{BenchArgs, BuildArgs};
+use crate::flags::BenchArgs;
 use crate::target::Target;
 use crate::{build, run};
 
 /// Builds the host artifacts, then runs `simpler-bench` in release mode.
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
-    let artifacts = build::run(
-        root,
-        &BuildArgs {
-            target: Target::Host,
-            debug: false,
-        },
-    )?;
+    let artifacts = build::release(root, Target::Host)?;
     let mut cmd = Command::new(cargo());
     cmd.current_dir(root)
         .args(["run", "--quiet", "--release", "-p", "simpler-bench", "--"])

@@ -63,6 +63,18 @@ impl Profiles {
     }
 }
 
+/// The release artifacts for `target` (what demo, bench and test need);
+/// returns the artifacts directory.
+pub fn release(root: &Path, target: Target) -> Result<PathBuf> {
+    run(
+        root,
+        &BuildArgs {
+            target,
+            debug: false,
+        },
+    )
+}
+
 /// Builds everything for `args.target`; returns the artifacts directory.
 pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
     let target = args.target;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use simpler_testkit::ARTIFACTS_DIR_ENV;
 
 use crate::cargo::cargo;
-use crate::flags::{BuildArgs, DemoArgs};
+use crate::flags::DemoArgs;
 use crate::target::Target;
 use crate::{build, run};
 
@@ -20,13 +20,7 @@ const SIM_ROOT_ENV: &str = "SIMPLER_SIM_ROOT";
 
 /// Builds, then runs the CLI's self-checking batch on the simulator.
 pub fn run(root: &Path, args: &DemoArgs) -> Result<()> {
-    let artifacts = build::run(
-        root,
-        &BuildArgs {
-            target: Target::Host,
-            debug: false,
-        },
-    )?;
+    let artifacts = build::release(root, Target::Host)?;
     // A fresh root, so the demo shows a real bootstrap (no file left by an
     // earlier run) and leaves nothing in the shared default root.
     let sim_root = tempfile::Builder::new()

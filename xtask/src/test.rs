@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use simpler_testkit::{files, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
 
 use crate::cargo::cargo;
-use crate::flags::{BuildArgs, CheckAbiArgs, TestArgs};
+use crate::flags::{CheckAbiArgs, TestArgs};
 use crate::target::Target;
 use crate::toolchain::{self, Need, AARCH64_SYSROOT, QEMU_AARCH64};
 use crate::{build, check_abi, run};
@@ -191,11 +191,7 @@ fn cargo_in(root: &Path, args: &[&str]) -> Result<()> {
 }
 
 fn build_for(root: &Path, target: Target) -> Result<()> {
-    let args = BuildArgs {
-        target,
-        debug: false,
-    };
-    build::run(root, &args).map(drop)
+    build::release(root, target).map(drop)
 }
 
 fn check_for(root: &Path, target: Target) -> Result<()> {
