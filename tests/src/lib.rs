@@ -190,7 +190,8 @@ pub fn is_child() -> bool {
 
 /// Re-runs the test `name` (its full path as libtest prints it, e.g.
 /// `errors::bad_kind`) alone in a child process of the current test binary
-/// with `envs` added, and returns the child's output.
+/// with `envs` added, and returns the child's output. The child gets
+/// `SIMPLER_ARTIFACTS_DIR` naming [`host_artifacts`], unless `envs` sets it.
 ///
 /// The test body should branch on [`is_child`]: the child does the work, the
 /// parent checks the output.
@@ -200,9 +201,14 @@ where
     V: AsRef<OsStr>,
 {
     let exe = std::env::current_exe().expect("current test binary");
+    // Resolved (and built if need be) here, once per test process: a child
+    // must not build, both for speed and because some children restrict
+    // themselves first (an RLIMIT_FSIZE, say) in ways a build cannot survive.
+    let artifacts = host_artifacts().dir().to_path_buf();
     Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
+        .env(ARTIFACTS_DIR_ENV, artifacts)
         .envs(envs)
         .output()
         .expect("spawn the test binary as a child")
