@@ -15,6 +15,53 @@ pub const SIM_GET_STATS_SYMBOL: &str = "simpler_sim_get_stats";
 /// 183 = AArch64), 0 when it cannot be read.
 pub const SIM_DEVICE_MACHINE_SYMBOL: &str = "simpler_sim_device_machine";
 
+/// The simulator's environment variables, all documented in
+/// `docs/simulator.md`; read by the simulator, listed by `simpler doctor`.
+pub mod env {
+    /// Root of the per-device filesystems.
+    pub const ROOT: &str = "SIMPLER_SIM_ROOT";
+    /// Number of simulated devices.
+    pub const DEVICE_COUNT: &str = "SIMPLER_SIM_DEVICE_COUNT";
+    /// AICPU worker threads per device process.
+    pub const AICPU_THREADS: &str = "SIMPLER_SIM_AICPU_THREADS";
+    /// Device memory per device, in bytes.
+    pub const DEVICE_MEM: &str = "SIMPLER_SIM_DEVICE_MEM";
+    /// Default op timeout in milliseconds.
+    pub const OP_TIMEOUT_MS: &str = "SIMPLER_SIM_OP_TIMEOUT_MS";
+    /// Path of the device process binary.
+    pub const AICPU_BIN: &str = "SIMPLER_SIM_AICPU_BIN";
+    /// Command prefix for the device process (split on whitespace).
+    pub const AICPU_LAUNCHER: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
+    /// Fail the Nth `aclrtMalloc`.
+    pub const FAIL_MALLOC: &str = "SIMPLER_SIM_FAIL_MALLOC";
+    /// Fail the Nth `aclrtMemcpy`.
+    pub const FAIL_MEMCPY: &str = "SIMPLER_SIM_FAIL_MEMCPY";
+    /// Fail the Nth launch.
+    pub const FAIL_LAUNCH: &str = "SIMPLER_SIM_FAIL_LAUNCH";
+    /// Fail the Nth stream sync.
+    pub const FAIL_SYNC: &str = "SIMPLER_SIM_FAIL_SYNC";
+    /// Make the dispatcher's file write fail (`1`).
+    pub const FAIL_DISPATCHER_WRITE: &str = "SIMPLER_SIM_FAIL_DISPATCHER_WRITE";
+    /// Kill the device process at the Nth launch.
+    pub const KILL_AT_LAUNCH: &str = "SIMPLER_SIM_KILL_AT_LAUNCH";
+    /// Every variable above.
+    pub const ALL: [&str; 13] = [
+        ROOT,
+        DEVICE_COUNT,
+        AICPU_THREADS,
+        DEVICE_MEM,
+        OP_TIMEOUT_MS,
+        AICPU_BIN,
+        AICPU_LAUNCHER,
+        FAIL_MALLOC,
+        FAIL_MEMCPY,
+        FAIL_LAUNCH,
+        FAIL_SYNC,
+        FAIL_DISPATCHER_WRITE,
+        KILL_AT_LAUNCH,
+    ];
+}
+
 /// Per-device counters of one host process, cumulative over its lifetime
 /// (they survive `aclrtResetDevice`, so restarts can be counted).
 #[repr(C)]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use simpler_abi::sim::env as sim_env;
 use simpler_host::{Cann, CannSource, Device, DeviceRunner, DeviceRunnerBuilder};
 use simpler_testkit::{Artifacts, SimRoot};
 
@@ -11,25 +12,6 @@ pub const SIM_DEVICE: i32 = 0;
 /// The device the launch-shim measurements use, so that their CANN
 /// instance never shares a device with the plain simulator's.
 pub const SHIM_DEVICE: i32 = 1;
-
-/// Simulator variables that would change what is measured: another device
-/// binary or launcher (qemu), device artifacts, fault injection, and the
-/// device's size, threads and timeout (the defaults are measured).
-const CLEARED_ENV: [&str; 13] = [
-    "SIMPLER_SIM_AICPU_BIN",
-    "SIMPLER_SIM_AICPU_LAUNCHER",
-    "SIMPLER_DEVICE_ARTIFACTS_DIR",
-    "SIMPLER_SIM_FAIL_MALLOC",
-    "SIMPLER_SIM_FAIL_MEMCPY",
-    "SIMPLER_SIM_FAIL_LAUNCH",
-    "SIMPLER_SIM_FAIL_SYNC",
-    "SIMPLER_SIM_FAIL_DISPATCHER_WRITE",
-    "SIMPLER_SIM_KILL_AT_LAUNCH",
-    "SIMPLER_SIM_DEVICE_COUNT",
-    "SIMPLER_SIM_AICPU_THREADS",
-    "SIMPLER_SIM_DEVICE_MEM",
-    "SIMPLER_SIM_OP_TIMEOUT_MS",
-];
 
 /// The measurement environment. Create it first thing in `main`, before
 /// any other thread starts: it sets process environment variables.
@@ -47,10 +29,14 @@ impl BenchEnv {
     pub fn new() -> Result<Self, simpler_host::Error> {
         let artifacts = simpler_testkit::host_artifacts();
         let root = SimRoot::new();
-        for var in CLEARED_ENV {
+        // Another device binary or launcher (qemu), device artifacts, fault
+        // injection, and the device's size, threads and timeout would all
+        // change what is measured: the defaults are.
+        for var in sim_env::ALL.into_iter().filter(|v| *v != sim_env::ROOT) {
             std::env::remove_var(var);
         }
-        std::env::set_var("SIMPLER_SIM_ROOT", root.path());
+        std::env::remove_var(simpler_testkit::DEVICE_ARTIFACTS_DIR_ENV);
+        std::env::set_var(sim_env::ROOT, root.path());
         let cann = Cann::load(&CannSource::Libraries(vec![artifacts.sim_lib()]))?;
         Ok(Self {
             root,

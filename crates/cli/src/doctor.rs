@@ -8,23 +8,6 @@ use simpler_host::artifacts::{self, files, Side};
 use simpler_host::cann::{self, ResolvedSymbol};
 use simpler_host::{Cann, CannSource, Machine};
 
-/// Environment variables the simulator reads.
-const SIM_ENV: [&str; 13] = [
-    "SIMPLER_SIM_ROOT",
-    "SIMPLER_SIM_DEVICE_COUNT",
-    "SIMPLER_SIM_AICPU_THREADS",
-    "SIMPLER_SIM_DEVICE_MEM",
-    "SIMPLER_SIM_OP_TIMEOUT_MS",
-    "SIMPLER_SIM_AICPU_BIN",
-    "SIMPLER_SIM_AICPU_LAUNCHER",
-    "SIMPLER_SIM_FAIL_MALLOC",
-    "SIMPLER_SIM_FAIL_MEMCPY",
-    "SIMPLER_SIM_FAIL_LAUNCH",
-    "SIMPLER_SIM_FAIL_SYNC",
-    "SIMPLER_SIM_FAIL_DISPATCHER_WRITE",
-    "SIMPLER_SIM_KILL_AT_LAUNCH",
-];
-
 pub fn doctor() -> Result<ExitCode> {
     println!("simpler doctor");
     println!();
@@ -59,7 +42,7 @@ pub fn doctor() -> Result<ExitCode> {
 
     println!();
     println!("simulator configuration:");
-    for var in SIM_ENV {
+    for var in simpler_host::abi::sim::env::ALL {
         println!("  {var:<34} {}", env_or_unset(var));
     }
     let sim_ok = report_backend("simulator", &CannSource::Simulator);
