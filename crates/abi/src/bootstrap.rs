@@ -32,6 +32,17 @@ assert_offsets!(BootstrapArgs, size 400, {
     kernel_name: 208, so_name: 272, op_name: 336,
 });
 
+/// `kernelNameAddrOffset` of the bootstrap launch: [`BootstrapArgs::kernel_name`].
+pub const BOOTSTRAP_KERNEL_NAME_OFFSET: u32 = 208;
+/// `soNameAddrOffset` of the bootstrap launch: [`BootstrapArgs::so_name`].
+pub const BOOTSTRAP_SO_NAME_OFFSET: u32 = 272;
+const _: () = {
+    assert!(
+        core::mem::offset_of!(BootstrapArgs, kernel_name) == BOOTSTRAP_KERNEL_NAME_OFFSET as usize
+    );
+    assert!(core::mem::offset_of!(BootstrapArgs, so_name) == BOOTSTRAP_SO_NAME_OFFSET as usize);
+};
+
 impl BootstrapArgs {
     /// The bootstrap block pointing at the `DeviceArgs` at `device_args`.
     pub const fn new(device_args: u64) -> Self {

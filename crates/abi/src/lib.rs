@@ -10,10 +10,12 @@
 
 #![no_std]
 
+pub mod artifacts;
 pub mod bootstrap;
 pub mod cann;
 pub mod fingerprint;
 pub mod launch;
+pub mod log;
 pub mod names;
 pub mod sim;
 pub mod work;
@@ -22,6 +24,7 @@ pub use bootstrap::{BootstrapArgs, BootstrapReport, DeviceArgs, ReportStage, Rep
 pub use cann::AicpuArgsEx;
 pub use fingerprint::{fingerprint, PreinstallName};
 pub use launch::{ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs};
+pub use log::LogLevel;
 pub use sim::SimStats;
 pub use work::{OpCode, Task, TaskStatus, WorkHeader};
 

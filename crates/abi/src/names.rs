@@ -1,5 +1,19 @@
 //! Fixed names: kernel types, contract symbols, directories, NUL-terminated
 //! 64-byte name fields.
+//!
+//! Each name that is passed to C is declared once as a `c"…"` literal
+//! (`*_C`); its `&str` form is derived from it, so the two cannot drift.
+
+use core::ffi::CStr;
+
+/// The text of a name literal (`const` so that the `&str` forms below are
+/// derived at compile time). Every literal of this module is ASCII.
+pub const fn text(name: &'static CStr) -> &'static str {
+    match core::str::from_utf8(name.to_bytes()) {
+        Ok(text) => text,
+        Err(_) => panic!("a fixed name is not UTF-8"),
+    }
+}
 
 /// `KERNEL_TYPE_AICPU`: a launch the AICPU scheduler resolves by `so_name`
 /// in its preinstall directory (Mode A type 2).
@@ -9,18 +23,30 @@ pub const KERNEL_TYPE_AICPU: u32 = 2;
 pub const KERNEL_TYPE_AICPU_KFC: u32 = 5;
 
 /// `so_name` of the bootstrap launch: CANN's preinstalled KFC server.
-pub const KFC_SO_NAME: &str = "libaicpu_extend_kernels.so";
+pub const KFC_SO_NAME_C: &CStr = c"libaicpu_extend_kernels.so";
+/// [`KFC_SO_NAME_C`] as text.
+pub const KFC_SO_NAME: &str = text(KFC_SO_NAME_C);
 /// `kernel_name` of the bootstrap launch.
-pub const KFC_KERNEL_NAME: &str = "DynTileFwkKernelServerInit";
+pub const KFC_KERNEL_NAME_C: &CStr = c"DynTileFwkKernelServerInit";
+/// [`KFC_KERNEL_NAME_C`] as text.
+pub const KFC_KERNEL_NAME: &str = text(KFC_KERNEL_NAME_C);
 /// `opName` passed to `rtAicpuKernelLaunchExWithArgs` for the bootstrap.
-pub const KFC_OP_NAME: &str = "AST_DYN_AICPU";
+pub const KFC_OP_NAME_C: &CStr = c"AST_DYN_AICPU";
+/// [`KFC_OP_NAME_C`] as text.
+pub const KFC_OP_NAME: &str = text(KFC_OP_NAME_C);
 
 /// Dispatcher export called by `libaicpu_extend_kernels` to do the work.
-pub const DISPATCHER_INIT_SYMBOL: &str = "DynTileFwkBackendKernelServerInit";
+pub const DISPATCHER_INIT_SYMBOL_C: &CStr = c"DynTileFwkBackendKernelServerInit";
+/// [`DISPATCHER_INIT_SYMBOL_C`] as text.
+pub const DISPATCHER_INIT_SYMBOL: &str = text(DISPATCHER_INIT_SYMBOL_C);
 /// Dispatcher export required by `libaicpu_extend_kernels`; a stub.
-pub const DISPATCHER_SERVER_SYMBOL: &str = "DynTileFwkBackendKernelServer";
+pub const DISPATCHER_SERVER_SYMBOL_C: &CStr = c"DynTileFwkBackendKernelServer";
+/// [`DISPATCHER_SERVER_SYMBOL_C`] as text.
+pub const DISPATCHER_SERVER_SYMBOL: &str = text(DISPATCHER_SERVER_SYMBOL_C);
 /// Dispatcher export required by `libaicpu_extend_kernels`; a stub.
-pub const DISPATCHER_STATIC_SYMBOL: &str = "StaticTileFwkBackendKernelServer";
+pub const DISPATCHER_STATIC_SYMBOL_C: &CStr = c"StaticTileFwkBackendKernelServer";
+/// [`DISPATCHER_STATIC_SYMBOL_C`] as text.
+pub const DISPATCHER_STATIC_SYMBOL: &str = text(DISPATCHER_STATIC_SYMBOL_C);
 /// Exactly the symbols a dispatcher SO exports, sorted.
 pub const DISPATCHER_SYMBOLS: [&str; 3] = [
     DISPATCHER_SERVER_SYMBOL,
@@ -29,9 +55,14 @@ pub const DISPATCHER_SYMBOLS: [&str; 3] = [
 ];
 
 /// Runtime SO export launched once per runner with [`crate::InitArgs`].
-pub const RUNTIME_INIT_SYMBOL: &str = "simpler_aicpu_init";
-/// Runtime SO export launched per work batch with [`crate::KernelArgs`].
-pub const RUNTIME_EXEC_SYMBOL: &str = "simpler_aicpu_exec";
+pub const RUNTIME_INIT_SYMBOL_C: &CStr = c"simpler_aicpu_init";
+/// [`RUNTIME_INIT_SYMBOL_C`] as text.
+pub const RUNTIME_INIT_SYMBOL: &str = text(RUNTIME_INIT_SYMBOL_C);
+/// Runtime SO export launched per work batch with [`crate::KernelArgs`];
+/// also the `opName` of per-task launches.
+pub const RUNTIME_EXEC_SYMBOL_C: &CStr = c"simpler_aicpu_exec";
+/// [`RUNTIME_EXEC_SYMBOL_C`] as text.
+pub const RUNTIME_EXEC_SYMBOL: &str = text(RUNTIME_EXEC_SYMBOL_C);
 /// Exactly the symbols a runtime SO exports, sorted.
 pub const RUNTIME_SYMBOLS: [&str; 2] = [RUNTIME_EXEC_SYMBOL, RUNTIME_INIT_SYMBOL];
 
@@ -116,6 +147,11 @@ mod tests {
         assert!(name_field(&"x".repeat(63)).is_some());
         assert!(name_field(&"x".repeat(64)).is_none());
         assert!(name_field("a\0b").is_none());
+        assert_eq!(KFC_OP_NAME, "AST_DYN_AICPU");
+        assert_eq!(
+            RUNTIME_EXEC_SYMBOL.len(),
+            RUNTIME_EXEC_SYMBOL_C.count_bytes()
+        );
         assert_eq!(field_str(&[b'a'; 64]), None);
     }
 }

@@ -2,6 +2,8 @@
 //! `simpler_sim_get_stats`. Never needed on hardware; the host treats the
 //! export as an optional extra.
 
+use core::ffi::CStr;
+
 use bytemuck::{Pod, Zeroable};
 
 use crate::assert_offsets;
@@ -9,11 +11,15 @@ use crate::assert_offsets;
 /// Name of the sim-only export
 /// `int32_t simpler_sim_get_stats(int32_t device, SimStats *out)`:
 /// 0 on success, 107000 for a null `out` or a device id out of range.
-pub const SIM_GET_STATS_SYMBOL: &str = "simpler_sim_get_stats";
+pub const SIM_GET_STATS_SYMBOL_C: &CStr = c"simpler_sim_get_stats";
+/// [`SIM_GET_STATS_SYMBOL_C`] as text.
+pub const SIM_GET_STATS_SYMBOL: &str = crate::names::text(SIM_GET_STATS_SYMBOL_C);
 /// Name of the sim-only export `uint32_t simpler_sim_device_machine(void)`:
 /// the ELF `e_machine` of the configured device process (62 = x86-64,
 /// 183 = AArch64), 0 when it cannot be read.
-pub const SIM_DEVICE_MACHINE_SYMBOL: &str = "simpler_sim_device_machine";
+pub const SIM_DEVICE_MACHINE_SYMBOL_C: &CStr = c"simpler_sim_device_machine";
+/// [`SIM_DEVICE_MACHINE_SYMBOL_C`] as text.
+pub const SIM_DEVICE_MACHINE_SYMBOL: &str = crate::names::text(SIM_DEVICE_MACHINE_SYMBOL_C);
 
 /// The simulator's environment variables, all documented in
 /// `docs/simulator.md`; read by the simulator, listed by `simpler doctor`.

@@ -14,7 +14,7 @@ use simpler_abi::{
     ABI_VERSION,
 };
 
-use crate::cann::{op_names, Device, LaunchDesc, Stream};
+use crate::cann::{Device, LaunchDesc, Stream};
 use crate::error::{BootstrapError, BootstrapFailure, CannError, Error, FailedStep};
 use crate::image::{ContentKey, SoImage};
 use crate::single_flight::{CacheStatus, SingleFlight};
@@ -185,7 +185,7 @@ fn launch(
     let block = BootstrapArgs::new(device_args_buf.device_addr());
     let desc = LaunchDesc {
         kernel_type: KERNEL_TYPE_AICPU_KFC,
-        op_name: op_names::KFC,
+        op_name: simpler_abi::names::KFC_OP_NAME_C,
         block_dim: 1,
         block: bytemuck::bytes_of(&block),
         so_name_offset: offset_of!(BootstrapArgs, so_name) as u32,

@@ -12,28 +12,14 @@ use simpler_abi::{
 
 use crate::batch::Batch;
 use crate::bootstrap::{self, Installed, Request};
-use crate::cann::{
-    op_names, timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream,
-};
+use crate::cann::{timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream};
 use crate::elf::{Machine, Role};
 use crate::error::{CannError, Error};
 use crate::image::SoImage;
 use crate::single_flight::CacheStatus;
 
 /// Verbosity of the runtime SO's device log, sent in [`InitArgs`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum LogLevel {
-    /// Errors only.
-    Error = 0,
-    /// Errors and warnings.
-    #[default]
-    Warn = 1,
-    /// Also progress messages.
-    Info = 2,
-    /// Everything.
-    Debug = 3,
-}
+pub use simpler_abi::LogLevel;
 
 /// Where a device SO comes from.
 #[derive(Clone, Debug)]
@@ -252,7 +238,7 @@ impl DeviceRunnerBuilder {
             info,
             exec_launch: PreparedLaunch::new(
                 KERNEL_TYPE_AICPU,
-                op_names::EXEC,
+                simpler_abi::names::RUNTIME_EXEC_SYMBOL_C,
                 self.threads,
                 ExecLaunchArgs::new(KernelArgs::default(), &name),
                 LAUNCH_SO_NAME_OFFSET,
@@ -482,7 +468,11 @@ impl DeviceRunner {
         )
         .entered();
         let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
-        let desc = launch_desc(op_names::INIT, 1, bytemuck::bytes_of(&block));
+        let desc = launch_desc(
+            simpler_abi::names::RUNTIME_INIT_SYMBOL_C,
+            1,
+            bytemuck::bytes_of(&block),
+        );
         self.stream.launch(&desc, "simpler_aicpu_init")?;
         self.stream
             .sync(self.init_timeout, "simpler_aicpu_init")

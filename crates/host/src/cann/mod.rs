@@ -5,12 +5,10 @@
 //! The same code drives real CANN (`libascendcl.so` + `libruntime.so`) and
 //! the simulator (`libsimpler_cann_sim.so`); only the library list differs.
 
-mod ffi;
 mod memory;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::CStr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -19,14 +17,14 @@ use std::time::Duration;
 use simpler_abi::cann::error::ACL_ERROR_REPEAT_INITIALIZE;
 use simpler_abi::SimStats;
 
-pub use ffi::ResolvedSymbol;
 pub use memory::{DeviceBuffer, DeviceSlice};
+pub use simpler_cann_sys::ResolvedSymbol;
 
 use crate::artifacts::{self, files, Side};
 use crate::elf::Machine;
 use crate::error::{CannError, Error, LoadError};
-use ffi::{AclError, Api, RawStream, StreamCalls};
-pub(crate) use ffi::{LaunchDesc, PreparedLaunch};
+use simpler_cann_sys::{AclError, Api, LoadFailure, RawStream, StreamCalls};
+pub(crate) use simpler_cann_sys::{LaunchDesc, PreparedLaunch};
 
 /// Environment variables naming a CANN toolkit, in the order tried.
 pub const TOOLKIT_ENV: [&str; 2] = ["ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME"];
@@ -37,7 +35,7 @@ pub const TOOLKIT_LIBRARIES: [&str; 2] = ["libascendcl.so", "libruntime.so"];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CannSource {
     /// These libraries, in order; each symbol comes from the first that
-    /// exports it. Any library implementing DESIGN section 3 works.
+    /// exports it. Any library exporting the functions of `simpler_cann_sys::sys` works.
     Libraries(Vec<PathBuf>),
     /// `libascendcl.so` and `libruntime.so` from `$ASCEND_HOME_PATH/lib64`,
     /// else `$ASCEND_TOOLKIT_HOME/lib64`.
@@ -159,7 +157,12 @@ impl Cann {
         if let Some(cann) = loaded.iter().find(|c| c.inner.libraries == libraries) {
             return Ok(cann.clone());
         }
-        let api = ffi::load(&libraries)?;
+        let api = Api::load(&libraries).map_err(|failure| match failure {
+            LoadFailure::Open { library, reason } => LoadError::Open { library, reason },
+            LoadFailure::MissingSymbol { symbol, libraries } => {
+                LoadError::MissingSymbol { symbol, libraries }
+            }
+        })?;
         match api.init() {
             Ok(()) => {}
             // aclInit was already called in this process (by the application
@@ -459,7 +462,8 @@ impl Device {
 
 /// An `aclrtStream` on one device, destroyed on drop.
 pub(crate) struct Stream {
-    raw: RawStream,
+    /// `None` only inside `drop`, which destroys the handle.
+    raw: Option<RawStream>,
     calls: StreamCalls,
     device: Device,
 }
@@ -472,7 +476,7 @@ impl Stream {
             .create_stream()
             .map_err(|code| device.error("aclrtCreateStream", None, code))?;
         Ok(Stream {
-            raw,
+            raw: Some(raw),
             calls: api.stream_calls(),
             device: device.clone(),
         })
@@ -509,13 +513,20 @@ impl Stream {
         context: &'static str,
     ) -> Result<(), CannError> {
         self.device.bind()?;
-        if let Err(code) = self.calls.launch_prepared(launch, self.raw) {
+        if let Err(code) = self.calls.launch_prepared(launch, self.raw()) {
             return Err(self.failed("rtAicpuKernelLaunchExWithArgs", context, code));
         }
-        match self.calls.sync(self.raw, timeout_ms) {
+        match self.calls.sync(self.raw(), timeout_ms) {
             Ok(()) => Ok(()),
             Err(code) => Err(self.failed("aclrtSynchronizeStreamWithTimeout", context, code)),
         }
+    }
+
+    #[inline]
+    fn raw(&self) -> &RawStream {
+        self.raw
+            .as_ref()
+            .expect("a stream's handle is taken only by its drop")
     }
 
     /// The error of a failed call on this stream, kept out of line so that
@@ -528,24 +539,25 @@ impl Stream {
 
     fn launch_bound(&self, desc: &LaunchDesc<'_>, context: &'static str) -> Result<(), CannError> {
         self.calls
-            .launch(desc, self.raw)
+            .launch(desc, self.raw())
             .map_err(|code| self.failed("rtAicpuKernelLaunchExWithArgs", context, code))
     }
 
     fn sync_bound(&self, timeout_ms: i32, context: &'static str) -> Result<(), CannError> {
         self.calls
-            .sync(self.raw, timeout_ms)
+            .sync(self.raw(), timeout_ms)
             .map_err(|code| self.failed("aclrtSynchronizeStreamWithTimeout", context, code))
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        let Some(raw) = self.raw.take() else { return };
         let result = self.device.bind().and_then(|()| {
             self.device
                 .cann()
                 .api()
-                .destroy_stream(self.raw)
+                .destroy_stream(raw)
                 .map_err(|code| self.device.error("aclrtDestroyStream", None, code))
         });
         if let Err(err) = result {
@@ -564,24 +576,6 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
             i32::try_from(ms).unwrap_or(i32::MAX)
         }
     }
-}
-
-/// NUL-terminated op names for the launches the crate makes.
-pub(crate) mod op_names {
-    use super::CStr;
-
-    /// The bootstrap's `opName`.
-    pub const KFC: &CStr = c"AST_DYN_AICPU";
-    /// `opName` of the init launch (the kernel's own name).
-    pub const INIT: &CStr = c"simpler_aicpu_init";
-    /// `opName` of the exec launch.
-    pub const EXEC: &CStr = c"simpler_aicpu_exec";
-
-    const _: () = {
-        assert!(KFC.count_bytes() == simpler_abi::names::KFC_OP_NAME.len());
-        assert!(INIT.count_bytes() == simpler_abi::names::RUNTIME_INIT_SYMBOL.len());
-        assert!(EXEC.count_bytes() == simpler_abi::names::RUNTIME_EXEC_SYMBOL.len());
-    };
 }
 
 #[cfg(test)]

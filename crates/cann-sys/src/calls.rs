@@ -1,0 +1,354 @@
+//! Thin wrappers: each call of the [`Api`] table made safe to use, its
+//! code turned into a `Result`. Host memory crosses only as Rust slices,
+//! whose pointer and length are valid for the duration of the call; device
+//! memory crosses as plain `u64` addresses, which the host never
+//! dereferences and CANN (or the simulator) validates against its own
+//! allocations, so a wrong one is a CANN error or device-side damage,
+//! never host memory unsafety.
+
+use std::ffi::{c_void, CStr};
+use std::mem::size_of;
+use std::ptr::{self, NonNull};
+
+use bytemuck::Pod;
+use simpler_abi::cann::{memcpy_kind, ACL_MEM_MALLOC_HUGE_FIRST};
+use simpler_abi::{AicpuArgsEx, SimStats};
+
+use crate::sys::{AclError, Launch, SyncStream};
+use crate::Api;
+
+/// An `aclrtStream` handle made by [`Api::create_stream`]; not `Copy`, so
+/// that [`Api::destroy_stream`], which consumes it, is the last use.
+#[derive(Debug)]
+pub struct RawStream(NonNull<c_void>);
+
+// SAFETY: an aclrtStream is an opaque process-wide handle, not tied to the
+// thread that created it (CANN lets any thread that has set the device use
+// it). Its owner serialises the calls made on it.
+unsafe impl Send for RawStream {}
+// SAFETY: as above; shared references never issue calls on the handle.
+unsafe impl Sync for RawStream {}
+
+impl RawStream {
+    /// The handle as C sees it.
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+/// `Ok` for 0, the code otherwise.
+pub fn check(code: AclError) -> Result<(), AclError> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(code)
+    }
+}
+
+impl Api {
+    /// `aclInit(NULL)`.
+    pub fn init(&self) -> Result<(), AclError> {
+        // SAFETY: a null config path is documented as "no config file".
+        check(unsafe { (self.acl_init)(ptr::null()) })
+    }
+
+    /// `aclrtGetDeviceCount`.
+    pub fn device_count(&self) -> Result<u32, AclError> {
+        let mut count = 0u32;
+        // SAFETY: `count` is a valid, writable u32 for the call.
+        check(unsafe { (self.get_device_count)(&mut count) })?;
+        Ok(count)
+    }
+
+    /// `aclrtSetDevice`.
+    pub fn set_device(&self, device: i32) -> Result<(), AclError> {
+        // SAFETY: plain integer argument.
+        check(unsafe { (self.set_device)(device) })
+    }
+
+    /// `aclrtResetDevice`.
+    pub fn reset_device(&self, device: i32) -> Result<(), AclError> {
+        // SAFETY: plain integer argument.
+        check(unsafe { (self.reset_device)(device) })
+    }
+
+    /// `aclrtCreateStream`.
+    pub fn create_stream(&self) -> Result<RawStream, AclError> {
+        let mut raw: *mut c_void = ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer for the call.
+        check(unsafe { (self.create_stream)(&mut raw) })?;
+        // A success with a null handle would be a broken library; report it
+        // as CANN's own "bad argument" rather than carry a null around.
+        NonNull::new(raw)
+            .map(RawStream)
+            .ok_or(simpler_abi::cann::error::ACL_ERROR_RT_PARAM_INVALID)
+    }
+
+    /// `aclrtDestroyStream`.
+    pub fn destroy_stream(&self, stream: RawStream) -> Result<(), AclError> {
+        // SAFETY: `stream` came from `create_stream` and is consumed here, so
+        // no call is made on it afterwards.
+        check(unsafe { (self.destroy_stream)(stream.0.as_ptr()) })
+    }
+
+    /// The two calls made on a stream per launch, copied out so that a
+    /// [`StreamCalls`] reaches them without going through the `Api`.
+    pub fn stream_calls(&self) -> StreamCalls {
+        StreamCalls {
+            launch: self.launch,
+            sync: self.sync_stream,
+        }
+    }
+
+    /// `aclrtMalloc(len, HUGE_FIRST)`, returning the device address.
+    pub fn malloc(&self, len: usize) -> Result<u64, AclError> {
+        let mut raw: *mut c_void = ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer; the policy is a C enum value.
+        check(unsafe { (self.malloc)(&mut raw, len, ACL_MEM_MALLOC_HUGE_FIRST) })?;
+        Ok(raw as u64)
+    }
+
+    /// `aclrtFree` of an address returned by [`Api::malloc`].
+    pub fn free(&self, addr: u64) -> Result<(), AclError> {
+        // SAFETY: the address is a device allocation the caller owns and
+        // frees exactly once; the host never dereferences it.
+        check(unsafe { (self.free)(addr as *mut c_void) })
+    }
+
+    /// `aclrtMemcpy` host → device: `src` to `dst`, where `dst_capacity`
+    /// bytes starting at `dst` belong to one device allocation.
+    pub fn copy_to_device(
+        &self,
+        dst: u64,
+        dst_capacity: usize,
+        src: &[u8],
+    ) -> Result<(), AclError> {
+        // SAFETY: `src` is a live slice of `src.len()` readable bytes; the
+        // device side is validated by CANN against `dst_capacity`.
+        check(unsafe {
+            (self.memcpy)(
+                dst as *mut c_void,
+                dst_capacity,
+                src.as_ptr().cast(),
+                src.len(),
+                memcpy_kind::HOST_TO_DEVICE,
+            )
+        })
+    }
+
+    /// `aclrtMemcpy` device → host: `dst.len()` bytes from `src`.
+    pub fn copy_from_device(&self, dst: &mut [u8], src: u64) -> Result<(), AclError> {
+        // SAFETY: `dst` is a live, exclusively borrowed slice of
+        // `dst.len()` writable bytes, passed as its own capacity.
+        check(unsafe {
+            (self.memcpy)(
+                dst.as_mut_ptr().cast(),
+                dst.len(),
+                src as *const c_void,
+                dst.len(),
+                memcpy_kind::DEVICE_TO_HOST,
+            )
+        })
+    }
+
+    /// `aclGetRecentErrMsg`, if the library has a message.
+    pub fn recent_error(&self) -> Option<String> {
+        // SAFETY: no arguments; the result is null or a NUL-terminated
+        // string owned by the library.
+        let msg = unsafe { (self.recent_err_msg)() };
+        if msg.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, NUL-terminated, valid until the next ACL call on
+        // this thread; copied out before returning.
+        let text = unsafe { CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .trim()
+            .to_owned();
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// `simpler_sim_get_stats`, when the library is the simulator.
+    pub fn sim_stats(&self, device: i32) -> Option<Result<SimStats, AclError>> {
+        let get = self.sim_get_stats?;
+        let mut stats = SimStats::default();
+        // SAFETY: `stats` is a valid, writable SimStats for the call.
+        Some(check(unsafe { get(device, &mut stats) }).map(|()| stats))
+    }
+
+    /// `simpler_sim_device_machine`, when the library is the simulator.
+    pub fn sim_device_machine(&self) -> Option<u32> {
+        let get = self.sim_device_machine?;
+        // SAFETY: no arguments, returns a plain integer.
+        Some(unsafe { get() })
+    }
+}
+
+/// `rtAicpuKernelLaunchExWithArgs` and `aclrtSynchronizeStreamWithTimeout`
+/// of one [`Api`], for the launch hot path: one load each instead of a
+/// walk through the handles that own the `Api`.
+///
+/// Valid while the libraries of its `Api` stay loaded; every holder also
+/// holds (through its `Device`) the `Cann` that owns the `Api`.
+#[derive(Clone, Copy)]
+pub struct StreamCalls {
+    launch: Launch,
+    sync: SyncStream,
+}
+
+impl StreamCalls {
+    /// `aclrtSynchronizeStreamWithTimeout`; `timeout_ms` -1 waits forever.
+    pub fn sync(&self, stream: &RawStream, timeout_ms: i32) -> Result<(), AclError> {
+        // SAFETY: `stream` is a live handle owned by the caller; the
+        // pointer's library is loaded (see the type's documentation).
+        check(unsafe { (self.sync)(stream.0.as_ptr(), timeout_ms) })
+    }
+
+    /// `rtAicpuKernelLaunchExWithArgs(kernel_type, op_name, block_dim, …)`
+    /// with `block` as the argument block and the two name offsets inside
+    /// it. The runtime copies `block` to device memory before returning.
+    pub fn launch(&self, launch: &LaunchDesc<'_>, stream: &RawStream) -> Result<(), AclError> {
+        let args = AicpuArgsEx {
+            args: launch.block.as_ptr() as u64,
+            args_size: launch.block.len() as u32,
+            so_name_addr_offset: launch.so_name_offset,
+            kernel_name_addr_offset: launch.kernel_name_offset,
+            is_no_need_h2d_copy: 0,
+            ..AicpuArgsEx::default()
+        };
+        // SAFETY: `args` describes `launch.block`, a live slice borrowed for
+        // the whole call.
+        unsafe {
+            self.raw_launch(
+                launch.kernel_type,
+                launch.op_name,
+                launch.block_dim,
+                &args,
+                stream,
+            )
+        }
+    }
+
+    /// [`StreamCalls::launch`] of a launch prepared once.
+    #[inline]
+    pub fn launch_prepared<B: Pod>(
+        &self,
+        launch: &PreparedLaunch<B>,
+        stream: &RawStream,
+    ) -> Result<(), AclError> {
+        let parts = &*launch.parts;
+        // SAFETY: `parts.args` was made by `PreparedLaunch::new` to describe
+        // `parts.block`, which lives in the same box, is borrowed (shared)
+        // for the whole call and has the size `args_size` says.
+        unsafe {
+            self.raw_launch(
+                launch.kernel_type,
+                launch.op_name,
+                launch.block_dim,
+                &parts.args,
+                stream,
+            )
+        }
+    }
+
+    /// # Safety
+    /// `args.args` is the address of `args.args_size` readable bytes, live
+    /// for the call, with NUL-terminated names at the two offsets.
+    #[inline]
+    unsafe fn raw_launch(
+        &self,
+        kernel_type: u32,
+        op_name: &CStr,
+        block_dim: u32,
+        args: &AicpuArgsEx,
+        stream: &RawStream,
+    ) -> Result<(), AclError> {
+        // SAFETY: the block is as the caller guarantees; the runtime copies
+        // it before it returns (`docs/design.md`), so nothing refers to it
+        // or to `args` afterwards. `op_name` is NUL-terminated; `smDesc`
+        // may be null; `stream` is a live handle; the pointer's library is
+        // loaded (see the type).
+        check(unsafe {
+            (self.launch)(
+                kernel_type,
+                op_name.as_ptr(),
+                block_dim,
+                args,
+                ptr::null_mut(),
+                stream.0.as_ptr(),
+                0,
+            )
+        })
+    }
+}
+
+/// A launch made many times with the same names and a new payload each
+/// time (the per-task launch): its argument block and `rtAicpuArgsEx_t`
+/// are built once, and a call rewrites only what changed.
+pub struct PreparedLaunch<B> {
+    /// Boxed so that `args.args`, the block's address, stays true when
+    /// the owner moves.
+    parts: Box<Prepared<B>>,
+    kernel_type: u32,
+    op_name: &'static CStr,
+    block_dim: u32,
+}
+
+struct Prepared<B> {
+    block: B,
+    args: AicpuArgsEx,
+}
+
+impl<B: Pod> PreparedLaunch<B> {
+    /// `block` (names at the two offsets) launched as `kernel_type`
+    /// `op_name` on `block_dim` AICPU threads.
+    pub fn new(
+        kernel_type: u32,
+        op_name: &'static CStr,
+        block_dim: u32,
+        block: B,
+        so_name_offset: u32,
+        kernel_name_offset: u32,
+    ) -> Self {
+        let mut parts = Box::new(Prepared {
+            block,
+            args: AicpuArgsEx::default(),
+        });
+        parts.args = AicpuArgsEx {
+            args: ptr::from_ref(&parts.block) as u64,
+            args_size: size_of::<B>() as u32,
+            so_name_addr_offset: so_name_offset,
+            kernel_name_addr_offset: kernel_name_offset,
+            is_no_need_h2d_copy: 0,
+            ..AicpuArgsEx::default()
+        };
+        Self {
+            parts,
+            kernel_type,
+            op_name,
+            block_dim,
+        }
+    }
+
+    /// The argument block, to rewrite between launches (its address does
+    /// not change).
+    pub fn block_mut(&mut self) -> &mut B {
+        &mut self.parts.block
+    }
+}
+
+/// What [`StreamCalls::launch`] sends.
+pub struct LaunchDesc<'a> {
+    /// `KERNEL_TYPE_AICPU` or `KERNEL_TYPE_AICPU_KFC`.
+    pub kernel_type: u32,
+    /// `opName`.
+    pub op_name: &'a CStr,
+    /// `blockDim`.
+    pub block_dim: u32,
+    /// The whole argument block (names included).
+    pub block: &'a [u8],
+    /// `soNameAddrOffset`.
+    pub so_name_offset: u32,
+    /// `kernelNameAddrOffset`.
+    pub kernel_name_offset: u32,
+}
