@@ -234,3 +234,42 @@ pub fn log_outcome(result: &Result<(), Failure>, progress: &Progress) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use simpler_abi::names::PREINSTALL_DIR_ENV;
+    use simpler_abi::{BootstrapArgs, BootstrapReport, DeviceArgs, PreinstallName, ReportStatus};
+
+    use super::dlog_record;
+
+    /// This unit-test binary defines no `DlogRecord` (the integration tests
+    /// define one), as a process without CANN's log library: Init installs
+    /// and reports all the same.
+    #[test]
+    fn init_works_without_dlog_record() {
+        assert!(dlog_record().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        // No other unit test reads the environment.
+        std::env::set_var(PREINSTALL_DIR_ENV, dir.path());
+        let runtime = b"\x7fELF, and then some";
+        let mut report: BootstrapReport = bytemuck::Zeroable::zeroed();
+        let device = DeviceArgs {
+            inner_so_bin: runtime.as_ptr() as u64,
+            inner_so_len: runtime.len() as u64,
+            report: &raw mut report as u64,
+            ..DeviceArgs::default()
+        };
+        let mut block = BootstrapArgs::new(0);
+        block.device_args = &raw const device as u64;
+        // SAFETY: the block, DeviceArgs, report and runtime bytes are live
+        // and laid out as Init expects.
+        let ret = unsafe { crate::DynTileFwkBackendKernelServerInit((&raw mut block).cast()) };
+        assert_eq!(ret, 0);
+        assert_eq!(
+            ReportStatus::from_raw(report.status),
+            Some(ReportStatus::Ok)
+        );
+        let target = dir.path().join(PreinstallName::of(runtime).as_str());
+        assert_eq!(std::fs::read(target).unwrap(), runtime);
+    }
+}

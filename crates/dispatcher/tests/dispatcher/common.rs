@@ -1,107 +1,12 @@
-//! Calls the dispatcher SO as CANN's `libaicpu_extend_kernels.so` would:
-//! dlopen the host-arch artifact, resolve the three contract symbols, build
-//! the bootstrap block, `DeviceArgs` and report in memory (host and "device"
-//! share one address space here) and call Init.
-//!
-//! The dispatcher reads `SIMPLER_AICPU_PREINSTALL_DIR` from the process
-//! environment, so every test that installs runs its body in a child
-//! process with its own directory ([`preinstall_dir_or_spawn`]).
+//! Checks shared by the tests (what a report, a file or a directory must
+//! hold), the fake runtime SOs they install, and running a test's body in
+//! a child process with its own preinstall directory.
 
-#![allow(dead_code)] // each test binary uses a different part of this module
-
-use std::ffi::c_void;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use simpler_abi::names::{
-    DISPATCHER_INIT_SYMBOL, DISPATCHER_SERVER_SYMBOL, DISPATCHER_STATIC_SYMBOL, PREINSTALL_DIR_ENV,
-};
-use simpler_abi::{
-    BootstrapArgs, BootstrapReport, DeviceArgs, PreinstallName, ReportStage, ReportStatus,
-};
-
-/// A contract export: `int32_t f(void *args)`.
-pub type Entry = unsafe extern "C" fn(*mut c_void) -> i32;
-
-/// The loaded dispatcher and its three exports.
-pub struct Dispatcher {
-    _lib: libloading::Library,
-    pub init: Entry,
-    pub server: Entry,
-    pub static_server: Entry,
-}
-
-/// The host-arch dispatcher artifact, loaded once per test process.
-pub fn dispatcher() -> &'static Dispatcher {
-    static DISPATCHER: OnceLock<Dispatcher> = OnceLock::new();
-    DISPATCHER.get_or_init(|| {
-        let path = simpler_testkit::host_artifacts().dispatcher();
-        // SAFETY: the dispatcher has no initialisers beyond libc's.
-        let lib = unsafe { libloading::Library::new(&path) }
-            .unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));
-        let entry = |name: &str| -> Entry {
-            // SAFETY: every contract symbol has the `Entry` signature.
-            *unsafe { lib.get::<Entry>(name.as_bytes()) }
-                .unwrap_or_else(|e| panic!("{name} missing from {}: {e}", path.display()))
-        };
-        Dispatcher {
-            init: entry(DISPATCHER_INIT_SYMBOL),
-            server: entry(DISPATCHER_SERVER_SYMBOL),
-            static_server: entry(DISPATCHER_STATIC_SYMBOL),
-            _lib: lib,
-        }
-    })
-}
-
-/// One bootstrap call's memory: the block, the `DeviceArgs` it points to
-/// and the report `DeviceArgs` points to, at stable (boxed) addresses.
-pub struct Bootstrap {
-    pub args: BootstrapArgs,
-    pub device: DeviceArgs,
-    pub report: BootstrapReport,
-}
-
-/// Byte the report is filled with before a call, so a field the
-/// dispatcher forgot to write shows up.
-pub const REPORT_POISON: u8 = 0xa5;
-
-impl Bootstrap {
-    /// A bootstrap of the `len` bytes at `bin` (any values, valid or not)
-    /// for device 3, with a poisoned report attached.
-    pub fn raw(bin: u64, len: u64) -> Box<Self> {
-        let mut this = Box::new(Self {
-            args: BootstrapArgs::new(0),
-            device: DeviceArgs::default(),
-            report: bytemuck::Zeroable::zeroed(),
-        });
-        bytemuck::bytes_of_mut(&mut this.report).fill(REPORT_POISON);
-        this.device.device_id = 3;
-        this.device.inner_so_bin = bin;
-        this.device.inner_so_len = len;
-        this.device.report = &raw mut this.report as u64;
-        this.args.device_args = &raw const this.device as u64;
-        this
-    }
-
-    /// A bootstrap of `runtime`, which must outlive the call.
-    pub fn of(runtime: &[u8]) -> Box<Self> {
-        Self::raw(runtime.as_ptr() as u64, runtime.len() as u64)
-    }
-
-    /// Detaches the report (`DeviceArgs::report = 0`).
-    pub fn without_report(mut self: Box<Self>) -> Box<Self> {
-        self.device.report = 0;
-        self
-    }
-
-    /// Calls Init on the block, as `libaicpu_extend_kernels` does.
-    pub fn run(&mut self) -> i32 {
-        // SAFETY: the block, DeviceArgs and report are live and laid out as
-        // the dispatcher expects; the runtime bytes outlive the call.
-        unsafe { (dispatcher().init)((&raw mut self.args).cast()) }
-    }
-}
+use simpler_abi::names::PREINSTALL_DIR_ENV;
+use simpler_abi::{BootstrapReport, PreinstallName, ReportStage, ReportStatus};
 
 /// Asserts a successful report for `runtime` installed as `target`.
 pub fn assert_report_ok(report: &BootstrapReport, runtime: &[u8], target: &Path) {
@@ -223,7 +128,8 @@ pub fn assert_installed(path: &Path, bytes: &[u8]) {
     );
 }
 
-/// In the parent: runs test `name` again in a child process whose
+/// In the parent: runs test `name` (module-qualified, as libtest names
+/// it) again in a child process whose
 /// `SIMPLER_AICPU_PREINSTALL_DIR` is a fresh temp directory, asserts the
 /// child ran that one test and passed, and returns `None`. In the child:
 /// returns the directory.
@@ -240,8 +146,8 @@ pub fn preinstall_dir_or_spawn(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// Runs test `name` in a child process with `envs` and asserts that it ran
-/// exactly that test and passed.
+/// Runs test `name` (module-qualified) in a child process with `envs` and
+/// asserts that it ran exactly that test and passed.
 pub fn run_child(name: &str, envs: &[(&str, &std::ffi::OsStr)]) {
     let out = simpler_testkit::in_child(name, envs.iter().copied());
     let stdout = String::from_utf8_lossy(&out.stdout);
