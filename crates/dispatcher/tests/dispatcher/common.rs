@@ -10,17 +10,7 @@ use simpler_abi::{BootstrapReport, PreinstallName, ReportStage, ReportStatus};
 
 /// Asserts a successful report for `runtime` installed as `target`.
 pub fn assert_report_ok(report: &BootstrapReport, runtime: &[u8], target: &Path) {
-    assert_eq!(
-        report.magic,
-        simpler_abi::bootstrap::REPORT_MAGIC,
-        "{report:?}"
-    );
-    assert_eq!(report.abi_version, simpler_abi::ABI_VERSION);
-    assert_eq!(
-        ReportStatus::from_raw(report.status),
-        Some(ReportStatus::Ok),
-        "{report:?}"
-    );
+    assert_report_written(report, ReportStatus::Ok);
     assert_eq!(ReportStage::from_raw(report.stage), Some(ReportStage::None));
     assert_eq!(report.errno, 0);
     assert_eq!(report.reserved, 0);
@@ -36,17 +26,7 @@ pub fn assert_report_failed(ret: i32, report: &BootstrapReport, stage: ReportSta
         ret, stage as i32,
         "return value is the failing stage; {report:?}"
     );
-    assert_eq!(
-        report.magic,
-        simpler_abi::bootstrap::REPORT_MAGIC,
-        "{report:?}"
-    );
-    assert_eq!(report.abi_version, simpler_abi::ABI_VERSION);
-    assert_eq!(
-        ReportStatus::from_raw(report.status),
-        Some(ReportStatus::Failed),
-        "{report:?}"
-    );
+    assert_report_written(report, ReportStatus::Failed);
     assert_eq!(
         ReportStage::from_raw(report.stage),
         Some(stage),
@@ -62,6 +42,21 @@ pub fn assert_report_failed(ret: i32, report: &BootstrapReport, stage: ReportSta
         std::io::Error::from_raw_os_error(report.errno)
     );
     assert_eq!(report.reserved, 0);
+}
+
+/// Asserts that this dispatcher wrote the report, with `status`.
+fn assert_report_written(report: &BootstrapReport, status: ReportStatus) {
+    assert_eq!(
+        report.magic,
+        simpler_abi::bootstrap::REPORT_MAGIC,
+        "{report:?}"
+    );
+    assert_eq!(report.abi_version, simpler_abi::ABI_VERSION);
+    assert_eq!(
+        ReportStatus::from_raw(report.status),
+        Some(status),
+        "{report:?}"
+    );
 }
 
 /// Asserts the report's path field holds exactly `expected`, NUL-padded.
