@@ -47,7 +47,7 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
-    /// Writes `report` there, if there is a there.
+    /// Writes `report` to the host's report, if `DeviceArgs` named one.
     pub fn write(&self, report: &BootstrapReport) {
         if self.at.is_null() {
             return;

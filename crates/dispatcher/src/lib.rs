@@ -1,7 +1,8 @@
 //! `libsimpler_aicpu_dispatcher.so`: the shared object CANN's
 //! `libaicpu_extend_kernels.so` loads during the KFC bootstrap, so that
-//! the runtime SO lands in the AICPU scheduler's preinstall directory
-//! without any install step on the device (`docs/design.md` tells why).
+//! the runtime SO reaches the AICPU scheduler's preinstall directory
+//! without a privileged install on the device (the long form is in
+//! `docs/design.md`).
 //!
 //! [`DynTileFwkBackendKernelServerInit`] receives the device copy of the
 //! [`BootstrapArgs`](simpler_abi::BootstrapArgs) block, reads the runtime SO
@@ -13,6 +14,12 @@
 //! The preinstall directory is `SIMPLER_AICPU_PREINSTALL_DIR` when that is
 //! set and non-empty in the AICPU process, else CANN's
 //! `/usr/lib64/aicpu_kernels/0/aicpu_kernels_device`.
+//!
+//! Init reads from top to bottom: this file (the exports), `ffi` (what
+//! crosses the C boundary: the block, the report, the device log),
+//! `install` (the file itself), `outcome` (failure, progress and the report
+//! built from them), then `sys` and `cbuf` (libc, and C strings without
+//! allocation).
 //!
 //! # Temp files
 //!

@@ -1,5 +1,6 @@
 //! The device log, through CANN's `DlogRecord` when the process has one
-//! ([`crate::sys`]); without it, logging is silently off.
+//! (found by the private `sys` module); without it, logging is silently
+//! off.
 //!
 //! Messages are filtered by the level latched by `simpler_aicpu_init`
 //! ([`LogLevel::Error`] until then) and written with the text
