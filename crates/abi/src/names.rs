@@ -70,7 +70,9 @@ pub const RUNTIME_SYMBOLS: [&str; 2] = [RUNTIME_EXEC_SYMBOL, RUNTIME_INIT_SYMBOL
 pub const DEFAULT_PREINSTALL_DIR: &str = "/usr/lib64/aicpu_kernels/0/aicpu_kernels_device";
 /// Environment variable, read in the AICPU process, that overrides
 /// [`DEFAULT_PREINSTALL_DIR`] (the simulator sets it per device).
-pub const PREINSTALL_DIR_ENV: &str = "SIMPLER_AICPU_PREINSTALL_DIR";
+pub const PREINSTALL_DIR_ENV_C: &CStr = c"SIMPLER_AICPU_PREINSTALL_DIR";
+/// [`PREINSTALL_DIR_ENV_C`] as text.
+pub const PREINSTALL_DIR_ENV: &str = text(PREINSTALL_DIR_ENV_C);
 
 /// Prefix of every preinstalled runtime SO.
 pub const PREINSTALL_PREFIX: &str = "simpler_inner_";

@@ -124,9 +124,13 @@ fn push_terminated(buf: &mut [u8], len: &mut usize, bytes: &[u8]) -> Result<(), 
 mod tests {
     use super::*;
 
+    /// The C string `as_ptr` hands to libc: the bytes it points at, up to
+    /// the first NUL.
     fn c_text<const N: usize>(buf: &CBuf<N>) -> &[u8] {
-        // SAFETY: the invariant keeps a NUL at `len`, inside the buffer.
-        unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }.to_bytes()
+        assert_eq!(buf.as_ptr(), buf.buf.as_ptr().cast());
+        core::ffi::CStr::from_bytes_until_nul(&buf.buf)
+            .expect("a NUL inside the buffer")
+            .to_bytes()
     }
 
     #[test]

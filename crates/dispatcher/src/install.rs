@@ -11,11 +11,11 @@
 //! there) and rewrites the file; an fsync would only add flash latency to
 //! every bootstrap.
 
-use core::ffi::{c_int, CStr};
+use core::ffi::c_int;
 
 use simpler_abi::bootstrap::REPORT_PATH_LEN;
 use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
-use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, PREINSTALL_DIR_ENV};
+use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, PREINSTALL_DIR_ENV_C};
 use simpler_abi::{fingerprint, PreinstallName, ReportStage};
 
 use crate::cbuf::CBuf;
@@ -41,25 +41,6 @@ const _: () = assert!(
     (REPORT_PATH_LEN - 1 - PREINSTALL_NAME_LEN) + 1 + PREINSTALL_NAME_LEN + TEMP_SUFFIX_MAX
         < TEMP_PATH_LEN
 );
-
-const DIR_ENV_BYTES: [u8; PREINSTALL_DIR_ENV.len() + 1] = nul_terminated(PREINSTALL_DIR_ENV);
-/// [`PREINSTALL_DIR_ENV`] as a C string, checked at compile time.
-const DIR_ENV_KEY: &CStr = match CStr::from_bytes_with_nul(&DIR_ENV_BYTES) {
-    Ok(key) => key,
-    Err(_) => panic!("PREINSTALL_DIR_ENV contains a NUL"),
-};
-
-const fn nul_terminated<const N: usize>(text: &str) -> [u8; N] {
-    let bytes = text.as_bytes();
-    assert!(bytes.len() + 1 == N);
-    let mut out = [0u8; N];
-    let mut i = 0;
-    while i < bytes.len() {
-        out[i] = bytes[i];
-        i += 1;
-    }
-    out
-}
 
 /// Sequence number in temp names, so a thread's retries never rebuild the
 /// same name even with a coarse clock and no random source. Threads may
@@ -97,7 +78,7 @@ fn path_too_long() -> Failure {
 /// Builds `<dir>/<name>` in `path` (as much as fits, on failure) and returns
 /// the length of `<dir>/`.
 fn target_path(name: &PreinstallName, path: &mut CBuf<REPORT_PATH_LEN>) -> Result<usize, Failure> {
-    let dir = match sys::getenv(DIR_ENV_KEY) {
+    let dir = match sys::getenv(PREINSTALL_DIR_ENV_C) {
         Some(dir) if !dir.is_empty() => dir,
         _ => DEFAULT_PREINSTALL_DIR.as_bytes(),
     };

@@ -1,5 +1,8 @@
 //! `libsimpler_aicpu_dispatcher.so`: the shared object CANN's
-//! `libaicpu_extend_kernels.so` loads during the KFC bootstrap (DESIGN §1, §5).
+//! `libaicpu_extend_kernels.so` loads during the KFC bootstrap, so that
+//! the runtime SO reaches the AICPU scheduler's preinstall directory
+//! without a privileged install on the device (the long form is in
+//! `docs/design.md`).
 //!
 //! [`DynTileFwkBackendKernelServerInit`] receives the device copy of the
 //! [`BootstrapArgs`](simpler_abi::BootstrapArgs) block, reads the runtime SO
@@ -11,6 +14,12 @@
 //! The preinstall directory is `SIMPLER_AICPU_PREINSTALL_DIR` when that is
 //! set and non-empty in the AICPU process, else CANN's
 //! `/usr/lib64/aicpu_kernels/0/aicpu_kernels_device`.
+//!
+//! Init reads from top to bottom: this file (the exports), `ffi` (what
+//! crosses the C boundary: the block, the report, the device log),
+//! `install` (the file itself), `outcome` (failure, progress and the report
+//! built from them), then `sys` and `cbuf` (libc, and C strings without
+//! allocation).
 //!
 //! # Temp files
 //!
@@ -59,14 +68,15 @@
 
 #![cfg_attr(simpler_nostd, no_std)]
 
-mod args;
 mod cbuf;
-mod dlog;
+mod ffi;
 mod install;
 mod outcome;
 mod sys;
 
 use core::ffi::c_void;
+
+use outcome::Progress;
 
 /// Contract stub: CANN resolves it before calling Init and never needs it
 /// to do anything here. Returns 0.
@@ -99,22 +109,23 @@ pub extern "C" fn DynTileFwkBackendKernelServer(_args: *mut c_void) -> i32 {
 /// `device_args` is 0 or the address of a readable `DeviceArgs`. There,
 /// `inner_so_bin` must address `inner_so_len` readable bytes whenever it is
 /// non-zero and the length is within the cap, and `report` is 0 or the
-/// address of a writable `BootstrapReport`. Any alignment is accepted.
+/// address of a writable `BootstrapReport`, all for the duration of the
+/// call, during which the runtime SO bytes do not change. Any alignment is
+/// accepted.
 #[no_mangle]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn DynTileFwkBackendKernelServerInit(args: *mut c_void) -> i32 {
-    // SAFETY: the caller's contract above is exactly `outcome::run`'s.
-    unsafe { outcome::run(args.cast_const()) }
-}
-
-#[cfg(simpler_nostd)]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    extern "C" {
-        // Defined nowhere on purpose: see "No panic path" above.
-        fn simpler_dispatcher_panic_path_survived_linking() -> !;
+    // SAFETY: the caller's contract above is `ffi::read`'s, for a lifetime
+    // that ends with this call (nothing of `request` outlives it).
+    let request = unsafe { ffi::read(args.cast_const()) };
+    let mut progress = Progress::new();
+    let result = request
+        .install
+        .and_then(|so| install::install(so.runtime, so.device_id, &mut progress));
+    request.report.write(&progress.report(&result));
+    ffi::log_outcome(&result, &progress);
+    match result {
+        Ok(()) => 0,
+        Err(failure) => failure.stage as i32,
     }
-    // SAFETY: never executed. A build in which this call is reachable does
-    // not link, because of `-Wl,--no-undefined`.
-    unsafe { simpler_dispatcher_panic_path_survived_linking() }
 }

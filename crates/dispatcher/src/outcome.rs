@@ -1,14 +1,13 @@
-//! Init from start to finish: read the arguments, install, then report the
-//! outcome to the host (the `BootstrapReport`) and to the device log.
+//! What Init ends with: why it failed, or how far it got, and the
+//! `BootstrapReport` the host reads, built from those two.
 
-use core::ffi::{c_void, CStr};
+use core::ffi::CStr;
 
 use simpler_abi::bootstrap::{REPORT_MAGIC, REPORT_PATH_LEN};
 use simpler_abi::{BootstrapReport, ReportStage, ReportStatus, ABI_VERSION};
 
 use crate::cbuf::CBuf;
 use crate::sys::Errno;
-use crate::{args, dlog, install};
 
 /// Why Init failed.
 #[derive(Clone, Copy)]
@@ -39,51 +38,32 @@ pub struct Progress {
     pub path: CBuf<REPORT_PATH_LEN>,
 }
 
-/// Init: installs the runtime SO and reports. Returns 0 or the failing stage.
-///
-/// # Safety
-///
-/// As `DynTileFwkBackendKernelServerInit`.
-pub unsafe fn run(block: *const c_void) -> i32 {
-    let mut progress = Progress {
-        fingerprint: 0,
-        bytes_written: 0,
-        path: CBuf::new(),
-    };
-    let mut report: *mut BootstrapReport = core::ptr::null_mut();
-    // SAFETY: the caller vouches for `block` and what it points to.
-    let result = unsafe { args::device_args(block) }.and_then(|device| {
-        report = device.report as usize as *mut BootstrapReport;
-        // SAFETY: the caller vouches for the runtime SO bytes.
-        let runtime = unsafe { args::runtime_so(&device) }?;
-        install::install(runtime, device.device_id, &mut progress)
-    });
-    if !report.is_null() {
-        // SAFETY: a non-zero `report` addresses a writable BootstrapReport;
-        // the write makes no alignment assumption.
-        unsafe { report.write_unaligned(to_report(&result, &progress)) };
+impl Progress {
+    /// Nothing done yet.
+    pub const fn new() -> Self {
+        Self {
+            fingerprint: 0,
+            bytes_written: 0,
+            path: CBuf::new(),
+        }
     }
-    dlog::outcome(&result, &progress);
-    match result {
-        Ok(()) => 0,
-        Err(failure) => failure.stage as i32,
-    }
-}
 
-fn to_report(result: &Result<(), Failure>, progress: &Progress) -> BootstrapReport {
-    let (status, stage, errno) = match result {
-        Ok(()) => (ReportStatus::Ok, ReportStage::None, 0),
-        Err(f) => (ReportStatus::Failed, f.stage, f.errno),
-    };
-    BootstrapReport {
-        magic: REPORT_MAGIC,
-        abi_version: ABI_VERSION,
-        status: status as u32,
-        stage: stage as u32,
-        errno,
-        reserved: 0,
-        fingerprint: progress.fingerprint,
-        bytes_written: progress.bytes_written,
-        path: progress.path.to_field(),
+    /// The report of an Init that ended with `result` after this progress.
+    pub fn report(&self, result: &Result<(), Failure>) -> BootstrapReport {
+        let (status, stage, errno) = match result {
+            Ok(()) => (ReportStatus::Ok, ReportStage::None, 0),
+            Err(f) => (ReportStatus::Failed, f.stage, f.errno),
+        };
+        BootstrapReport {
+            magic: REPORT_MAGIC,
+            abi_version: ABI_VERSION,
+            status: status as u32,
+            stage: stage as u32,
+            errno,
+            reserved: 0,
+            fingerprint: self.fingerprint,
+            bytes_written: self.bytes_written,
+            path: self.path.to_field(),
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! errno. Only symbols that glibc 2.17 on aarch64 already has are used:
 //! `getrandom(2)` and `gettid(2)` go through `syscall` because their glibc
 //! wrappers are newer (2.25, 2.30).
+//!
+//! Also the `no_std` build's panic handler, which links only when no panic
+//! path survives optimisation ("No panic path" in the crate docs).
 
 use core::ffi::{c_int, c_void, CStr};
 
@@ -168,4 +171,16 @@ pub fn random_u64() -> Option<u64> {
     // A close failure on a read-only descriptor loses nothing.
     let _ = close(fd);
     (usize::try_from(got) == Ok(len)).then_some(value)
+}
+
+#[cfg(simpler_nostd)]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    extern "C" {
+        // Defined nowhere on purpose: see "No panic path" in the crate docs.
+        fn simpler_dispatcher_panic_path_survived_linking() -> !;
+    }
+    // SAFETY: never executed. A build in which this call is reachable does
+    // not link, because of `-Wl,--no-undefined`.
+    unsafe { simpler_dispatcher_panic_path_survived_linking() }
 }

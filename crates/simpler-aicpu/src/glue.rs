@@ -23,13 +23,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{PoisonError, RwLock};
 
-use simpler_abi::{InitArgs, KernelArgs, TaskStatus, ABI_VERSION};
+use simpler_abi::{InitArgs, KernelArgs, LogLevel, TaskStatus, ABI_VERSION};
 
-use crate::device::{read_payload, HeaderError, WorkView};
 use crate::dlog;
-use crate::log::{self, Level};
+use crate::ffi::{read_payload, HeaderError, Launch};
+use crate::log;
 
-pub use crate::device::{DeviceRange, DeviceSlice, TaskCtx};
+pub use crate::ffi::{DeviceRange, DeviceSlice, TaskCtx};
 
 /// Return values of the two exports: 0, or an OR of the bits below.
 pub mod code {
@@ -89,12 +89,12 @@ pub unsafe fn init(args: *const InitArgs) -> i32 {
     contain(|| {
         // SAFETY: forwarded from this function's contract.
         let Some(args) = (unsafe { read_payload(args) }) else {
-            dlog!(Level::Error, "init: null InitArgs");
+            dlog!(LogLevel::Error, "init: null InitArgs");
             return code::NULL_ARGS;
         };
         if args.abi_version != ABI_VERSION {
             dlog!(
-                Level::Error,
+                LogLevel::Error,
                 "init: host speaks ABI version {}, this runtime {ABI_VERSION}",
                 args.abi_version
             );
@@ -110,9 +110,9 @@ pub unsafe fn init(args: *const InitArgs) -> i32 {
             // cannot leave the level of one with the config of the other.
             let mut latched = CONFIG.write().unwrap_or_else(PoisonError::into_inner);
             *latched = Some(config);
-            log::set_level(Level::from_raw(config.log_level));
+            log::set_level(LogLevel::from_raw(config.log_level));
         }
-        dlog!(Level::Info, "init: {config:?}");
+        dlog!(LogLevel::Info, "init: {config:?}");
         code::OK
     })
 }
@@ -143,19 +143,21 @@ where
 {
     contain(|| {
         // SAFETY: forwarded from this function's contract.
-        let Some(args) = (unsafe { read_payload(args) }) else {
-            dlog!(Level::Error, "exec: null KernelArgs");
+        let Some(launch) = (unsafe { Launch::read(args) }) else {
+            dlog!(LogLevel::Error, "exec: null KernelArgs");
             return code::NULL_ARGS;
         };
         if config().is_none() {
-            dlog!(Level::Error, "exec before a successful simpler_aicpu_init");
+            dlog!(
+                LogLevel::Error,
+                "exec before a successful simpler_aicpu_init"
+            );
             return code::NOT_INITIALIZED;
         }
-        // SAFETY: forwarded from this function's contract.
-        let work = match unsafe { WorkView::open(args.runtime_args) } {
+        let work = match launch.open() {
             Ok(work) => work,
             Err(err) => {
-                dlog!(Level::Error, "exec: {err}");
+                dlog!(LogLevel::Error, "exec: {err}");
                 return match err {
                     HeaderError::Null => code::NULL_ARGS,
                     HeaderError::BadVersion(_) => code::BAD_VERSION,
@@ -164,12 +166,12 @@ where
             }
         };
         let (mut ran, mut failed) = (0u32, 0u32);
-        while let Some(task) = work.claim(args.regs) {
+        while let Some(task) = work.claim(launch.regs()) {
             let status = run_one(&task, &run);
             if status != TaskStatus::Ok {
                 failed += 1;
                 dlog!(
-                    Level::Warn,
+                    LogLevel::Warn,
                     "task {} (op {:#x}) failed: {status:?}",
                     task.index(),
                     task.task().op
@@ -179,7 +181,7 @@ where
             ran += 1;
         }
         dlog!(
-            Level::Debug,
+            LogLevel::Debug,
             "exec: this thread ran {ran} tasks, {failed} failed"
         );
         if failed == 0 {
@@ -201,7 +203,7 @@ where
         Ok(Err(status)) => status,
         Err(payload) => {
             dlog!(
-                Level::Error,
+                LogLevel::Error,
                 "task {} panicked: {}",
                 task.index(),
                 panic_message(payload.as_ref())
@@ -215,7 +217,7 @@ where
 fn contain(body: impl FnOnce() -> i32) -> i32 {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
         dlog!(
-            Level::Error,
+            LogLevel::Error,
             "contained a panic: {}",
             panic_message(payload.as_ref())
         );

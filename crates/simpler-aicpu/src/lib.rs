@@ -24,6 +24,9 @@
 //! - [`log`]: the device log through CANN's `DlogRecord`, resolved at run
 //!   time.
 //!
+//! Raw pointers and C calls stay in two private modules: `ffi` (launch
+//! payloads and device memory) and `sys` (`DlogRecord`).
+//!
 //! # Writing another runtime SO on the glue
 //!
 //! A runtime SO with its own ops is a `cdylib` crate that depends on this
@@ -82,7 +85,8 @@ pub mod glue;
 pub mod log;
 pub mod ops;
 
-mod device;
+mod ffi;
+mod sys;
 
 /// The shared layouts and constants, re-exported for runtime SO crates.
 pub use simpler_abi as abi;

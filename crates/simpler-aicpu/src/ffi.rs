@@ -1,5 +1,6 @@
-//! Views of device memory: the launch payloads, the work description and
-//! the operands of a task.
+//! The C boundary of the exports: the launch payloads the scheduler hands
+//! them, and the device memory the host's addresses name (the work
+//! description and the operands of a task).
 //!
 //! This is where raw device addresses become memory accesses, so nearly all
 //! of the crate's `unsafe` lives here. A device address is just a number to
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytemuck::Pod;
 use simpler_abi::work::WORK_MAGIC;
-use simpler_abi::{Task, TaskStatus, WorkHeader, ABI_VERSION};
+use simpler_abi::{KernelArgs, Task, TaskStatus, WorkHeader, ABI_VERSION};
 
 /// Copies a launch payload (`InitArgs`, `KernelArgs`) out of the argument
 /// block; `None` for a null pointer. No alignment is required.
@@ -92,6 +93,38 @@ impl std::fmt::Display for HeaderError {
     }
 }
 
+/// The `KernelArgs` of one thread's call of a launch, read from the
+/// argument block together with the host's promise (contract items 1 to 4)
+/// for the work description it names.
+pub(crate) struct Launch {
+    args: KernelArgs,
+}
+
+impl Launch {
+    /// Copies the `KernelArgs` at `args`; `None` for a null pointer.
+    ///
+    /// # Safety
+    ///
+    /// `args` is null or valid for reading a [`KernelArgs`] (any alignment),
+    /// and contract items 1 to 4 of the module docs hold for the work
+    /// description its `runtime_args` names.
+    pub(crate) unsafe fn read(args: *const KernelArgs) -> Option<Self> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { read_payload(args) }.map(|args| Self { args })
+    }
+
+    /// `KernelArgs::regs`.
+    pub(crate) fn regs(&self) -> u64 {
+        self.args.regs
+    }
+
+    /// Checks the work description this launch names.
+    pub(crate) fn open(&self) -> Result<WorkView, HeaderError> {
+        // SAFETY: `read`'s caller vouched for contract items 1 and 2.
+        unsafe { WorkView::open(self.args.runtime_args) }
+    }
+}
+
 /// A validated work description, as one thread of a launch sees it.
 pub(crate) struct WorkView {
     header: *mut WorkHeader,
@@ -106,7 +139,7 @@ impl WorkView {
     /// # Safety
     ///
     /// Contract items 1 and 2 of the module docs hold for `addr`.
-    pub(crate) unsafe fn open(addr: u64) -> Result<Self, HeaderError> {
+    unsafe fn open(addr: u64) -> Result<Self, HeaderError> {
         if addr == 0 {
             return Err(HeaderError::Null);
         }

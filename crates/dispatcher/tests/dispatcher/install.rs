@@ -1,28 +1,25 @@
 //! Init end to end: what it installs, what it reports, and that every bad
 //! input or failing step returns non-zero, reports the stage and errno, and
 //! leaves neither the target nor a temp file behind.
-//!
-//! This binary defines no `DlogRecord`, so it also shows that the
-//! dispatcher loads and works where CANN's logger is absent.
-
-mod common;
 
 use std::path::Path;
 
-use common::*;
 use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, MAX_INNER_SO_LEN};
 use simpler_abi::{PreinstallName, ReportStage};
 
+use crate::common::*;
+use crate::ffi::{self, dispatcher, Bootstrap, REPORT_POISON};
+
 #[test]
 fn installs_identical_bytes_as_0755_under_the_fingerprint_name() {
-    let Some(dir) =
-        preinstall_dir_or_spawn("installs_identical_bytes_as_0755_under_the_fingerprint_name")
-    else {
+    let Some(dir) = preinstall_dir_or_spawn(
+        "install::installs_identical_bytes_as_0755_under_the_fingerprint_name",
+    ) else {
         return;
     };
-    // A restrictive umask must not leak into the installed mode.
-    // SAFETY: umask only changes this (child) process's creation mask.
-    unsafe { libc::umask(0o077) };
+    // A restrictive umask must not leak into the installed mode (of this
+    // child process).
+    ffi::set_umask(0o077);
     let runtime = fake_elf(300_001, 1);
     let target = target_in(&dir, &runtime);
     let mut call = Bootstrap::of(&runtime);
@@ -38,7 +35,8 @@ fn installs_identical_bytes_as_0755_under_the_fingerprint_name() {
 
 #[test]
 fn replaces_an_existing_file_and_keeps_other_runtimes() {
-    let Some(dir) = preinstall_dir_or_spawn("replaces_an_existing_file_and_keeps_other_runtimes")
+    let Some(dir) =
+        preinstall_dir_or_spawn("install::replaces_an_existing_file_and_keeps_other_runtimes")
     else {
         return;
     };
@@ -63,7 +61,7 @@ fn replaces_an_existing_file_and_keeps_other_runtimes() {
 
 #[test]
 fn works_without_a_report() {
-    let Some(dir) = preinstall_dir_or_spawn("works_without_a_report") else {
+    let Some(dir) = preinstall_dir_or_spawn("install::works_without_a_report") else {
         return;
     };
     let runtime = fake_elf(100, 4);
@@ -83,12 +81,12 @@ fn trailing_slash_and_empty_variable() {
         let dir = tempfile::tempdir().unwrap();
         let with_slash = format!("{}/", dir.path().display());
         run_child(
-            "trailing_slash_and_empty_variable",
+            "install::trailing_slash_and_empty_variable",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, with_slash.as_ref())],
         );
         let empty = std::ffi::OsStr::new("");
         run_child(
-            "trailing_slash_and_empty_variable",
+            "install::trailing_slash_and_empty_variable",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, empty)],
         );
         return;
@@ -116,11 +114,12 @@ fn trailing_slash_and_empty_variable() {
 
 #[test]
 fn null_block_and_null_device_args_are_rejected() {
-    let Some(dir) = preinstall_dir_or_spawn("null_block_and_null_device_args_are_rejected") else {
+    let Some(dir) =
+        preinstall_dir_or_spawn("install::null_block_and_null_device_args_are_rejected")
+    else {
         return;
     };
-    // SAFETY: a null block is part of the contract.
-    let ret = unsafe { (dispatcher().init)(std::ptr::null_mut()) };
+    let ret = dispatcher().init_null();
     assert_eq!(ret, ReportStage::Validate as i32);
 
     let runtime = fake_elf(64, 6);
@@ -149,7 +148,7 @@ fn assert_rejected(dir: &Path, bin: u64, len: u64, errno: i32) {
 
 #[test]
 fn bad_runtime_bytes_are_rejected() {
-    let Some(dir) = preinstall_dir_or_spawn("bad_runtime_bytes_are_rejected") else {
+    let Some(dir) = preinstall_dir_or_spawn("install::bad_runtime_bytes_are_rejected") else {
         return;
     };
     let elf = fake_elf(64, 7);
@@ -176,7 +175,7 @@ fn missing_directory_fails_at_open() {
         let parent = tempfile::tempdir().unwrap();
         let missing = parent.path().join("missing");
         run_child(
-            "missing_directory_fails_at_open",
+            "install::missing_directory_fails_at_open",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, missing.as_os_str())],
         );
         assert_entries(parent.path(), &[]);
@@ -200,7 +199,7 @@ fn directory_that_is_a_file_fails_at_open() {
         let file = parent.path().join("file");
         std::fs::write(&file, b"just a file").unwrap();
         run_child(
-            "directory_that_is_a_file_fails_at_open",
+            "install::directory_that_is_a_file_fails_at_open",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, file.as_os_str())],
         );
         assert_entries(parent.path(), &["file"]);
@@ -227,7 +226,7 @@ fn path_length_limit() {
         let fits = root.path().join(&pad);
         std::fs::create_dir(&fits).unwrap();
         run_child(
-            "path_length_limit",
+            "install::path_length_limit",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, fits.as_os_str())],
         );
         assert_eq!(entries(&fits).len(), 1);
@@ -235,7 +234,7 @@ fn path_length_limit() {
         let too_long = root.path().join(format!("{pad}e"));
         std::fs::create_dir(&too_long).unwrap();
         run_child(
-            "path_length_limit",
+            "install::path_length_limit",
             &[(simpler_abi::names::PREINSTALL_DIR_ENV, too_long.as_os_str())],
         );
         assert_entries(&too_long, &[]);
@@ -261,7 +260,7 @@ fn path_length_limit() {
 
 #[test]
 fn rename_failure_removes_the_temp_file() {
-    let Some(dir) = preinstall_dir_or_spawn("rename_failure_removes_the_temp_file") else {
+    let Some(dir) = preinstall_dir_or_spawn("install::rename_failure_removes_the_temp_file") else {
         return;
     };
     let runtime = fake_elf(10_000, 11);
@@ -281,21 +280,14 @@ fn rename_failure_removes_the_temp_file() {
 
 #[test]
 fn write_failure_removes_the_temp_file() {
-    let Some(dir) = preinstall_dir_or_spawn("write_failure_removes_the_temp_file") else {
+    let Some(dir) = preinstall_dir_or_spawn("install::write_failure_removes_the_temp_file") else {
         return;
     };
     // A file size limit fails writes for root too: the first write stops
     // short at the limit, the next gets EFBIG (SIGXFSZ ignored).
     const LIMIT: u64 = 4096;
-    // SAFETY: plain libc calls on this (child) process's own limits.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let limit = libc::rlimit {
-            rlim_cur: LIMIT,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-    }
+    // Of this child process only.
+    assert_eq!(ffi::limit_file_size(LIMIT), 0);
     let runtime = fake_elf(64 * 1024, 12);
     let mut call = Bootstrap::of(&runtime);
     assert_report_failed(call.run(), &call.report, ReportStage::Write, libc::EFBIG);

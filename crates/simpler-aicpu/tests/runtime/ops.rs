@@ -1,12 +1,12 @@
 //! Every built-in op computes what docs/abi.md says.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{addr, addr_mut, init, run_one, task, Batch};
 use simpler_aicpu::abi::{fingerprint, OpCode, TaskStatus};
 use simpler_aicpu::glue::code;
+
+use crate::common::{addr, addr_mut, init, run_one, task};
+use crate::ffi::Batch;
 
 fn ok(t: simpler_aicpu::abi::Task) {
     init();

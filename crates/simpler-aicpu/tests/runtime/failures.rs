@@ -1,12 +1,13 @@
 //! Every way a task or a launch can fail gets its specific status or return
 //! code, and nothing else in the batch is disturbed.
 
-mod common;
+use std::mem::size_of;
 
-use common::{addr, addr_mut, exec_on, init, or, run_one, task, Batch, INIT};
 use simpler_aicpu::abi::{InitArgs, KernelArgs, OpCode, Task, TaskStatus, WorkHeader, ABI_VERSION};
 use simpler_aicpu::glue::code;
-use simpler_aicpu::{simpler_aicpu_exec, simpler_aicpu_init};
+
+use crate::common::{addr, addr_mut, init, or, run_one, task, INIT};
+use crate::ffi::{self, exec_on, Batch};
 
 fn fails(t: Task, want: TaskStatus) {
     init();
@@ -252,8 +253,8 @@ fn misaligned_header() {
     let mut space = [0u64; 8];
     let at = addr(space.as_mut_ptr()) + 4;
     let header = batch.header();
-    // SAFETY: `space` has room for a header at `at`.
-    unsafe { (at as usize as *mut WorkHeader).write_unaligned(header) };
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut space);
+    bytes[4..4 + size_of::<WorkHeader>()].copy_from_slice(bytemuck::bytes_of(&header));
     let args = KernelArgs {
         runtime_args: at,
         regs: 0,
@@ -265,8 +266,7 @@ fn misaligned_header() {
 #[test]
 fn null_kernel_args_and_null_runtime_args() {
     init();
-    // SAFETY: null is allowed.
-    let result = unsafe { simpler_aicpu_exec(std::ptr::null()) };
+    let result = ffi::exec_null();
     assert_eq!(result, code::NULL_ARGS);
     assert_eq!(exec_on(KernelArgs::default(), 2), [code::NULL_ARGS; 2]);
 }
@@ -279,23 +279,20 @@ fn kernel_args_need_no_alignment() {
     let mut block = [0u8; 17];
     let args = batch.args();
     block[1..9].copy_from_slice(&args.runtime_args.to_le_bytes());
-    let p = block[1..].as_ptr().cast::<KernelArgs>();
-    // SAFETY: 16 readable bytes at an odd address.
-    assert_eq!(unsafe { simpler_aicpu_exec(p) }, code::OK);
+    // 16 readable bytes at an odd address.
+    assert_eq!(ffi::exec_at(&block[1..]), code::OK);
     assert_eq!(byte, 4);
 }
 
 #[test]
 fn init_refuses_null_and_unknown_versions() {
-    // SAFETY: null is allowed.
-    let result = unsafe { simpler_aicpu_init(std::ptr::null()) };
+    let result = ffi::init_null();
     assert_eq!(result, code::NULL_ARGS);
     for abi_version in [0, ABI_VERSION + 1, u32::MAX] {
         let args = InitArgs {
             abi_version,
             ..INIT
         };
-        // SAFETY: a valid InitArgs.
-        assert_eq!(unsafe { simpler_aicpu_init(&args) }, code::BAD_VERSION);
+        assert_eq!(ffi::init(&args), code::BAD_VERSION);
     }
 }

@@ -4,16 +4,16 @@
 //! must only ever see no file or the complete one, and afterwards the
 //! directory holds the target alone: no temp file survives.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use common::*;
 use simpler_abi::names::PREINSTALL_DIR_ENV;
 use simpler_abi::PreinstallName;
+
+use crate::common::*;
+use crate::ffi::Bootstrap;
 
 const PROCESSES: usize = 4;
 const THREADS: usize = 16;
@@ -94,7 +94,7 @@ fn concurrent_bootstraps_never_expose_a_partial_file() {
             let dir = dir.path().to_owned();
             thread::spawn(move || {
                 run_child(
-                    "concurrent_bootstraps_never_expose_a_partial_file",
+                    "concurrency::concurrent_bootstraps_never_expose_a_partial_file",
                     &[(PREINSTALL_DIR_ENV, dir.as_os_str())],
                 )
             })

@@ -1,15 +1,15 @@
 //! All threads of a launch share one batch: each task runs exactly once.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::thread;
 
-use common::{addr, exec_on, init, or, task, Batch};
 use simpler_aicpu::abi::{KernelArgs, OpCode, Task, TaskStatus};
-use simpler_aicpu::glue::{self, code, TaskCtx};
+use simpler_aicpu::glue::{code, TaskCtx};
+
+use crate::common::{addr, init, or, task};
+use crate::ffi::{exec_on, glue_exec, Batch};
 
 /// Each task adds 1.0 in place to its own accumulator, so a task run twice
 /// leaves 2.0 and a task never run leaves 0.0.
@@ -96,10 +96,7 @@ fn the_glue_runs_a_custom_runner() {
     };
     let results: Vec<i32> = thread::scope(|s| {
         let hs: Vec<_> = (0..6)
-            .map(|_| {
-                // SAFETY: `args` names a live batch.
-                s.spawn(move || unsafe { glue::exec(&args, runner) })
-            })
+            .map(|_| s.spawn(move || glue_exec(&args, runner)))
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });

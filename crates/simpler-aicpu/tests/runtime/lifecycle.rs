@@ -1,40 +1,21 @@
 //! The process-wide state `simpler_aicpu_init` latches. Each test runs its
 //! body in a fresh child process, where no init has happened yet.
 
-mod common;
-
-use std::process::Output;
-
-use common::{addr_mut, task, Batch, INIT};
-use simpler_aicpu::abi::{InitArgs, OpCode, TaskStatus, ABI_VERSION};
+use simpler_aicpu::abi::{InitArgs, LogLevel, OpCode, TaskStatus, ABI_VERSION};
 use simpler_aicpu::glue::{self, code, Config};
-use simpler_aicpu::simpler_aicpu_init;
-use simpler_testkit::{in_child, is_child};
+use simpler_testkit::is_child;
 
-/// Runs test `name` alone in a child and checks that it ran and passed.
-fn run_in_child(name: &str) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = in_child(name, std::iter::empty::<(&str, &str)>());
-    let stdout = String::from_utf8_lossy(&stdout);
-    assert!(
-        status.success() && stdout.contains("1 passed"),
-        "child {name} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&stderr)
-    );
-}
+use crate::common::{addr_mut, run_in_child, task, INIT};
+use crate::ffi::{self, Batch};
 
 fn init_with(args: InitArgs) -> i32 {
-    // SAFETY: a valid InitArgs.
-    unsafe { simpler_aicpu_init(&args) }
+    ffi::init(&args)
 }
 
 #[test]
 fn exec_before_init_is_refused() {
     if !is_child() {
-        return run_in_child("exec_before_init_is_refused");
+        return run_in_child("lifecycle::exec_before_init_is_refused");
     }
     assert_eq!(glue::config(), None);
     let mut byte = 0u8;
@@ -62,7 +43,7 @@ fn exec_before_init_is_refused() {
 #[test]
 fn a_later_init_relatches_and_a_refused_one_changes_nothing() {
     if !is_child() {
-        return run_in_child("a_later_init_relatches_and_a_refused_one_changes_nothing");
+        return run_in_child("lifecycle::a_later_init_relatches_and_a_refused_one_changes_nothing");
     }
     let first = InitArgs {
         abi_version: ABI_VERSION,
@@ -79,10 +60,8 @@ fn a_later_init_relatches_and_a_refused_one_changes_nothing() {
             thread_count: 4
         })
     );
-    assert!(simpler_aicpu::log::enabled(simpler_aicpu::log::Level::Warn));
-    assert!(!simpler_aicpu::log::enabled(
-        simpler_aicpu::log::Level::Info
-    ));
+    assert!(simpler_aicpu::log::enabled(LogLevel::Warn));
+    assert!(!simpler_aicpu::log::enabled(LogLevel::Info));
 
     let second = InitArgs {
         abi_version: ABI_VERSION,
@@ -97,9 +76,7 @@ fn a_later_init_relatches_and_a_refused_one_changes_nothing() {
         thread_count: 1,
     });
     assert_eq!(glue::config(), latched);
-    assert!(simpler_aicpu::log::enabled(
-        simpler_aicpu::log::Level::Debug
-    ));
+    assert!(simpler_aicpu::log::enabled(LogLevel::Debug));
 
     let refused = InitArgs {
         abi_version: 0,
@@ -109,7 +86,5 @@ fn a_later_init_relatches_and_a_refused_one_changes_nothing() {
     };
     assert_eq!(init_with(refused), code::BAD_VERSION);
     assert_eq!(glue::config(), latched);
-    assert!(simpler_aicpu::log::enabled(
-        simpler_aicpu::log::Level::Debug
-    ));
+    assert!(simpler_aicpu::log::enabled(LogLevel::Debug));
 }
