@@ -1,5 +1,5 @@
 //! Builds `csrc/launch_shim.c` as a shared library for the host-side launch
-//! cost benchmark and tells the crate where it is (`SIMPLER_BENCH_SHIM`).
+//! cost benchmark and tells the crate where it is (`BENCH_LAUNCH_SHIM`).
 
 use std::path::PathBuf;
 
@@ -17,5 +17,5 @@ fn main() {
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", compiler.path()));
     assert!(status.success(), "compiling {src} failed");
-    println!("cargo:rustc-env=SIMPLER_BENCH_SHIM={}", out.display());
+    println!("cargo:rustc-env=BENCH_LAUNCH_SHIM={}", out.display());
 }

@@ -29,4 +29,5 @@ pub mod setup;
 pub mod size;
 pub mod stats;
 pub mod suite;
+mod sys;
 pub mod throughput;
