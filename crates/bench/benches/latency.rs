@@ -1,4 +1,5 @@
-//! The latency metrics of issue 5 under criterion, next to their floors:
+//! The latency metrics of the benchmark table under criterion, next to
+//! their floors:
 //!
 //! - `round_trip`: IPC ping-pong floor, bare launch→sync, host exec (empty
 //!   kernel on the simulator);

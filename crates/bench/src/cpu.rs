@@ -1,11 +1,12 @@
 //! Which CPUs the benchmark runs on.
 //!
-//! On the project's virtual machine, waking a thread on the *other* CPU
-//! costs tens of microseconds (an idle virtual CPU must be resumed), so a
-//! round trip between processes takes either ~10 µs or ~60 µs depending on
-//! where the scheduler put the two sides. Pinning the whole run (the
-//! benchmark, the echo child and the simulator's device process inherit the
-//! affinity) to one CPU takes that out, leaving the software's own cost.
+//! On a virtual machine, waking a thread on the *other* CPU can cost far
+//! more than the work it was woken for (an idle virtual CPU must be
+//! resumed), so a round trip between processes takes very different times
+//! depending on where the scheduler put the two sides (docs/performance.md
+//! has the numbers). Pinning the whole run (the benchmark, the echo child
+//! and the simulator's device process inherit the affinity) to one CPU
+//! takes that out, leaving the software's own cost.
 
 use std::io;
 

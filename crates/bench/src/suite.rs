@@ -43,7 +43,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// What `cargo xtask bench` measures: a few seconds on 2 cores.
+    /// What `cargo xtask bench` measures.
     pub const FULL: Config = Config {
         cold_iters: 50,
         warm_iters: 100,
