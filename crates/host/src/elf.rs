@@ -7,6 +7,7 @@ use std::fmt;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{Dyn as _, FileHeader as _, Sym as _};
 use object::{Endianness, SymbolIndex};
+use simpler_abi::artifacts::{TRIPLE_AARCH64, TRIPLE_X86_64};
 use simpler_abi::names::{
     DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, MAX_INNER_SO_LEN, RUNTIME_SYMBOLS,
 };
@@ -42,8 +43,8 @@ impl Machine {
     /// two machines the project builds for.
     pub fn triple(self) -> Option<&'static str> {
         match self {
-            Self::AARCH64 => Some("aarch64-unknown-linux-gnu"),
-            Self::X86_64 => Some("x86_64-unknown-linux-gnu"),
+            Self::AARCH64 => Some(TRIPLE_AARCH64),
+            Self::X86_64 => Some(TRIPLE_X86_64),
             _ => None,
         }
     }

@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 use simpler_abi::cann::error as codes;
 use simpler_abi::{OpCode, ReportStage, TaskStatus};
 
@@ -87,8 +88,9 @@ pub enum Error {
     },
     /// A default artifact was not found in any artifacts directory.
     #[error(
-        "{file} not found; looked in: {}; run `cargo xtask build` or set SIMPLER_ARTIFACTS_DIR",
-        list_paths(searched)
+        "{file} not found; looked in: {}; {}",
+        list_paths(searched),
+        artifact_hint()
     )]
     ArtifactNotFound {
         /// The file name looked for.
@@ -142,6 +144,13 @@ fn list_failures(failures: &[TaskFailure]) -> String {
     text
 }
 
+/// What to do when an artifact is not found.
+pub(crate) fn artifact_hint() -> &'static str {
+    static HINT: LazyLock<String> =
+        LazyLock::new(|| format!("run `cargo xtask build` or set {ARTIFACTS_DIR_ENV}"));
+    &HINT
+}
+
 fn list_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "(nowhere)".into();
@@ -176,9 +185,15 @@ impl CannError {
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self.code {
             codes::ACL_ERROR_RT_AICPU_EXCEPTION => {
-                "an AICPU task failed: the kernel returned non-zero, crashed, or its SO could \
-                 not be loaded; the device log says which (simulator: \
-                 $SIMPLER_SIM_ROOT/device<N>/log)"
+                static HINT: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "an AICPU task failed: the kernel returned non-zero, crashed, or its SO \
+                         could not be loaded; the device log says which (simulator: \
+                         ${}/device<N>/log)",
+                        simpler_abi::sim::env::ROOT
+                    )
+                });
+                &HINT
             }
             codes::ACL_ERROR_RT_DRV_INTERNAL_ERROR => {
                 "the device is poisoned by an earlier fault; drop every runner and buffer on \

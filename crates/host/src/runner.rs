@@ -348,9 +348,12 @@ impl RunnerInfo {
 ///
 /// ```
 /// # fn main() -> Result<(), simpler_host::Error> {
-/// # let _artifacts = simpler_testkit::host_artifacts(); // builds them if missing
+/// # // The artifacts, built if missing, named as a program run from
+/// # // anywhere names them.
+/// # let artifacts = simpler_testkit::host_artifacts();
+/// # std::env::set_var(simpler_host::artifacts::ARTIFACTS_DIR_ENV, artifacts.dir());
 /// # let sim_root = simpler_testkit::SimRoot::new();
-/// # std::env::set_var("SIMPLER_SIM_ROOT", sim_root.path());
+/// # std::env::set_var(simpler_host::abi::sim::env::ROOT, sim_root.path());
 /// use simpler_host::{Cann, CannSource, DeviceRunner};
 ///
 /// let cann = Cann::load(&CannSource::Simulator)?;

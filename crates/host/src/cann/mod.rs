@@ -22,7 +22,7 @@ pub use simpler_cann_sys::ResolvedSymbol;
 
 use crate::artifacts::{self, files, Side};
 use crate::elf::Machine;
-use crate::error::{CannError, Error, LoadError};
+use crate::error::{artifact_hint, CannError, Error, LoadError};
 use simpler_cann_sys::{AclError, Api, LoadFailure, RawStream, StreamCalls};
 pub(crate) use simpler_cann_sys::{LaunchDesc, PreparedLaunch};
 
@@ -74,7 +74,7 @@ impl CannSource {
                 Err(Error::ArtifactNotFound { file, searched }) => Err(LoadError::NotFound {
                     file,
                     searched,
-                    hint: Some("run `cargo xtask build` or set SIMPLER_ARTIFACTS_DIR"),
+                    hint: Some(artifact_hint()),
                 }
                 .into()),
                 Err(other) => Err(other),
