@@ -13,8 +13,6 @@ use simpler_abi::names::{
 };
 use simpler_abi::{fingerprint, PreinstallName};
 
-use crate::error::{PreflightError, PreflightProblem};
-
 /// Byte of `e_ident` holding the class (32/64-bit).
 const EI_CLASS: usize = 4;
 /// Byte of `e_ident` holding the data encoding (byte order).
@@ -322,6 +320,68 @@ fn malformed(what: &str) -> PreflightProblem {
 
 fn obj_err(e: object::read::Error) -> PreflightProblem {
     PreflightProblem::Malformed(e.to_string())
+}
+
+/// A dispatcher or runtime SO failed a check made before upload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct PreflightError {
+    /// The file (its path, or a label for bytes given in memory).
+    pub file: String,
+    /// Which SO it was meant to be.
+    pub role: Role,
+    /// What is wrong with it.
+    pub problem: PreflightProblem,
+}
+
+/// What is wrong with an SO, found before upload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreflightProblem {
+    /// Zero bytes.
+    #[error("the file is empty")]
+    Empty,
+    /// Larger than the device side accepts.
+    #[error("{len} bytes is more than the {max} bytes allowed for a {role} SO")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+        /// The SO's role.
+        role: Role,
+    },
+    /// No ELF magic.
+    #[error("not an ELF file")]
+    NotElf,
+    /// ELFCLASS32.
+    #[error("a 32-bit ELF file; the AICPU loads 64-bit shared objects only")]
+    Not64Bit,
+    /// Big-endian ELF.
+    #[error("a big-endian ELF file; the AICPU is little-endian")]
+    BigEndian,
+    /// Not `ET_DYN` with a dynamic section.
+    #[error("not a shared object ({0})")]
+    NotSharedObject(String),
+    /// Built for another machine than the device's.
+    #[error("built for {found}, but the device runs {expected} code")]
+    WrongMachine {
+        /// The file's `e_machine`.
+        found: Machine,
+        /// The device's.
+        expected: Machine,
+    },
+    /// Contract symbols it does not export.
+    #[error("does not export {} required of a {role} SO", missing.join(", "))]
+    MissingExports {
+        /// The role whose contract it misses.
+        role: Role,
+        /// The missing symbols.
+        missing: Vec<&'static str>,
+    },
+    /// The ELF structures are inconsistent.
+    #[error("malformed ELF: {0}")]
+    Malformed(String),
 }
 
 /// Checks `bytes` as the `role` SO for a device running `machine` code:

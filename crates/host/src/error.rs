@@ -1,4 +1,5 @@
-//! The crate's one error type and its parts.
+//! The crate's one error type, the parts of it no other module owns, and
+//! its conversions.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 use simpler_abi::cann::error as codes;
 use simpler_abi::{OpCode, ReportStage, TaskStatus};
 
-use crate::elf::{Machine, Role};
+use crate::elf::PreflightError;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -279,68 +280,6 @@ pub enum LoadError {
          toolkit's set_env.sh, or name the libraries explicitly)"
     )]
     NoToolkit,
-}
-
-/// A dispatcher or runtime SO failed a check made before upload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {problem}")]
-pub struct PreflightError {
-    /// The file (its path, or a label for bytes given in memory).
-    pub file: String,
-    /// Which SO it was meant to be.
-    pub role: Role,
-    /// What is wrong with it.
-    pub problem: PreflightProblem,
-}
-
-/// What is wrong with an SO, found before upload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PreflightProblem {
-    /// Zero bytes.
-    #[error("the file is empty")]
-    Empty,
-    /// Larger than the device side accepts.
-    #[error("{len} bytes is more than the {max} bytes allowed for a {role} SO")]
-    TooLarge {
-        /// Its size.
-        len: u64,
-        /// The limit.
-        max: u64,
-        /// The SO's role.
-        role: Role,
-    },
-    /// No ELF magic.
-    #[error("not an ELF file")]
-    NotElf,
-    /// ELFCLASS32.
-    #[error("a 32-bit ELF file; the AICPU loads 64-bit shared objects only")]
-    Not64Bit,
-    /// Big-endian ELF.
-    #[error("a big-endian ELF file; the AICPU is little-endian")]
-    BigEndian,
-    /// Not `ET_DYN` with a dynamic section.
-    #[error("not a shared object ({0})")]
-    NotSharedObject(String),
-    /// Built for another machine than the device's.
-    #[error("built for {found}, but the device runs {expected} code")]
-    WrongMachine {
-        /// The file's `e_machine`.
-        found: Machine,
-        /// The device's.
-        expected: Machine,
-    },
-    /// Contract symbols it does not export.
-    #[error("does not export {} required of a {role} SO", missing.join(", "))]
-    MissingExports {
-        /// The role whose contract it misses.
-        role: Role,
-        /// The missing symbols.
-        missing: Vec<&'static str>,
-    },
-    /// The ELF structures are inconsistent.
-    #[error("malformed ELF: {0}")]
-    Malformed(String),
 }
 
 /// The bootstrap launch did not leave the runtime SO in place.

@@ -212,7 +212,7 @@ impl fmt::Debug for SoImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::PreflightProblem;
+    use crate::elf::PreflightProblem;
 
     fn libc_path() -> &'static str {
         [

@@ -28,10 +28,9 @@ mod single_flight;
 
 pub use batch::{Batch, BatchOutcome};
 pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
-pub use elf::{Machine, Role, SoInfo};
+pub use elf::{Machine, PreflightError, PreflightProblem, Role, SoInfo};
 pub use error::{
-    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, PreflightError,
-    PreflightProblem, Result, TaskFailure,
+    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, Result, TaskFailure,
 };
 pub use image::SoImage;
 pub use runner::{DeviceRunner, DeviceRunnerBuilder, LogLevel, RunnerInfo};

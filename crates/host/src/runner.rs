@@ -10,7 +10,6 @@ use simpler_abi::{
     ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
 };
 
-use crate::batch::Batch;
 use crate::bootstrap::{self, Installed, Request};
 use crate::cann::{timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream};
 use crate::elf::{Machine, Role};
@@ -382,9 +381,9 @@ pub struct DeviceRunner {
     launch_timeout_ms: i32,
     init_timeout: Option<Duration>,
     /// Device memory reused by every batch, grown when one needs more.
-    pub(crate) scratch: Option<DeviceBuffer>,
+    scratch: Option<DeviceBuffer>,
     /// Host memory reused to stage every batch's upload.
-    pub(crate) staging: Vec<u8>,
+    staging: Vec<u8>,
     stream: Stream,
     device: Device,
 }
@@ -451,11 +450,6 @@ impl DeviceRunner {
         self.device.upload(data)
     }
 
-    /// A new, empty batch of built-in operations.
-    pub fn batch<'b>(&mut self) -> Batch<'_, 'b> {
-        Batch::new(self)
-    }
-
     /// Launches `simpler_aicpu_init` with `args` and waits for it.
     ///
     /// Building the runner already did this with the host's values; call it
@@ -501,6 +495,42 @@ impl DeviceRunner {
             "simpler_aicpu_exec",
         )?;
         Ok(())
+    }
+}
+
+/// The work area: device memory and a host staging buffer that every
+/// batch of the runner reuses, so that a batch no larger than an earlier
+/// one allocates nothing.
+impl DeviceRunner {
+    /// Puts `len` bytes of work in the runner's device memory (grown first
+    /// if it is smaller) and returns their device address. `fill` writes
+    /// them to an empty host buffer, given that address; what it leaves
+    /// short of `len` is zero.
+    pub(crate) fn stage_work(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(u64, &mut Vec<u8>),
+    ) -> Result<u64, Error> {
+        if self.scratch.as_ref().is_none_or(|b| b.len() < len) {
+            // Free the old memory first so the device never holds both.
+            self.scratch = None;
+            self.scratch = Some(self.alloc(len)?);
+        }
+        let scratch = self.scratch.as_mut().expect("allocated above");
+        let base = scratch.device_addr();
+        self.staging.clear();
+        fill(base, &mut self.staging);
+        self.staging.resize(len, 0);
+        scratch.write_at(0, &self.staging)?;
+        Ok(base)
+    }
+
+    /// Reads `dst.len()` bytes at `offset` of the work staged last.
+    pub(crate) fn read_work(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+        match &self.scratch {
+            Some(scratch) => scratch.read_at(offset, dst),
+            None => Err(Error::InvalidArgument("no work was staged".into())),
+        }
     }
 }
 
