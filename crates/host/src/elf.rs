@@ -182,14 +182,63 @@ impl fmt::Display for GlibcVersion {
 impl SoInfo {
     /// Reads `bytes` as a 64-bit little-endian ELF shared object.
     pub fn parse(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
-        let mut info = Self::parse_unhashed(bytes)?;
-        info.fingerprint = fingerprint(bytes);
-        Ok(info)
+        Ok(Headers::parse(bytes)?.with_fingerprint(fingerprint(bytes)))
     }
 
-    /// [`SoInfo::parse`] without the fingerprint (left 0), which is the
-    /// one part that reads every byte.
-    fn parse_unhashed(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
+    /// `simpler_inner_<fp>.so` for this file.
+    pub fn preinstall_name(&self) -> PreinstallName {
+        PreinstallName::new(self.fingerprint)
+    }
+
+    /// The symbols of `role`'s contract this file does not export.
+    pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
+        missing_exports(&self.exports, role)
+    }
+}
+
+/// What the ELF headers and tables of an SO say: its [`SoInfo`] but for
+/// the fingerprint, the one part that reads every byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Headers {
+    /// `e_machine`.
+    pub machine: Machine,
+    /// Size in bytes.
+    pub size: u64,
+    /// As [`SoInfo::exports`].
+    pub exports: Vec<String>,
+    /// As [`SoInfo::needed`].
+    pub needed: Vec<String>,
+    /// As [`SoInfo::max_glibc`].
+    pub max_glibc: Option<GlibcVersion>,
+    /// As [`SoInfo::glibc_refs`].
+    pub glibc_refs: Vec<GlibcRef>,
+}
+
+impl Headers {
+    /// The [`SoInfo`] of a file with these headers and `fingerprint`.
+    fn with_fingerprint(self, fingerprint: u64) -> SoInfo {
+        let Headers {
+            machine,
+            size,
+            exports,
+            needed,
+            max_glibc,
+            glibc_refs,
+        } = self;
+        SoInfo {
+            machine,
+            size,
+            fingerprint,
+            exports,
+            needed,
+            max_glibc,
+            glibc_refs,
+        }
+    }
+
+    /// Reads the headers and tables of `bytes` as a 64-bit little-endian
+    /// ELF shared object.
+    fn parse(bytes: &[u8]) -> Result<Headers, PreflightProblem> {
         if bytes.is_empty() {
             return Err(PreflightProblem::Empty);
         }
@@ -284,34 +333,24 @@ impl SoInfo {
         }
         let max_ref = glibc_refs.iter().filter_map(GlibcRef::glibc_version).max();
         max_glibc = max_glibc.max(max_ref);
-        Ok(SoInfo {
+        Ok(Headers {
             machine,
             size: bytes.len() as u64,
-            fingerprint: 0,
             exports,
             needed,
             max_glibc,
             glibc_refs,
         })
     }
+}
 
-    /// `simpler_inner_<fp>.so` for this file.
-    pub fn preinstall_name(&self) -> PreinstallName {
-        PreinstallName::new(self.fingerprint)
-    }
-
-    /// The symbols of `role`'s contract this file does not export.
-    pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
-        role.contract()
-            .iter()
-            .copied()
-            .filter(|sym| {
-                self.exports
-                    .binary_search_by(|e| e.as_str().cmp(sym))
-                    .is_err()
-            })
-            .collect()
-    }
+/// The symbols of `role`'s contract missing from `exports` (sorted).
+fn missing_exports(exports: &[String], role: Role) -> Vec<&'static str> {
+    role.contract()
+        .iter()
+        .copied()
+        .filter(|sym| exports.binary_search_by(|e| e.as_str().cmp(sym)).is_err())
+        .collect()
 }
 
 fn malformed(what: &str) -> PreflightProblem {
@@ -393,22 +432,21 @@ pub fn preflight(
     machine: Machine,
     file: &str,
 ) -> Result<SoInfo, PreflightError> {
-    let mut info = preflight_unhashed(bytes, role, machine, file)?;
-    info.fingerprint = fingerprint(bytes);
-    Ok(info)
+    let headers = preflight_unhashed(bytes, role, machine, file)?;
+    Ok(headers.with_fingerprint(fingerprint(bytes)))
 }
 
-/// [`preflight`] without the fingerprint (left 0 in the result): every
-/// check, none of which reads more than the ELF headers and tables.
+/// [`preflight`] without the fingerprint: every check, none of which reads
+/// more than the ELF headers and tables.
 pub(crate) fn preflight_unhashed(
     bytes: &[u8],
     role: Role,
     machine: Machine,
     file: &str,
-) -> Result<SoInfo, PreflightError> {
+) -> Result<Headers, PreflightError> {
     // The size first, so that an oversized file is not parsed.
     check_len(bytes.len() as u64, role, file)?;
-    let info = SoInfo::parse_unhashed(bytes).map_err(|problem| PreflightError {
+    let info = Headers::parse(bytes).map_err(|problem| PreflightError {
         file: file.to_owned(),
         role,
         problem,
@@ -417,11 +455,11 @@ pub(crate) fn preflight_unhashed(
     Ok(info)
 }
 
-/// The part of [`preflight`] that needs only the parsed [`SoInfo`]: size,
+/// The part of [`preflight`] that needs only the parsed headers: size,
 /// machine and contract exports. Cheap, so a prepared
 /// [`SoImage`](crate::SoImage) is checked again against every use.
 pub(crate) fn check(
-    info: &SoInfo,
+    info: &Headers,
     role: Role,
     machine: Machine,
     file: &str,
@@ -438,7 +476,7 @@ pub(crate) fn check(
             expected: machine,
         }));
     }
-    let missing = info.missing_exports(role);
+    let missing = missing_exports(&info.exports, role);
     if !missing.is_empty() {
         return Err(fail(PreflightProblem::MissingExports { role, missing }));
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use simpler_abi::{fingerprint, PreinstallName};
 
 use crate::artifacts::{self, files, Side};
-use crate::elf::{self, preflight_unhashed, Machine, Role, SoInfo};
+use crate::elf::{self, preflight_unhashed, Headers, Machine, Role};
 use crate::error::Error;
 
 /// A dispatcher or runtime SO that passed the preflight: its bytes, what
@@ -60,9 +60,9 @@ struct Image {
     label: String,
     role: Role,
     bytes: Cow<'static, [u8]>,
-    /// The preflight's findings; its `fingerprint` field is not computed
-    /// (0): `fingerprint` below is.
-    elf: SoInfo,
+    /// The preflight's findings (the fingerprint is `fingerprint` below,
+    /// computed when first needed).
+    elf: Headers,
     content: ContentKey,
     fingerprint: OnceLock<u64>,
 }
@@ -253,10 +253,9 @@ mod tests {
                 label: "test".into(),
                 role: Role::Runtime,
                 bytes: bytes.into(),
-                elf: SoInfo {
+                elf: Headers {
                     machine: Machine::host(),
                     size: bytes.len() as u64,
-                    fingerprint: 0,
                     exports: Role::Runtime
                         .contract()
                         .iter()
