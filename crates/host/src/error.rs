@@ -36,11 +36,12 @@ pub enum Error {
     Bootstrap(Box<BootstrapError>),
     /// `simpler_aicpu_init` failed on the device.
     #[error(
-        "simpler_aicpu_init failed on device {device} (host ABI version {abi_version}, \
-         {thread_count} threads): {source}. Unless the CANN message names another cause (a \
-         crashed AICPU process, say), the runtime SO returned non-zero, which it does for an \
-         ABI version other than the one it was built with: check that the runtime SO and this \
-         host were built from the same simpler-abi"
+        "{init} failed on device {device} (host ABI version {abi_version}, {thread_count} \
+         threads): {source}. Unless the CANN message names another cause (a crashed AICPU \
+         process, say), the runtime SO returned non-zero, which it does for an ABI version \
+         other than the one it was built with: check that the runtime SO and this host were \
+         built from the same simpler-abi",
+        init = simpler_abi::names::RUNTIME_INIT_SYMBOL
     )]
     InitRejected {
         /// The device.

@@ -16,7 +16,7 @@ use crate::error::Error;
 /// they are, and (once computed) its fingerprint and preinstall name.
 ///
 /// Making one reads the file and checks its ELF headers and contract
-/// exports; the fingerprint (FNV-1a 64 of every byte, ~1.3 ms per MiB) is
+/// exports; the fingerprint (FNV-1a 64 of every byte, the costly part) is
 /// computed once, by the first bootstrap that needs it — while the device
 /// installs the SO — or by [`SoImage::fingerprint`]. A builder given a
 /// path or bytes makes a new image on every

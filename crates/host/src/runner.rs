@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
-use simpler_abi::names::KERNEL_TYPE_AICPU;
+use simpler_abi::names::{
+    KERNEL_TYPE_AICPU, RUNTIME_EXEC_SYMBOL, RUNTIME_EXEC_SYMBOL_C, RUNTIME_INIT_SYMBOL,
+    RUNTIME_INIT_SYMBOL_C,
+};
 use simpler_abi::{
     ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
 };
@@ -98,8 +101,8 @@ impl DeviceRunnerBuilder {
     /// directories for the device's machine).
     ///
     /// Each [`build`](Self::build) reads the file, checks it and
-    /// identifies its content again (XXH3, ~0.07 ms per MiB); to build
-    /// several runners, use an [`SoImage`] or [`prepare`](Self::prepare).
+    /// identifies its content again (XXH3 of every byte); to build several
+    /// runners, use an [`SoImage`] or [`prepare`](Self::prepare).
     pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.runtime = SoSource::Path(path.into());
         self
@@ -108,8 +111,8 @@ impl DeviceRunnerBuilder {
     /// Uses these bytes as the runtime SO.
     ///
     /// Each [`build`](Self::build) checks them and identifies their
-    /// content again (XXH3, ~0.07 ms per MiB); to build several runners,
-    /// use an [`SoImage`] or [`prepare`](Self::prepare).
+    /// content again (XXH3 of every byte); to build several runners, use an
+    /// [`SoImage`] or [`prepare`](Self::prepare).
     pub fn runtime_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
         self.runtime = SoSource::Bytes(bytes.into());
         self
@@ -237,7 +240,7 @@ impl DeviceRunnerBuilder {
             info,
             exec_launch: PreparedLaunch::new(
                 KERNEL_TYPE_AICPU,
-                simpler_abi::names::RUNTIME_EXEC_SYMBOL_C,
+                RUNTIME_EXEC_SYMBOL_C,
                 self.threads,
                 ExecLaunchArgs::new(KernelArgs::default(), &name),
                 LAUNCH_SO_NAME_OFFSET,
@@ -465,14 +468,10 @@ impl DeviceRunner {
         )
         .entered();
         let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
-        let desc = launch_desc(
-            simpler_abi::names::RUNTIME_INIT_SYMBOL_C,
-            1,
-            bytemuck::bytes_of(&block),
-        );
-        self.stream.launch(&desc, "simpler_aicpu_init")?;
+        let desc = launch_desc(RUNTIME_INIT_SYMBOL_C, 1, bytemuck::bytes_of(&block));
+        self.stream.launch(&desc, RUNTIME_INIT_SYMBOL)?;
         self.stream
-            .sync(self.init_timeout, "simpler_aicpu_init")
+            .sync(self.init_timeout, RUNTIME_INIT_SYMBOL)
             .map_err(|source| init_error(&args, self.info.device, source))
     }
 
@@ -492,7 +491,7 @@ impl DeviceRunner {
         self.stream.launch_and_sync(
             &self.exec_launch,
             self.launch_timeout_ms,
-            "simpler_aicpu_exec",
+            RUNTIME_EXEC_SYMBOL,
         )?;
         Ok(())
     }
