@@ -1,21 +1,38 @@
-//! Builds `csrc/launch_shim.c` as a shared library for the host-side launch
-//! cost benchmark and tells the crate where it is (`SIMPLER_BENCH_SHIM`).
+//! Builds the two shared libraries the benchmarks load, and tells the crate
+//! where they are:
+//!
+//! - `csrc/launch_shim.c`, for the host-side launch cost (`BENCH_LAUNCH_SHIM`);
+//! - `csrc/empty_kernel.c`, the type-2 kernel of the simulator's launch
+//!   latency bench (`BENCH_EMPTY_KERNEL`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
-    let src = "csrc/launch_shim.c";
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    shared_library(
+        "csrc/launch_shim.c",
+        &out.join("libsimpler_bench_launch_shim.so"),
+        "BENCH_LAUNCH_SHIM",
+    );
+    shared_library(
+        "csrc/empty_kernel.c",
+        &out.join("libsimpler_bench_empty_kernel.so"),
+        "BENCH_EMPTY_KERNEL",
+    );
+}
+
+/// Compiles `src` into the shared library `out` and names it to the crate
+/// as the compile-time variable `var`.
+fn shared_library(src: &str, out: &Path, var: &str) {
     println!("cargo:rerun-if-changed={src}");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("libsimpler_bench_launch_shim.so");
     let compiler = cc::Build::new().opt_level(2).get_compiler();
     let status = compiler
         .to_command()
         .args(["-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&out)
+        .arg(out)
         .arg(src)
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", compiler.path()));
     assert!(status.success(), "compiling {src} failed");
-    println!("cargo:rustc-env=SIMPLER_BENCH_SHIM={}", out.display());
+    println!("cargo:rustc-env={var}={}", out.display());
 }

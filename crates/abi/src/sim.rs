@@ -20,6 +20,12 @@ pub const SIM_GET_STATS_SYMBOL: &str = crate::names::text(SIM_GET_STATS_SYMBOL_C
 pub const SIM_DEVICE_MACHINE_SYMBOL_C: &CStr = c"simpler_sim_device_machine";
 /// [`SIM_DEVICE_MACHINE_SYMBOL_C`] as text.
 pub const SIM_DEVICE_MACHINE_SYMBOL: &str = crate::names::text(SIM_DEVICE_MACHINE_SYMBOL_C);
+/// Name of the sim-only export `int32_t simpler_sim_ping(uint32_t count)`:
+/// `count` round trips over the control channel of the calling thread's
+/// current device, answered by the device process; 0 on success.
+pub const SIM_PING_SYMBOL_C: &CStr = c"simpler_sim_ping";
+/// [`SIM_PING_SYMBOL_C`] as text.
+pub const SIM_PING_SYMBOL: &str = crate::names::text(SIM_PING_SYMBOL_C);
 
 /// The simulator's environment variables, all documented in
 /// `docs/simulator.md`; read by the simulator, listed by `simpler doctor`.

@@ -1,4 +1,5 @@
-//! The latency metrics of issue 5 under criterion, next to their floors:
+//! The latency metrics of the benchmark table under criterion, next to
+//! their floors:
 //!
 //! - `round_trip`: IPC ping-pong floor, bare launch→sync, host exec (empty
 //!   kernel on the simulator);
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use simpler_bench::bootstrap::{self, RUNTIME_SIZE};
 use simpler_bench::ipc::EchoPeer;
-use simpler_bench::launch::{RawStream, ShimLaunch, ShimMode, SimApi, SimLaunch};
+use simpler_bench::launch::{RawStream, ShimLaunch, ShimMode, SimLaunch};
 use simpler_bench::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
 use simpler_bench::throughput;
 
@@ -27,19 +28,18 @@ fn main() {
     // First, while this is the only thread: it sets SIMPLER_SIM_ROOT.
     let env = BenchEnv::new().expect("load the simulator");
     let device = env.open_device().expect("open the simulator device");
-    let sim = SimApi::load(&env.artifacts().sim_lib());
     let mut c = Criterion::default().configure_from_args();
-    round_trip(&mut c, &env, &sim);
-    host_launch_cost(&mut c, &env, &sim);
+    round_trip(&mut c, &env);
+    host_launch_cost(&mut c, &env);
     fnv(&mut c);
     runner(&mut c, &env);
     drop(device);
     c.final_summary();
 }
 
-fn round_trip(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
-    let stream = RawStream::new(sim, SIM_DEVICE);
-    let mut launch = SimLaunch::new(env, sim, &stream).expect("build a runner");
+fn round_trip(c: &mut Criterion, env: &BenchEnv) {
+    let stream = RawStream::new(env.sim_api(), SIM_DEVICE);
+    let mut launch = SimLaunch::new(env, &stream).expect("build a runner");
     let raw = launch.raw();
     let mut peer = EchoPeer::spawn().expect("fork the echo child");
     let mut group = c.benchmark_group("round_trip");
@@ -49,9 +49,9 @@ fn round_trip(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
     group.finish();
 }
 
-fn host_launch_cost(c: &mut Criterion, env: &BenchEnv, sim: &SimApi) {
-    let stream = RawStream::new(sim, SHIM_DEVICE);
-    let mut shim = ShimLaunch::new(env, sim, &stream).expect("build a runner through the shim");
+fn host_launch_cost(c: &mut Criterion, env: &BenchEnv) {
+    let stream = RawStream::new(env.sim_api(), SHIM_DEVICE);
+    let mut shim = ShimLaunch::new(env, &stream).expect("build a runner through the shim");
     let raw = shim.raw();
     let mut group = c.benchmark_group("host_launch_cost");
 

@@ -10,7 +10,8 @@
  * - FORWARD (the default): both calls go to the simulator's functions
  *   registered with simpler_bench_shim_forward.
  * - IMMEDIATE: a launch only copies its argument block, which any runtime
- *   must do before it returns (DESIGN section 3), and a sync returns at once.
+ *   must do before it returns (its caller may reuse the block at once), and
+ *   a sync returns at once.
  *   The time a caller spends in a launch is then the caller's own cost plus
  *   this fixed minimum, whichever way the call is made.
  * - SYNC_DEFERRED: launches go to the simulator, syncs return at once; the

@@ -112,15 +112,8 @@ pub fn floor(dir: &Path, bytes: &[u8]) -> Duration {
     drop(file);
     fs::rename(&temp, &target)
         .unwrap_or_else(|e| panic!("cannot rename onto {}: {e}", target.display()));
-    // SAFETY: the runtime SO is built to be loaded into any process: its
-    // initialisers only set up Rust's runtime, and nothing here calls it.
-    let lib = unsafe {
-        libloading::os::unix::Library::open(
-            Some(&target),
-            libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL,
-        )
-    }
-    .unwrap_or_else(|e| panic!("cannot dlopen {}: {e}", target.display()));
+    let lib = crate::sys::dlopen_runtime(&target)
+        .unwrap_or_else(|e| panic!("cannot dlopen {}: {e}", target.display()));
     let elapsed = started.elapsed();
     drop(lib);
     drop(copy);

@@ -1,11 +1,13 @@
-//! simpler's benchmarks: every goal of issue 5 measured against a floor
-//! measured in the same run, on the simulator with host-architecture
-//! artifacts.
+//! simpler's benchmarks: every performance goal (`docs/performance.md`)
+//! measured against a floor measured in the same run, on the simulator with
+//! host-architecture artifacts.
 //!
 //! `cargo run --release -p simpler-bench` (what `cargo xtask bench` runs)
 //! prints one table of every metric ([`suite::run`]); `cargo bench -p
 //! simpler-bench` runs the latency metrics under criterion
-//! (`benches/latency.rs`). Both share these modules:
+//! (`benches/latency.rs`), and `cargo bench -p simpler-bench --bench
+//! sim_latency` the simulator's own round trip against the same IPC floor
+//! (`benches/sim_latency.rs`). They share these modules:
 //!
 //! - [`setup`]: private simulator root, artifacts, the CANN API;
 //! - [`ipc`]: the IPC ping-pong floor (a forked echo child);
@@ -18,6 +20,9 @@
 //! - [`size`]: the aarch64 dispatcher's size from the build manifest;
 //! - [`cpu`]: pinning the run to one CPU;
 //! - [`stats`] and [`report`]: order statistics and the table.
+//! - `sys` (private): every raw call outside the CANN API, which goes
+//!   through `simpler-cann-sys` — sockets and the forked echo child, CPU
+//!   affinity, `dlopen`, the launch shim's controls.
 
 pub mod bootstrap;
 pub mod cpu;
@@ -29,4 +34,5 @@ pub mod setup;
 pub mod size;
 pub mod stats;
 pub mod suite;
+mod sys;
 pub mod throughput;

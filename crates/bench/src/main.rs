@@ -1,5 +1,5 @@
-//! Prints the benchmark table of issue 5: every metric with its same-run
-//! floor, the ratio and the goal (see the crate documentation).
+//! Prints the benchmark table: every metric with its same-run floor, the
+//! ratio and the goal (see the crate documentation).
 //!
 //! `--quick` measures everything once or a few times, to check that the
 //! suite runs; its numbers mean little. `--cpu N` pins the whole run to one
@@ -12,8 +12,8 @@ use simpler_bench::suite::Config;
 const USAGE: &str = "\
 usage: simpler-bench [--quick] [--cpu N]
 
-Measures every benchmark goal of issue 5 against a floor measured in the
-same run, on the simulator, and prints one Markdown table (docs/performance.md).
+Measures every performance goal against a floor measured in the same run,
+on the simulator, and prints one Markdown table (docs/performance.md).
   --quick   every measurement once or a few times: checks that the suite runs
   --cpu N   run everything (this process, the simulator's device process, the
             IPC echo child) on CPU N only

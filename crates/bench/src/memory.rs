@@ -10,9 +10,7 @@ pub fn rss_bytes() -> u64 {
         .nth(1)
         .and_then(|f| f.parse().ok())
         .expect("/proc/self/statm has a resident field");
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).expect("a positive page size")
+    pages * crate::sys::page_size()
 }
 
 /// Device bytes and allocations live on `device`, from the simulator.

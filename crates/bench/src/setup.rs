@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use simpler_abi::artifacts::DEVICE_ARTIFACTS_DIR_ENV;
 use simpler_abi::sim::env as sim_env;
+use simpler_cann_sys::Api;
 use simpler_host::{Cann, CannSource, Device, DeviceRunner, DeviceRunnerBuilder};
 use simpler_testkit::{Artifacts, SimRoot};
 
@@ -19,14 +21,16 @@ pub struct BenchEnv {
     root: SimRoot,
     artifacts: &'static Artifacts,
     cann: Cann,
+    sim: &'static Api,
 }
 
 impl BenchEnv {
     /// Builds the artifacts if needed (`SIMPLER_ARTIFACTS_DIR` names ready
     /// ones), points `SIMPLER_SIM_ROOT` at a fresh temporary directory,
     /// clears the variables that would change the simulator's behaviour,
-    /// and loads the simulator.
-    pub fn new() -> Result<Self, simpler_host::Error> {
+    /// and loads the simulator: through the host, and as a bare table for
+    /// the measurements that call it directly.
+    pub fn new() -> anyhow::Result<Self> {
         let artifacts = simpler_testkit::host_artifacts();
         let root = SimRoot::new();
         // Another device binary or launcher (qemu), device artifacts, fault
@@ -35,13 +39,15 @@ impl BenchEnv {
         for var in sim_env::ALL.into_iter().filter(|v| *v != sim_env::ROOT) {
             std::env::remove_var(var);
         }
-        std::env::remove_var(simpler_testkit::DEVICE_ARTIFACTS_DIR_ENV);
+        std::env::remove_var(DEVICE_ARTIFACTS_DIR_ENV);
         std::env::set_var(sim_env::ROOT, root.path());
         let cann = Cann::load(&CannSource::Libraries(vec![artifacts.sim_lib()]))?;
+        let sim = crate::launch::load_api(&[artifacts.sim_lib()])?;
         Ok(Self {
             root,
             artifacts,
             cann,
+            sim,
         })
     }
 
@@ -55,9 +61,15 @@ impl BenchEnv {
         &self.root
     }
 
-    /// The simulator's CANN API.
+    /// The simulator's CANN API, as the host uses it.
     pub fn cann(&self) -> &Cann {
         &self.cann
+    }
+
+    /// The simulator's CANN API as a bare table (the same library the host
+    /// loaded), for the measurements that call it directly.
+    pub fn sim_api(&self) -> &'static Api {
+        self.sim
     }
 
     /// Opens [`SIM_DEVICE`]; holding the handle keeps the device process

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use simpler_testkit::files;
+use simpler_abi::artifacts::{files, TRIPLE_AARCH64};
 
 /// The triple whose dispatcher has the size goal.
-pub const DEVICE_TRIPLE: &str = "aarch64-unknown-linux-gnu";
+pub const DEVICE_TRIPLE: &str = TRIPLE_AARCH64;
 
 /// `<artifacts>/../aarch64-unknown-linux-gnu/manifest.json`: the aarch64
 /// directory beside the host's.

@@ -1,5 +1,5 @@
-//! The whole benchmark run behind `cargo xtask bench`: every metric of
-//! issue 5 and its floor, measured in one process, one after another.
+//! The whole benchmark run behind `cargo xtask bench`: every metric with
+//! its goal and its floor, measured in one process, one after another.
 
 use std::fmt::Write as _;
 
@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::bootstrap::{self, RUNTIME_SIZE};
 use crate::ipc::EchoPeer;
-use crate::launch::{time_batch, RawStream, ShimLaunch, ShimMode, SimApi, SimLaunch};
+use crate::launch::{self, time_batch, RawStream, ShimLaunch, ShimMode, SimLaunch};
 use crate::memory::{self, live_device};
 use crate::report::{self, Row, Verdict};
 use crate::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
@@ -43,7 +43,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// What `cargo xtask bench` measures: a few seconds on 2 cores.
+    /// What `cargo xtask bench` measures.
     pub const FULL: Config = Config {
         cold_iters: 50,
         warm_iters: 100,
@@ -84,14 +84,13 @@ struct Section {
 pub fn run(env: &BenchEnv, cfg: &Config) -> anyhow::Result<String> {
     let load_before = load_average();
     let device = env.open_device()?;
-    let sim = SimApi::load(&env.artifacts().sim_lib());
     let sections = [
         dispatcher_size(env),
         fnv(cfg),
         bootstrap(env, &device, cfg)?,
         cycles(env, &device, cfg),
-        round_trip(env, &sim, cfg)?,
-        host_launch_cost(env, &sim, cfg)?,
+        round_trip(env, cfg)?,
+        host_launch_cost(env, cfg)?,
     ];
     let rows: Vec<Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
     let mut out = report::table(&rows);
@@ -364,15 +363,16 @@ fn cycles(env: &BenchEnv, device: &simpler_host::Device, cfg: &Config) -> Sectio
     }
 }
 
-fn round_trip(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Section> {
+fn round_trip(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Section> {
     let Config {
         round,
         round_trips,
         warmup,
         ..
     } = *cfg;
+    let sim = env.sim_api();
     let stream = RawStream::new(sim, SIM_DEVICE);
-    let mut launch = SimLaunch::new(env, sim, &stream)?;
+    let mut launch = SimLaunch::new(env, &stream)?;
     let raw = launch.raw();
     let mut peer = EchoPeer::spawn().context("cannot start the IPC echo child")?;
 
@@ -385,14 +385,14 @@ fn round_trip(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Sect
         let (ask, asked) = mpsc::channel::<usize>();
         let (answer, answers) = mpsc::channel::<Vec<Duration>>();
         s.spawn(move || {
-            sim.set_device(SIM_DEVICE);
+            assert_eq!(sim.set_device(SIM_DEVICE), Ok(()), "aclrtSetDevice");
             for n in asked {
-                let times = (0..n).map(|_| time(|| sim.ping(1))).collect();
+                let times = (0..n).map(|_| time(|| launch::ping(sim, 1))).collect();
                 if answer.send(times).is_err() {
                     break;
                 }
             }
-            sim.reset_device(SIM_DEVICE);
+            assert_eq!(sim.reset_device(SIM_DEVICE), Ok(()), "aclrtResetDevice");
         });
         let pings = |n| {
             ask.send(n).expect("the ping thread is running");
@@ -472,7 +472,7 @@ fn round_trip(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Sect
 /// The host's own cost per exec, two ways: with the simulator's launch
 /// call (the device's work and the sync excluded), and with a launch that
 /// does nothing but copy the block (the host's overhead alone).
-fn host_launch_cost(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Result<Section> {
+fn host_launch_cost(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Section> {
     let Config {
         host_batch_calls,
         host_batches,
@@ -480,8 +480,8 @@ fn host_launch_cost(env: &BenchEnv, sim: &SimApi, cfg: &Config) -> anyhow::Resul
         warmup,
         ..
     } = *cfg;
-    let stream = RawStream::new(sim, SHIM_DEVICE);
-    let mut shim = ShimLaunch::new(env, sim, &stream)?;
+    let stream = RawStream::new(env.sim_api(), SHIM_DEVICE);
+    let mut shim = ShimLaunch::new(env, &stream)?;
     let raw = shim.raw();
 
     // Launch calls into the simulator, each waited for untimed.

@@ -182,6 +182,16 @@ impl Api {
         // SAFETY: no arguments, returns a plain integer.
         Some(unsafe { get() })
     }
+
+    /// `simpler_sim_ping`: `count` round trips over the control channel of
+    /// the calling thread's current device, when the library is the
+    /// simulator.
+    pub fn sim_ping(&self, count: u32) -> Option<Result<(), AclError>> {
+        let ping = self.sim_ping?;
+        // SAFETY: a plain integer argument; the simulator answers a thread
+        // without a current device with an error code.
+        Some(check(unsafe { ping(count) }))
+    }
 }
 
 /// `rtAicpuKernelLaunchExWithArgs` and `aclrtSynchronizeStreamWithTimeout`

@@ -66,6 +66,10 @@ pub type Launch = unsafe extern "C" fn(
 pub type SimGetStats = unsafe extern "C" fn(device: i32, out: *mut SimStats) -> i32;
 /// The simulator's `uint32_t simpler_sim_device_machine(void)`.
 pub type SimDeviceMachine = unsafe extern "C" fn() -> u32;
+/// The simulator's `int32_t simpler_sim_ping(uint32_t count)`: `count`
+/// round trips over the control channel of the calling thread's current
+/// device.
+pub type SimPing = unsafe extern "C" fn(count: u32) -> i32;
 
 /// The exported name of each function.
 pub mod symbols {
@@ -99,4 +103,6 @@ pub mod symbols {
     pub const SIM_GET_STATS: &CStr = simpler_abi::sim::SIM_GET_STATS_SYMBOL_C;
     /// [`super::SimDeviceMachine`] (simulator only).
     pub const SIM_DEVICE_MACHINE: &CStr = simpler_abi::sim::SIM_DEVICE_MACHINE_SYMBOL_C;
+    /// [`super::SimPing`] (simulator only).
+    pub const SIM_PING: &CStr = simpler_abi::sim::SIM_PING_SYMBOL_C;
 }

@@ -95,6 +95,8 @@ pub struct Api {
     pub sim_get_stats: Option<sys::SimGetStats>,
     /// `simpler_sim_device_machine`, when a library is the simulator.
     pub sim_device_machine: Option<sys::SimDeviceMachine>,
+    /// `simpler_sim_ping`, when a library is the simulator.
+    pub sim_ping: Option<sys::SimPing>,
     symbols: Vec<ResolvedSymbol>,
     // Declared last: dropped after the pointers above. The host keeps its
     // tables for the whole process, because CANN does not support being
@@ -140,6 +142,7 @@ impl Api {
                 launch: resolver.required(symbols::LAUNCH)?,
                 sim_get_stats: resolver.optional(symbols::SIM_GET_STATS),
                 sim_device_machine: resolver.optional(symbols::SIM_DEVICE_MACHINE),
+                sim_ping: resolver.optional(symbols::SIM_PING),
                 symbols: Vec::new(),
                 _libraries: Vec::new(),
             }

@@ -1,6 +1,8 @@
 //! `simpler`: run a self-checking batch on an Ascend device or the CANN
 //! simulator, inspect device SOs, and diagnose a setup.
 
+#![forbid(unsafe_code)]
+
 mod doctor;
 mod inspect;
 mod run;

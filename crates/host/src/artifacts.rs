@@ -9,38 +9,30 @@
 //!    triple, its sibling `$SIMPLER_ARTIFACTS_DIR/../<triple>`;
 //! 3. `<ancestor>/artifacts/<triple>` for the directory of the running
 //!    executable and its two parents (so `target/debug/simpler` and
-//!    `target/debug/deps/<test>` both find `target/artifacts/<triple>`);
-//! 4. `<workspace>/target/artifacts/<triple>`, the workspace this crate was
-//!    compiled in.
+//!    `target/debug/deps/<test>` both find `target/artifacts/<triple>`).
+//!
+//! Nothing else: no path of the machine this crate was built on is kept in
+//! it. A program run from elsewhere names its artifacts with an explicit
+//! path (the builders' `*_path` methods, [`CannSource::Libraries`]) or with
+//! the variables.
+//!
+//! [`CannSource::Libraries`]: crate::CannSource::Libraries
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use crate::elf::Machine;
 use crate::error::Error;
 
-/// Environment variable naming the host triple's artifacts directory.
-pub const ARTIFACTS_DIR_ENV: &str = "SIMPLER_ARTIFACTS_DIR";
-/// Environment variable naming a directory of device-side SOs (for example
-/// aarch64 ones run under qemu), searched first for them.
-pub const DEVICE_ARTIFACTS_DIR_ENV: &str = "SIMPLER_DEVICE_ARTIFACTS_DIR";
+// Declared in simpler-abi, which the build (xtask) and the tests share;
+// re-exported here under the paths they have always had.
+pub use simpler_abi::artifacts::{files, host_triple, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
 
-/// File names inside an artifacts directory.
-pub mod files {
-    /// The dispatcher SO.
-    pub const DISPATCHER: &str = "libsimpler_aicpu_dispatcher.so";
-    /// The runtime SO.
-    pub const RUNTIME: &str = "libsimpler_aicpu.so";
-    /// The simulator's ACL/RT library.
-    pub const SIM_LIB: &str = "libsimpler_cann_sim.so";
-}
-
-/// The Rust target triple of this process.
-pub fn host_triple() -> &'static str {
-    Machine::host()
-        .triple()
-        .unwrap_or("x86_64-unknown-linux-gnu")
-}
-
+/// [`SearchDir::origin`] of the `$SIMPLER_DEVICE_ARTIFACTS_DIR` entry.
+static DEVICE_DIR_ORIGIN: LazyLock<String> =
+    LazyLock::new(|| format!("${DEVICE_ARTIFACTS_DIR_ENV}"));
+/// [`SearchDir::origin`] of the `$SIMPLER_ARTIFACTS_DIR` entry.
+static DIR_ORIGIN: LazyLock<String> = LazyLock::new(|| format!("${ARTIFACTS_DIR_ENV}"));
 /// One directory of the search, and why it is searched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchDir {
@@ -72,7 +64,7 @@ pub fn search_dirs(side: Side) -> Vec<SearchDir> {
         if let Some(dir) = env_dir(DEVICE_ARTIFACTS_DIR_ENV) {
             dirs.push(SearchDir {
                 dir,
-                origin: "$SIMPLER_DEVICE_ARTIFACTS_DIR",
+                origin: &DEVICE_DIR_ORIGIN,
             });
         }
     }
@@ -89,7 +81,7 @@ pub fn search_dirs(side: Side) -> Vec<SearchDir> {
         };
         dirs.push(SearchDir {
             dir,
-            origin: "$SIMPLER_ARTIFACTS_DIR",
+            origin: &DIR_ORIGIN,
         });
     }
     if let Some(exe_dir) = std::env::current_exe()
@@ -103,12 +95,8 @@ pub fn search_dirs(side: Side) -> Vec<SearchDir> {
             });
         }
     }
-    dirs.push(SearchDir {
-        dir: workspace_target().join("artifacts").join(triple),
-        origin: "the workspace simpler-host was built in",
-    });
-    // Keep the first occurrence of each directory (the exe-relative one
-    // and the workspace one coincide in a workspace build).
+    // Keep the first occurrence of each directory (`$SIMPLER_ARTIFACTS_DIR`
+    // may name one next to the executable).
     let mut seen = std::collections::HashSet::new();
     dirs.retain(|d| seen.insert(d.dir.clone()));
     dirs
@@ -118,15 +106,6 @@ fn env_dir(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-}
-
-fn workspace_target() -> PathBuf {
-    // crates/host → the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap_or(Path::new("."))
-        .join("target")
 }
 
 /// The first `file` found in [`search_dirs`]`(side)`.

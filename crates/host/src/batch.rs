@@ -94,15 +94,18 @@ impl BatchOutcome {
 
 const F32: usize = size_of::<f32>();
 
-impl<'r, 'b> Batch<'r, 'b> {
-    pub(crate) fn new(runner: &'r mut DeviceRunner) -> Self {
+impl DeviceRunner {
+    /// A new, empty batch of built-in operations.
+    pub fn batch<'b>(&mut self) -> Batch<'_, 'b> {
         Batch {
-            runner,
+            runner: self,
             tasks: Vec::new(),
             buffers: PhantomData,
         }
     }
+}
 
+impl<'r, 'b> Batch<'r, 'b> {
     /// Number of tasks queued.
     pub fn len(&self) -> usize {
         self.tasks.len()
@@ -255,31 +258,22 @@ impl<'r, 'b> Batch<'r, 'b> {
         let statuses_offset = tasks_offset + tasks.len() * size_of::<Task>();
         let total = statuses_offset + tasks.len() * size_of::<u32>();
 
-        let reuse = runner.scratch.as_ref().is_some_and(|b| b.len() >= total);
-        if !reuse {
-            // Free the old scratch first so the device never holds both.
-            runner.scratch = None;
-            runner.scratch = Some(runner.alloc(total)?);
-        }
-        let scratch = runner.scratch.as_mut().expect("scratch allocated above");
-        let base = scratch.device_addr();
-        let header = WorkHeader {
-            magic: WORK_MAGIC,
-            abi_version: ABI_VERSION,
-            task_count: count,
-            flags: 0,
-            tasks: base + tasks_offset as u64,
-            statuses: base + statuses_offset as u64,
-            next_task: 0,
-            done: 0,
-            failed: 0,
-        };
-        let staging = &mut runner.staging;
-        staging.clear();
-        staging.extend_from_slice(bytemuck::bytes_of(&header));
-        staging.extend_from_slice(bytemuck::cast_slice(&tasks));
-        staging.resize(total, 0);
-        scratch.write_at(0, staging)?;
+        // Header, tasks, then the status words (zero: pending).
+        let base = runner.stage_work(total, |base, staging| {
+            let header = WorkHeader {
+                magic: WORK_MAGIC,
+                abi_version: ABI_VERSION,
+                task_count: count,
+                flags: 0,
+                tasks: base + tasks_offset as u64,
+                statuses: base + statuses_offset as u64,
+                next_task: 0,
+                done: 0,
+                failed: 0,
+            };
+            staging.extend_from_slice(bytemuck::bytes_of(&header));
+            staging.extend_from_slice(bytemuck::cast_slice(&tasks));
+        })?;
 
         // A failed task makes its thread return non-zero, which CANN reports
         // as 507018 at the sync; the status words then say which task and
@@ -293,12 +287,11 @@ impl<'r, 'b> Batch<'r, 'b> {
             Err(other) => return Err(other),
         };
 
-        let scratch = runner.scratch.as_ref().expect("scratch allocated above");
         let mut header = WorkHeader::default();
         let mut raw = vec![0u32; tasks.len()];
-        let read = scratch
-            .read_at(0, bytemuck::bytes_of_mut(&mut header))
-            .and_then(|()| scratch.read_at(statuses_offset, bytemuck::cast_slice_mut(&mut raw)));
+        let read = runner
+            .read_work(0, bytemuck::bytes_of_mut(&mut header))
+            .and_then(|()| runner.read_work(statuses_offset, bytemuck::cast_slice_mut(&mut raw)));
         match (read, &launch_error) {
             (Ok(()), _) => {}
             // A device that crashed cannot be read; the launch's own error

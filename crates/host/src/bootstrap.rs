@@ -1,13 +1,15 @@
 //! The bootstrap: one `KERNEL_TYPE_AICPU_KFC` launch that makes CANN's
 //! `libaicpu_extend_kernels.so` load our dispatcher, which installs the
-//! runtime SO as `<preinstall>/simpler_inner_<fp>.so` (DESIGN sections 1
-//! and 4). Cached process-wide per (CANN instance, device, runtime SO).
+//! runtime SO as `<preinstall>/simpler_inner_<fp>.so`. Cached process-wide
+//! per (CANN instance, device, runtime SO).
 
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use simpler_abi::bootstrap::REPORT_MAGIC;
+use simpler_abi::bootstrap::{
+    BOOTSTRAP_KERNEL_NAME_OFFSET, BOOTSTRAP_SO_NAME_OFFSET, REPORT_MAGIC,
+};
 use simpler_abi::names::KERNEL_TYPE_AICPU_KFC;
 use simpler_abi::{
     BootstrapArgs, BootstrapReport, DeviceArgs, PreinstallName, ReportStage, ReportStatus,
@@ -188,8 +190,8 @@ fn launch(
         op_name: simpler_abi::names::KFC_OP_NAME_C,
         block_dim: 1,
         block: bytemuck::bytes_of(&block),
-        so_name_offset: offset_of!(BootstrapArgs, so_name) as u32,
-        kernel_name_offset: offset_of!(BootstrapArgs, kernel_name) as u32,
+        so_name_offset: BOOTSTRAP_SO_NAME_OFFSET,
+        kernel_name_offset: BOOTSTRAP_KERNEL_NAME_OFFSET,
     };
     stream
         .launch(&desc, "bootstrap")
@@ -275,6 +277,8 @@ fn check_report(
 
 #[cfg(test)]
 mod tests {
+    use std::mem::offset_of;
+
     use bytemuck::Zeroable;
     use simpler_abi::bootstrap::REPORT_PATH_LEN;
 
@@ -345,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn the_launch_block_matches_design_offsets() {
+    fn the_launch_block_has_the_documented_offsets() {
         assert_eq!(offset_of!(BootstrapArgs, so_name), 272);
         assert_eq!(offset_of!(BootstrapArgs, kernel_name), 208);
         assert_eq!(size_of::<BootstrapArgs>(), 400);

@@ -7,12 +7,11 @@ use std::fmt;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{Dyn as _, FileHeader as _, Sym as _};
 use object::{Endianness, SymbolIndex};
+use simpler_abi::artifacts::{TRIPLE_AARCH64, TRIPLE_X86_64};
 use simpler_abi::names::{
     DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, MAX_INNER_SO_LEN, RUNTIME_SYMBOLS,
 };
 use simpler_abi::{fingerprint, PreinstallName};
-
-use crate::error::{PreflightError, PreflightProblem};
 
 /// Byte of `e_ident` holding the class (32/64-bit).
 const EI_CLASS: usize = 4;
@@ -42,8 +41,8 @@ impl Machine {
     /// two machines the project builds for.
     pub fn triple(self) -> Option<&'static str> {
         match self {
-            Self::AARCH64 => Some("aarch64-unknown-linux-gnu"),
-            Self::X86_64 => Some("x86_64-unknown-linux-gnu"),
+            Self::AARCH64 => Some(TRIPLE_AARCH64),
+            Self::X86_64 => Some(TRIPLE_X86_64),
             _ => None,
         }
     }
@@ -183,14 +182,63 @@ impl fmt::Display for GlibcVersion {
 impl SoInfo {
     /// Reads `bytes` as a 64-bit little-endian ELF shared object.
     pub fn parse(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
-        let mut info = Self::parse_unhashed(bytes)?;
-        info.fingerprint = fingerprint(bytes);
-        Ok(info)
+        Ok(Headers::parse(bytes)?.with_fingerprint(fingerprint(bytes)))
     }
 
-    /// [`SoInfo::parse`] without the fingerprint (left 0), which is the
-    /// one part that reads every byte.
-    fn parse_unhashed(bytes: &[u8]) -> Result<SoInfo, PreflightProblem> {
+    /// `simpler_inner_<fp>.so` for this file.
+    pub fn preinstall_name(&self) -> PreinstallName {
+        PreinstallName::new(self.fingerprint)
+    }
+
+    /// The symbols of `role`'s contract this file does not export.
+    pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
+        missing_exports(&self.exports, role)
+    }
+}
+
+/// What the ELF headers and tables of an SO say: its [`SoInfo`] but for
+/// the fingerprint, the one part that reads every byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Headers {
+    /// `e_machine`.
+    pub machine: Machine,
+    /// Size in bytes.
+    pub size: u64,
+    /// As [`SoInfo::exports`].
+    pub exports: Vec<String>,
+    /// As [`SoInfo::needed`].
+    pub needed: Vec<String>,
+    /// As [`SoInfo::max_glibc`].
+    pub max_glibc: Option<GlibcVersion>,
+    /// As [`SoInfo::glibc_refs`].
+    pub glibc_refs: Vec<GlibcRef>,
+}
+
+impl Headers {
+    /// The [`SoInfo`] of a file with these headers and `fingerprint`.
+    fn with_fingerprint(self, fingerprint: u64) -> SoInfo {
+        let Headers {
+            machine,
+            size,
+            exports,
+            needed,
+            max_glibc,
+            glibc_refs,
+        } = self;
+        SoInfo {
+            machine,
+            size,
+            fingerprint,
+            exports,
+            needed,
+            max_glibc,
+            glibc_refs,
+        }
+    }
+
+    /// Reads the headers and tables of `bytes` as a 64-bit little-endian
+    /// ELF shared object.
+    fn parse(bytes: &[u8]) -> Result<Headers, PreflightProblem> {
         if bytes.is_empty() {
             return Err(PreflightProblem::Empty);
         }
@@ -285,34 +333,24 @@ impl SoInfo {
         }
         let max_ref = glibc_refs.iter().filter_map(GlibcRef::glibc_version).max();
         max_glibc = max_glibc.max(max_ref);
-        Ok(SoInfo {
+        Ok(Headers {
             machine,
             size: bytes.len() as u64,
-            fingerprint: 0,
             exports,
             needed,
             max_glibc,
             glibc_refs,
         })
     }
+}
 
-    /// `simpler_inner_<fp>.so` for this file.
-    pub fn preinstall_name(&self) -> PreinstallName {
-        PreinstallName::new(self.fingerprint)
-    }
-
-    /// The symbols of `role`'s contract this file does not export.
-    pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
-        role.contract()
-            .iter()
-            .copied()
-            .filter(|sym| {
-                self.exports
-                    .binary_search_by(|e| e.as_str().cmp(sym))
-                    .is_err()
-            })
-            .collect()
-    }
+/// The symbols of `role`'s contract missing from `exports` (sorted).
+fn missing_exports(exports: &[String], role: Role) -> Vec<&'static str> {
+    role.contract()
+        .iter()
+        .copied()
+        .filter(|sym| exports.binary_search_by(|e| e.as_str().cmp(sym)).is_err())
+        .collect()
 }
 
 fn malformed(what: &str) -> PreflightProblem {
@@ -321,6 +359,68 @@ fn malformed(what: &str) -> PreflightProblem {
 
 fn obj_err(e: object::read::Error) -> PreflightProblem {
     PreflightProblem::Malformed(e.to_string())
+}
+
+/// A dispatcher or runtime SO failed a check made before upload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct PreflightError {
+    /// The file (its path, or a label for bytes given in memory).
+    pub file: String,
+    /// Which SO it was meant to be.
+    pub role: Role,
+    /// What is wrong with it.
+    pub problem: PreflightProblem,
+}
+
+/// What is wrong with an SO, found before upload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreflightProblem {
+    /// Zero bytes.
+    #[error("the file is empty")]
+    Empty,
+    /// Larger than the device side accepts.
+    #[error("{len} bytes is more than the {max} bytes allowed for a {role} SO")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+        /// The SO's role.
+        role: Role,
+    },
+    /// No ELF magic.
+    #[error("not an ELF file")]
+    NotElf,
+    /// ELFCLASS32.
+    #[error("a 32-bit ELF file; the AICPU loads 64-bit shared objects only")]
+    Not64Bit,
+    /// Big-endian ELF.
+    #[error("a big-endian ELF file; the AICPU is little-endian")]
+    BigEndian,
+    /// Not `ET_DYN` with a dynamic section.
+    #[error("not a shared object ({0})")]
+    NotSharedObject(String),
+    /// Built for another machine than the device's.
+    #[error("built for {found}, but the device runs {expected} code")]
+    WrongMachine {
+        /// The file's `e_machine`.
+        found: Machine,
+        /// The device's.
+        expected: Machine,
+    },
+    /// Contract symbols it does not export.
+    #[error("does not export {} required of a {role} SO", missing.join(", "))]
+    MissingExports {
+        /// The role whose contract it misses.
+        role: Role,
+        /// The missing symbols.
+        missing: Vec<&'static str>,
+    },
+    /// The ELF structures are inconsistent.
+    #[error("malformed ELF: {0}")]
+    Malformed(String),
 }
 
 /// Checks `bytes` as the `role` SO for a device running `machine` code:
@@ -332,22 +432,21 @@ pub fn preflight(
     machine: Machine,
     file: &str,
 ) -> Result<SoInfo, PreflightError> {
-    let mut info = preflight_unhashed(bytes, role, machine, file)?;
-    info.fingerprint = fingerprint(bytes);
-    Ok(info)
+    let headers = preflight_unhashed(bytes, role, machine, file)?;
+    Ok(headers.with_fingerprint(fingerprint(bytes)))
 }
 
-/// [`preflight`] without the fingerprint (left 0 in the result): every
-/// check, none of which reads more than the ELF headers and tables.
+/// [`preflight`] without the fingerprint: every check, none of which reads
+/// more than the ELF headers and tables.
 pub(crate) fn preflight_unhashed(
     bytes: &[u8],
     role: Role,
     machine: Machine,
     file: &str,
-) -> Result<SoInfo, PreflightError> {
+) -> Result<Headers, PreflightError> {
     // The size first, so that an oversized file is not parsed.
     check_len(bytes.len() as u64, role, file)?;
-    let info = SoInfo::parse_unhashed(bytes).map_err(|problem| PreflightError {
+    let info = Headers::parse(bytes).map_err(|problem| PreflightError {
         file: file.to_owned(),
         role,
         problem,
@@ -356,11 +455,11 @@ pub(crate) fn preflight_unhashed(
     Ok(info)
 }
 
-/// The part of [`preflight`] that needs only the parsed [`SoInfo`]: size,
+/// The part of [`preflight`] that needs only the parsed headers: size,
 /// machine and contract exports. Cheap, so a prepared
 /// [`SoImage`](crate::SoImage) is checked again against every use.
 pub(crate) fn check(
-    info: &SoInfo,
+    info: &Headers,
     role: Role,
     machine: Machine,
     file: &str,
@@ -377,7 +476,7 @@ pub(crate) fn check(
             expected: machine,
         }));
     }
-    let missing = info.missing_exports(role);
+    let missing = missing_exports(&info.exports, role);
     if !missing.is_empty() {
         return Err(fail(PreflightProblem::MissingExports { role, missing }));
     }

@@ -1,13 +1,15 @@
-//! The crate's one error type and its parts.
+//! The crate's one error type, the parts of it no other module owns, and
+//! its conversions.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 use simpler_abi::cann::error as codes;
 use simpler_abi::{OpCode, ReportStage, TaskStatus};
 
-use crate::elf::{Machine, Role};
+use crate::elf::PreflightError;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,11 +36,12 @@ pub enum Error {
     Bootstrap(Box<BootstrapError>),
     /// `simpler_aicpu_init` failed on the device.
     #[error(
-        "simpler_aicpu_init failed on device {device} (host ABI version {abi_version}, \
-         {thread_count} threads): {source}. Unless the CANN message names another cause (a \
-         crashed AICPU process, say), the runtime SO returned non-zero, which it does for an \
-         ABI version other than the one it was built with: check that the runtime SO and this \
-         host were built from the same simpler-abi"
+        "{init} failed on device {device} (host ABI version {abi_version}, {thread_count} \
+         threads): {source}. Unless the CANN message names another cause (a crashed AICPU \
+         process, say), the runtime SO returned non-zero, which it does for an ABI version \
+         other than the one it was built with: check that the runtime SO and this host were \
+         built from the same simpler-abi",
+        init = simpler_abi::names::RUNTIME_INIT_SYMBOL
     )]
     InitRejected {
         /// The device.
@@ -87,8 +90,9 @@ pub enum Error {
     },
     /// A default artifact was not found in any artifacts directory.
     #[error(
-        "{file} not found; looked in: {}; run `cargo xtask build` or set SIMPLER_ARTIFACTS_DIR",
-        list_paths(searched)
+        "{file} not found; looked in: {}; {}",
+        list_paths(searched),
+        artifact_hint()
     )]
     ArtifactNotFound {
         /// The file name looked for.
@@ -142,6 +146,13 @@ fn list_failures(failures: &[TaskFailure]) -> String {
     text
 }
 
+/// What to do when an artifact is not found.
+pub(crate) fn artifact_hint() -> &'static str {
+    static HINT: LazyLock<String> =
+        LazyLock::new(|| format!("run `cargo xtask build` or set {ARTIFACTS_DIR_ENV}"));
+    &HINT
+}
+
 fn list_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "(nowhere)".into();
@@ -176,9 +187,15 @@ impl CannError {
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self.code {
             codes::ACL_ERROR_RT_AICPU_EXCEPTION => {
-                "an AICPU task failed: the kernel returned non-zero, crashed, or its SO could \
-                 not be loaded; the device log says which (simulator: \
-                 $SIMPLER_SIM_ROOT/device<N>/log)"
+                static HINT: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "an AICPU task failed: the kernel returned non-zero, crashed, or its SO \
+                         could not be loaded; the device log says which (simulator: \
+                         ${}/device<N>/log)",
+                        simpler_abi::sim::env::ROOT
+                    )
+                });
+                &HINT
             }
             codes::ACL_ERROR_RT_DRV_INTERNAL_ERROR => {
                 "the device is poisoned by an earlier fault; drop every runner and buffer on \
@@ -264,68 +281,6 @@ pub enum LoadError {
          toolkit's set_env.sh, or name the libraries explicitly)"
     )]
     NoToolkit,
-}
-
-/// A dispatcher or runtime SO failed a check made before upload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {problem}")]
-pub struct PreflightError {
-    /// The file (its path, or a label for bytes given in memory).
-    pub file: String,
-    /// Which SO it was meant to be.
-    pub role: Role,
-    /// What is wrong with it.
-    pub problem: PreflightProblem,
-}
-
-/// What is wrong with an SO, found before upload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PreflightProblem {
-    /// Zero bytes.
-    #[error("the file is empty")]
-    Empty,
-    /// Larger than the device side accepts.
-    #[error("{len} bytes is more than the {max} bytes allowed for a {role} SO")]
-    TooLarge {
-        /// Its size.
-        len: u64,
-        /// The limit.
-        max: u64,
-        /// The SO's role.
-        role: Role,
-    },
-    /// No ELF magic.
-    #[error("not an ELF file")]
-    NotElf,
-    /// ELFCLASS32.
-    #[error("a 32-bit ELF file; the AICPU loads 64-bit shared objects only")]
-    Not64Bit,
-    /// Big-endian ELF.
-    #[error("a big-endian ELF file; the AICPU is little-endian")]
-    BigEndian,
-    /// Not `ET_DYN` with a dynamic section.
-    #[error("not a shared object ({0})")]
-    NotSharedObject(String),
-    /// Built for another machine than the device's.
-    #[error("built for {found}, but the device runs {expected} code")]
-    WrongMachine {
-        /// The file's `e_machine`.
-        found: Machine,
-        /// The device's.
-        expected: Machine,
-    },
-    /// Contract symbols it does not export.
-    #[error("does not export {} required of a {role} SO", missing.join(", "))]
-    MissingExports {
-        /// The role whose contract it misses.
-        role: Role,
-        /// The missing symbols.
-        missing: Vec<&'static str>,
-    },
-    /// The ELF structures are inconsistent.
-    #[error("malformed ELF: {0}")]
-    Malformed(String),
 }
 
 /// The bootstrap launch did not leave the runtime SO in place.

@@ -9,14 +9,14 @@ use std::sync::{Arc, OnceLock};
 use simpler_abi::{fingerprint, PreinstallName};
 
 use crate::artifacts::{self, files, Side};
-use crate::elf::{self, preflight_unhashed, Machine, Role, SoInfo};
+use crate::elf::{self, preflight_unhashed, Headers, Machine, Role};
 use crate::error::Error;
 
 /// A dispatcher or runtime SO that passed the preflight: its bytes, what
 /// they are, and (once computed) its fingerprint and preinstall name.
 ///
 /// Making one reads the file and checks its ELF headers and contract
-/// exports; the fingerprint (FNV-1a 64 of every byte, ~1.3 ms per MiB) is
+/// exports; the fingerprint (FNV-1a 64 of every byte, the costly part) is
 /// computed once, by the first bootstrap that needs it — while the device
 /// installs the SO — or by [`SoImage::fingerprint`]. A builder given a
 /// path or bytes makes a new image on every
@@ -60,9 +60,9 @@ struct Image {
     label: String,
     role: Role,
     bytes: Cow<'static, [u8]>,
-    /// The preflight's findings; its `fingerprint` field is not computed
-    /// (0): `fingerprint` below is.
-    elf: SoInfo,
+    /// The preflight's findings (the fingerprint is `fingerprint` below,
+    /// computed when first needed).
+    elf: Headers,
     content: ContentKey,
     fingerprint: OnceLock<u64>,
 }
@@ -212,7 +212,7 @@ impl fmt::Debug for SoImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::PreflightProblem;
+    use crate::elf::PreflightProblem;
 
     fn libc_path() -> &'static str {
         [
@@ -253,10 +253,9 @@ mod tests {
                 label: "test".into(),
                 role: Role::Runtime,
                 bytes: bytes.into(),
-                elf: SoInfo {
+                elf: Headers {
                     machine: Machine::host(),
                     size: bytes.len() as u64,
-                    fingerprint: 0,
                     exports: Role::Runtime
                         .contract()
                         .iter()

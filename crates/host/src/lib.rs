@@ -8,13 +8,18 @@
 //! simulator; only the libraries loaded differ ([`CannSource`]).
 //!
 //! Module map:
-//! - [`cann`]: the CANN API, devices, device memory; all FFI is in its
-//!   private `ffi` submodule.
+//! - [`cann`]: the CANN API, devices, device memory, over the table and
+//!   thin wrappers of `simpler-cann-sys`, the one binding of the C API.
 //! - [`elf`]: reading device SOs and the preflight made before upload;
 //!   [`SoImage`]: an SO checked once, for building many runners.
 //! - [`artifacts`]: where `cargo xtask build` put the SOs and the simulator.
 //! - [`DeviceRunner`] / [`Batch`]: bootstrap, init, exec and typed batches.
 //! - [`Error`]: the one error type.
+//!
+//! The crate has no `unsafe` code: every C call and its safety argument is
+//! in `simpler-cann-sys`.
+
+#![forbid(unsafe_code)]
 
 pub mod artifacts;
 mod batch;
@@ -28,10 +33,9 @@ mod single_flight;
 
 pub use batch::{Batch, BatchOutcome};
 pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
-pub use elf::{Machine, Role, SoInfo};
+pub use elf::{Machine, PreflightError, PreflightProblem, Role, SoInfo};
 pub use error::{
-    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, PreflightError,
-    PreflightProblem, Result, TaskFailure,
+    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, Result, TaskFailure,
 };
 pub use image::SoImage;
 pub use runner::{DeviceRunner, DeviceRunnerBuilder, LogLevel, RunnerInfo};

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
-use simpler_abi::names::KERNEL_TYPE_AICPU;
+use simpler_abi::names::{
+    KERNEL_TYPE_AICPU, RUNTIME_EXEC_SYMBOL, RUNTIME_EXEC_SYMBOL_C, RUNTIME_INIT_SYMBOL,
+    RUNTIME_INIT_SYMBOL_C,
+};
 use simpler_abi::{
     ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
 };
 
-use crate::batch::Batch;
 use crate::bootstrap::{self, Installed, Request};
 use crate::cann::{timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream};
 use crate::elf::{Machine, Role};
@@ -99,8 +101,8 @@ impl DeviceRunnerBuilder {
     /// directories for the device's machine).
     ///
     /// Each [`build`](Self::build) reads the file, checks it and
-    /// identifies its content again (XXH3, ~0.07 ms per MiB); to build
-    /// several runners, use an [`SoImage`] or [`prepare`](Self::prepare).
+    /// identifies its content again (XXH3 of every byte); to build several
+    /// runners, use an [`SoImage`] or [`prepare`](Self::prepare).
     pub fn runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.runtime = SoSource::Path(path.into());
         self
@@ -109,8 +111,8 @@ impl DeviceRunnerBuilder {
     /// Uses these bytes as the runtime SO.
     ///
     /// Each [`build`](Self::build) checks them and identifies their
-    /// content again (XXH3, ~0.07 ms per MiB); to build several runners,
-    /// use an [`SoImage`] or [`prepare`](Self::prepare).
+    /// content again (XXH3 of every byte); to build several runners, use an
+    /// [`SoImage`] or [`prepare`](Self::prepare).
     pub fn runtime_bytes(mut self, bytes: impl Into<Cow<'static, [u8]>>) -> Self {
         self.runtime = SoSource::Bytes(bytes.into());
         self
@@ -238,7 +240,7 @@ impl DeviceRunnerBuilder {
             info,
             exec_launch: PreparedLaunch::new(
                 KERNEL_TYPE_AICPU,
-                simpler_abi::names::RUNTIME_EXEC_SYMBOL_C,
+                RUNTIME_EXEC_SYMBOL_C,
                 self.threads,
                 ExecLaunchArgs::new(KernelArgs::default(), &name),
                 LAUNCH_SO_NAME_OFFSET,
@@ -348,9 +350,12 @@ impl RunnerInfo {
 ///
 /// ```
 /// # fn main() -> Result<(), simpler_host::Error> {
-/// # let _artifacts = simpler_testkit::host_artifacts(); // builds them if missing
+/// # // The artifacts, built if missing, named as a program run from
+/// # // anywhere names them.
+/// # let artifacts = simpler_testkit::host_artifacts();
+/// # std::env::set_var(simpler_host::artifacts::ARTIFACTS_DIR_ENV, artifacts.dir());
 /// # let sim_root = simpler_testkit::SimRoot::new();
-/// # std::env::set_var("SIMPLER_SIM_ROOT", sim_root.path());
+/// # std::env::set_var(simpler_host::abi::sim::env::ROOT, sim_root.path());
 /// use simpler_host::{Cann, CannSource, DeviceRunner};
 ///
 /// let cann = Cann::load(&CannSource::Simulator)?;
@@ -379,9 +384,9 @@ pub struct DeviceRunner {
     launch_timeout_ms: i32,
     init_timeout: Option<Duration>,
     /// Device memory reused by every batch, grown when one needs more.
-    pub(crate) scratch: Option<DeviceBuffer>,
+    scratch: Option<DeviceBuffer>,
     /// Host memory reused to stage every batch's upload.
-    pub(crate) staging: Vec<u8>,
+    staging: Vec<u8>,
     stream: Stream,
     device: Device,
 }
@@ -448,11 +453,6 @@ impl DeviceRunner {
         self.device.upload(data)
     }
 
-    /// A new, empty batch of built-in operations.
-    pub fn batch<'b>(&mut self) -> Batch<'_, 'b> {
-        Batch::new(self)
-    }
-
     /// Launches `simpler_aicpu_init` with `args` and waits for it.
     ///
     /// Building the runner already did this with the host's values; call it
@@ -468,14 +468,10 @@ impl DeviceRunner {
         )
         .entered();
         let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
-        let desc = launch_desc(
-            simpler_abi::names::RUNTIME_INIT_SYMBOL_C,
-            1,
-            bytemuck::bytes_of(&block),
-        );
-        self.stream.launch(&desc, "simpler_aicpu_init")?;
+        let desc = launch_desc(RUNTIME_INIT_SYMBOL_C, 1, bytemuck::bytes_of(&block));
+        self.stream.launch(&desc, RUNTIME_INIT_SYMBOL)?;
         self.stream
-            .sync(self.init_timeout, "simpler_aicpu_init")
+            .sync(self.init_timeout, RUNTIME_INIT_SYMBOL)
             .map_err(|source| init_error(&args, self.info.device, source))
     }
 
@@ -495,9 +491,45 @@ impl DeviceRunner {
         self.stream.launch_and_sync(
             &self.exec_launch,
             self.launch_timeout_ms,
-            "simpler_aicpu_exec",
+            RUNTIME_EXEC_SYMBOL,
         )?;
         Ok(())
+    }
+}
+
+/// The work area: device memory and a host staging buffer that every
+/// batch of the runner reuses, so that a batch no larger than an earlier
+/// one allocates nothing.
+impl DeviceRunner {
+    /// Puts `len` bytes of work in the runner's device memory (grown first
+    /// if it is smaller) and returns their device address. `fill` writes
+    /// them to an empty host buffer, given that address; what it leaves
+    /// short of `len` is zero.
+    pub(crate) fn stage_work(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(u64, &mut Vec<u8>),
+    ) -> Result<u64, Error> {
+        if self.scratch.as_ref().is_none_or(|b| b.len() < len) {
+            // Free the old memory first so the device never holds both.
+            self.scratch = None;
+            self.scratch = Some(self.alloc(len)?);
+        }
+        let scratch = self.scratch.as_mut().expect("allocated above");
+        let base = scratch.device_addr();
+        self.staging.clear();
+        fill(base, &mut self.staging);
+        self.staging.resize(len, 0);
+        scratch.write_at(0, &self.staging)?;
+        Ok(base)
+    }
+
+    /// Reads `dst.len()` bytes at `offset` of the work staged last.
+    pub(crate) fn read_work(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+        match &self.scratch {
+            Some(scratch) => scratch.read_at(offset, dst),
+            None => Err(Error::InvalidArgument("no work was staged".into())),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::ops::{Bound, RangeBounds};
 
 use bytemuck::Pod;
 
-use super::Device;
+use super::{call, Device};
 use crate::error::Error;
 
 /// Device memory from `aclrtMalloc`, freed with `aclrtFree` on drop.
@@ -40,7 +40,7 @@ impl DeviceBuffer {
             .cann()
             .api()
             .malloc(len)
-            .map_err(|code| device.error("aclrtMalloc", None, code))?;
+            .map_err(|code| device.error(call::MALLOC, None, code))?;
         Ok(DeviceBuffer {
             device: device.clone(),
             addr,
@@ -127,7 +127,7 @@ impl DeviceBuffer {
             .copy_to_device(self.addr + offset as u64, self.len - offset, bytes)
             .map_err(|code| {
                 self.device
-                    .error("aclrtMemcpy", Some("host to device"), code)
+                    .error(call::MEMCPY, Some("host to device"), code)
                     .into()
             })
     }
@@ -157,7 +157,7 @@ impl DeviceBuffer {
             .copy_from_device(dst, self.addr + offset as u64)
             .map_err(|code| {
                 self.device
-                    .error("aclrtMemcpy", Some("device to host"), code)
+                    .error(call::MEMCPY, Some("device to host"), code)
                     .into()
             })
     }
@@ -184,7 +184,7 @@ impl Drop for DeviceBuffer {
                 .cann()
                 .api()
                 .free(self.addr)
-                .map_err(|code| self.device.error("aclrtFree", None, code))
+                .map_err(|code| self.device.error(call::FREE, None, code))
         });
         if let Err(err) = result {
             tracing::warn!(device = self.device.id(), "{err}");

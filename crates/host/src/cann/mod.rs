@@ -22,9 +22,28 @@ pub use simpler_cann_sys::ResolvedSymbol;
 
 use crate::artifacts::{self, files, Side};
 use crate::elf::Machine;
-use crate::error::{CannError, Error, LoadError};
+use crate::error::{artifact_hint, CannError, Error, LoadError};
 use simpler_cann_sys::{AclError, Api, LoadFailure, RawStream, StreamCalls};
 pub(crate) use simpler_cann_sys::{LaunchDesc, PreparedLaunch};
+
+/// The exported names of the CANN calls, as [`CannError::call`] names them.
+mod call {
+    use simpler_abi::names::text;
+    use simpler_cann_sys::sys::symbols;
+
+    pub(super) const ACL_INIT: &str = text(symbols::ACL_INIT);
+    pub(super) const GET_DEVICE_COUNT: &str = text(symbols::GET_DEVICE_COUNT);
+    pub(super) const SET_DEVICE: &str = text(symbols::SET_DEVICE);
+    pub(super) const RESET_DEVICE: &str = text(symbols::RESET_DEVICE);
+    pub(super) const CREATE_STREAM: &str = text(symbols::CREATE_STREAM);
+    pub(super) const DESTROY_STREAM: &str = text(symbols::DESTROY_STREAM);
+    pub(super) const SYNC_STREAM: &str = text(symbols::SYNC_STREAM);
+    pub(super) const MALLOC: &str = text(symbols::MALLOC);
+    pub(super) const FREE: &str = text(symbols::FREE);
+    pub(super) const MEMCPY: &str = text(symbols::MEMCPY);
+    pub(super) const LAUNCH: &str = text(symbols::LAUNCH);
+    pub(super) const SIM_GET_STATS: &str = text(symbols::SIM_GET_STATS);
+}
 
 /// Environment variables naming a CANN toolkit, in the order tried.
 pub const TOOLKIT_ENV: [&str; 2] = ["ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME"];
@@ -74,7 +93,7 @@ impl CannSource {
                 Err(Error::ArtifactNotFound { file, searched }) => Err(LoadError::NotFound {
                     file,
                     searched,
-                    hint: Some("run `cargo xtask build` or set SIMPLER_ARTIFACTS_DIR"),
+                    hint: Some(artifact_hint()),
                 }
                 .into()),
                 Err(other) => Err(other),
@@ -168,11 +187,11 @@ impl Cann {
             // aclInit was already called in this process (by the application
             // embedding us, say): not a failure for us.
             Err(ACL_ERROR_REPEAT_INITIALIZE) => {
-                tracing::debug!("aclInit: already initialised in this process");
+                tracing::debug!("{}: already initialised in this process", call::ACL_INIT);
             }
             Err(code) => {
                 return Err(CannError {
-                    call: "aclInit",
+                    call: call::ACL_INIT,
                     context: None,
                     code,
                     message: api.recent_error(),
@@ -231,7 +250,7 @@ impl Cann {
         self.inner
             .api
             .device_count()
-            .map_err(|code| self.error("aclrtGetDeviceCount", None, code).into())
+            .map_err(|code| self.error(call::GET_DEVICE_COUNT, None, code).into())
     }
 
     /// The simulator's accounting for `device`; `Ok(None)` on real CANN.
@@ -239,7 +258,7 @@ impl Cann {
         match self.inner.api.sim_stats(device) {
             None => Ok(None),
             Some(Ok(stats)) => Ok(Some(stats)),
-            Some(Err(code)) => Err(self.error("simpler_sim_get_stats", None, code).into()),
+            Some(Err(code)) => Err(self.error(call::SIM_GET_STATS, None, code).into()),
         }
     }
 
@@ -257,7 +276,7 @@ impl Cann {
                 self.inner
                     .api
                     .set_device(device)
-                    .map_err(|code| self.error("aclrtSetDevice", None, code))?;
+                    .map_err(|code| self.error(call::SET_DEVICE, None, code))?;
                 let serial = NEXT_ID.fetch_add(1, Ordering::Relaxed);
                 devices.insert(
                     device,
@@ -358,7 +377,7 @@ impl Drop for Lease {
         devices.remove(&self.id);
         for _ in 0..calls {
             if let Err(code) = cann.api().reset_device(self.id) {
-                let err = cann.error("aclrtResetDevice", None, code);
+                let err = cann.error(call::RESET_DEVICE, None, code);
                 tracing::warn!(device = self.id, "{err}");
                 break;
             }
@@ -416,7 +435,7 @@ impl Device {
         let mut devices = lock(&cann.inner.devices);
         cann.api()
             .set_device(self.lease.id)
-            .map_err(|code| cann.error("aclrtSetDevice", None, code))?;
+            .map_err(|code| cann.error(call::SET_DEVICE, None, code))?;
         if let Some(entry) = devices.get_mut(&self.lease.id) {
             entry.set_calls += 1;
         }
@@ -474,7 +493,7 @@ impl Stream {
         let api = device.cann().api();
         let raw = api
             .create_stream()
-            .map_err(|code| device.error("aclrtCreateStream", None, code))?;
+            .map_err(|code| device.error(call::CREATE_STREAM, None, code))?;
         Ok(Stream {
             raw: Some(raw),
             calls: api.stream_calls(),
@@ -514,11 +533,11 @@ impl Stream {
     ) -> Result<(), CannError> {
         self.device.bind()?;
         if let Err(code) = self.calls.launch_prepared(launch, self.raw()) {
-            return Err(self.failed("rtAicpuKernelLaunchExWithArgs", context, code));
+            return Err(self.failed(call::LAUNCH, context, code));
         }
         match self.calls.sync(self.raw(), timeout_ms) {
             Ok(()) => Ok(()),
-            Err(code) => Err(self.failed("aclrtSynchronizeStreamWithTimeout", context, code)),
+            Err(code) => Err(self.failed(call::SYNC_STREAM, context, code)),
         }
     }
 
@@ -540,13 +559,13 @@ impl Stream {
     fn launch_bound(&self, desc: &LaunchDesc<'_>, context: &'static str) -> Result<(), CannError> {
         self.calls
             .launch(desc, self.raw())
-            .map_err(|code| self.failed("rtAicpuKernelLaunchExWithArgs", context, code))
+            .map_err(|code| self.failed(call::LAUNCH, context, code))
     }
 
     fn sync_bound(&self, timeout_ms: i32, context: &'static str) -> Result<(), CannError> {
         self.calls
             .sync(self.raw(), timeout_ms)
-            .map_err(|code| self.failed("aclrtSynchronizeStreamWithTimeout", context, code))
+            .map_err(|code| self.failed(call::SYNC_STREAM, context, code))
     }
 }
 
@@ -558,7 +577,7 @@ impl Drop for Stream {
                 .cann()
                 .api()
                 .destroy_stream(raw)
-                .map_err(|code| self.device.error("aclrtDestroyStream", None, code))
+                .map_err(|code| self.device.error(call::DESTROY_STREAM, None, code))
         });
         if let Err(err) = result {
             tracing::warn!(device = self.device.id(), "{err}");
