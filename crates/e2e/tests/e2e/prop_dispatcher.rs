@@ -38,7 +38,7 @@ const CAP: u64 = MAX_INNER_SO_LEN;
 #[test]
 fn init_validates_generated_argument_blocks() {
     in_private_dir(
-        "init_validates_generated_argument_blocks",
+        "prop_dispatcher::init_validates_generated_argument_blocks",
         |dispatcher, dir, case_file| {
             let real = RealSos::load();
             let outcomes = run_cases(&case_strategy(&real), case_file, |case| {
@@ -53,7 +53,7 @@ fn init_validates_generated_argument_blocks() {
 #[test]
 fn long_preinstall_dirs_fail_only_when_the_path_cannot_fit() {
     in_private_dir(
-        "long_preinstall_dirs_fail_only_when_the_path_cannot_fit",
+        "prop_dispatcher::long_preinstall_dirs_fail_only_when_the_path_cannot_fit",
         |dispatcher, base, case_file| {
             let real = RealSos::load();
             let base_len = base.as_os_str().len();
