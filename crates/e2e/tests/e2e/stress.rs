@@ -43,7 +43,7 @@ use simpler_abi::sim;
 use simpler_host::abi::fingerprint;
 use simpler_host::{CacheStatus, Cann, Device, DeviceRunner, Error};
 use simpler_testkit::host::{cann, stats};
-use simpler_testkit::{child_env, in_child, is_child, preinstall_dir, SimRoot};
+use simpler_testkit::{child_env, in_child, is_child, layout, preinstall_dir, SimRoot};
 
 use crate::support::{
     children, columns, describe, device_processes, device_side, dispatcher_bytes, print_record,
@@ -191,7 +191,7 @@ fn the_detectors_detect() {
     assert_eq!(scan.other, ["notes.txt"]);
 
     // Something that looks like a device process of this root.
-    let device_dir = root.path().join("device0");
+    let device_dir = layout::device_dir(root.path(), 0);
     let mut fake = std::process::Command::new("sh")
         .arg("-c")
         .arg("sleep 30; :")

@@ -234,10 +234,11 @@ pub fn processes() -> Vec<Proc> {
 }
 
 /// Device processes of the simulator rooted at `root`: the simulator puts
-/// `--root <root>/device<N>` on their command line (under qemu-user as
-/// well, where the process is `qemu-aarch64 … simpler-sim-aicpu …`).
+/// their device's directory, under `root`, on their command line (under
+/// qemu-user as well, where the process is
+/// `qemu-aarch64 … simpler-sim-aicpu …`).
 pub fn device_processes(root: &Path) -> Vec<Proc> {
-    let root = format!("{}/device", root.display());
+    let root = format!("{}/", root.display());
     let me = std::process::id();
     processes()
         .into_iter()
