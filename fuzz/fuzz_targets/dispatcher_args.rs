@@ -17,9 +17,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use simpler_abi::names::{DISPATCHER_INIT_SYMBOL, MAX_INNER_SO_LEN, PREINSTALL_DIR_ENV};
-use simpler_fuzz::bootstrap_case::InitFn;
-use simpler_fuzz::decode;
+use simpler_abi::artifacts::{files, host_triple};
+use simpler_abi::names::{MAX_INNER_SO_LEN, PREINSTALL_DIR_ENV};
+use simpler_fuzz_cases::bootstrap_case::Dispatcher;
+use simpler_fuzz_cases::decode;
 
 /// Environment variable naming the dispatcher SO to load.
 const DISPATCHER_ENV: &str = "SIMPLER_FUZZ_DISPATCHER";
@@ -29,10 +30,9 @@ const DISPATCHER_ENV: &str = "SIMPLER_FUZZ_DISPATCHER";
 const CAP_IMAGES_ENV: &str = "SIMPLER_FUZZ_CAP_IMAGES";
 
 struct Harness {
-    init: InitFn,
+    dispatcher: Dispatcher,
     dir: PathBuf,
     cap_images: bool,
-    _lib: libloading::Library,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -47,41 +47,29 @@ fn harness() -> &'static Harness {
         // Before the dispatcher's first call, while libFuzzer runs this
         // process single-threaded.
         std::env::set_var(PREINSTALL_DIR_ENV, &dir);
-        // SAFETY: `remove_dir` is a plain extern "C" fn with no arguments.
-        unsafe { libc::atexit(remove_dir) };
+        sys::at_exit(remove_dir);
         let path = std::env::var_os(DISPATCHER_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(default_dispatcher);
-        // SAFETY: the dispatcher SO has no initialisers beyond libc's.
-        let lib = unsafe { libloading::Library::new(&path) }.unwrap_or_else(|e| {
+        let dispatcher = Dispatcher::load(&path).unwrap_or_else(|e| {
             panic!(
-                "cannot load the dispatcher {}: {e}; run `cargo xtask build --target host` \
-                 or set {DISPATCHER_ENV}",
-                path.display()
+                "cannot load the dispatcher: {e}; run `cargo xtask build --target host` \
+                 or set {DISPATCHER_ENV}"
             )
         });
-        // SAFETY: Init has the `InitFn` signature (DESIGN §5).
-        let init = *unsafe { lib.get::<InitFn>(DISPATCHER_INIT_SYMBOL.as_bytes()) }
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Harness {
-            init,
+            dispatcher,
             dir,
             cap_images: std::env::var_os(CAP_IMAGES_ENV).is_some_and(|v| v == "1"),
-            _lib: lib,
         }
     })
 }
 
 fn default_dispatcher() -> PathBuf {
-    let triple = if cfg!(target_arch = "aarch64") {
-        "aarch64-unknown-linux-gnu"
-    } else {
-        "x86_64-unknown-linux-gnu"
-    };
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/artifacts")
-        .join(triple)
-        .join("libsimpler_aicpu_dispatcher.so")
+        .join(host_triple())
+        .join(files::DISPATCHER)
 }
 
 extern "C" fn remove_dir() {
@@ -97,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
     if near_cap && !harness.cap_images {
         return;
     }
-    if let Err(violation) = case.run_and_check(harness.init, &harness.dir) {
+    if let Err(violation) = case.run_and_check(&harness.dispatcher, &harness.dir) {
         let dir: OsString = harness.dir.clone().into();
         panic!(
             "{violation}\n(null block {}, null device_args {}, null inner_so_bin {}, report {}, \
@@ -111,3 +99,11 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+mod sys {
+    /// Registers `f` to run when the process exits normally.
+    pub fn at_exit(f: extern "C" fn()) {
+        // SAFETY: `f` is a plain `extern "C" fn()`, callable at exit.
+        unsafe { libc::atexit(f) };
+    }
+}

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use simpler_fuzz::preflight_oracle;
+use simpler_fuzz_cases::preflight_oracle;
 use simpler_host::elf::{Machine, Role};
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
-use simpler_testkit::ARTIFACTS_DIR_ENV;
+use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 
 use crate::cargo::cargo;
 use crate::flags::BenchArgs;

@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use simpler_testkit::files;
+use simpler_abi::artifacts::files;
 
 use crate::cargo::Build;
 use crate::flags::BuildArgs;
 use crate::manifest;
 use crate::target::Target;
 use crate::toolchain;
+use crate::util::replace_with;
 
 const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
 const RUNTIME_PACKAGE: &str = "simpler-aicpu";
@@ -191,22 +192,6 @@ fn install(dir: &Path, produced: &[(&str, PathBuf)]) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-/// Writes `path` atomically: `write` fills a temporary file next to it,
-/// which is then renamed onto `path`; the temporary file is removed if
-/// anything fails.
-pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = path.file_name().context("no file name")?.to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let result = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

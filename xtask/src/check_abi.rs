@@ -1,5 +1,5 @@
 //! `cargo xtask check-abi`: the rules a device SO must meet to load on an
-//! AICPU image (DESIGN §5), checked on the built artifacts.
+//! AICPU image, checked on the built artifacts.
 //!
 //! Structural rules (64-bit ELF for the right machine, exactly the contract
 //! exports, NEEDED within the allowed libraries) hold for every target. The
@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
+use simpler_abi::artifacts::files;
 use simpler_host::elf::GlibcVersion;
 use simpler_host::{Machine, PreflightProblem, SoInfo};
-use simpler_testkit::files;
 
 use crate::flags::CheckAbiArgs;
 use crate::target::{Target, GLIBC_CEILING};
@@ -225,10 +225,12 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
+    use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
     use simpler_abi::names::{DISPATCHER_SYMBOLS, RUNTIME_SYMBOLS};
     use simpler_host::elf::GlibcRef;
 
     use super::*;
+    use crate::build;
 
     const HOST: Rules = Rules {
         machine: Machine::host(),
@@ -241,6 +243,17 @@ mod tests {
 
     fn read(path: &Path) -> SoInfo {
         SoInfo::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// The host artifacts directory: `SIMPLER_ARTIFACTS_DIR` when set (as
+    /// `cargo xtask test` sets it), else built now, as
+    /// `cargo xtask build --target host` builds it.
+    fn host_artifacts() -> PathBuf {
+        let root = crate::project_root();
+        match std::env::var_os(ARTIFACTS_DIR_ENV) {
+            Some(dir) => root.join(dir),
+            None => build::release(&root, Target::Host).expect("build the host artifacts"),
+        }
     }
 
     /// Builds a shared object from C `source` with the host's C compiler,
@@ -427,9 +440,9 @@ mod tests {
 
     #[test]
     fn the_built_host_artifacts_pass_and_are_told_apart() {
-        let artifacts = simpler_testkit::host_artifacts();
-        let dispatcher = read(&artifacts.dispatcher());
-        let runtime = read(&artifacts.runtime());
+        let artifacts = host_artifacts();
+        let dispatcher = read(&artifacts.join(files::DISPATCHER));
+        let runtime = read(&artifacts.join(files::RUNTIME));
         assert_eq!(
             violations(Role::Dispatcher, &dispatcher, HOST),
             Vec::<String>::new()

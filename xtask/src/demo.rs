@@ -8,15 +8,13 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use simpler_testkit::ARTIFACTS_DIR_ENV;
+use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
+use simpler_abi::sim;
 
 use crate::cargo::cargo;
 use crate::flags::DemoArgs;
 use crate::target::Target;
 use crate::{build, run};
-
-/// The simulator's per-device filesystem root (see docs/simulator.md).
-const SIM_ROOT_ENV: &str = "SIMPLER_SIM_ROOT";
 
 /// Builds, then runs the CLI's self-checking batch on the simulator.
 pub fn run(root: &Path, args: &DemoArgs) -> Result<()> {
@@ -42,6 +40,6 @@ pub fn run(root: &Path, args: &DemoArgs) -> Result<()> {
         .args(["run", "--backend", "sim"])
         .args(["--threads", &args.threads.to_string()])
         .env(ARTIFACTS_DIR_ENV, &artifacts)
-        .env(SIM_ROOT_ENV, sim_root.path());
+        .env(sim::env::ROOT, sim_root.path());
     run::run(&mut cmd)
 }

@@ -15,6 +15,7 @@ mod run;
 mod target;
 mod test;
 mod toolchain;
+mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

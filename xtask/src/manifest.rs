@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use simpler_abi::artifacts::files;
 use simpler_host::SoInfo;
-use simpler_testkit::files;
 
 /// The whole manifest.
 #[derive(Debug, Serialize)]
@@ -79,7 +79,7 @@ pub fn write(dir: &Path, target: &str, debug: bool, names: &[&str]) -> Result<Ma
     let path = dir.join(files::MANIFEST);
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
-    crate::build::replace_with(&path, |tmp| {
+    crate::util::replace_with(&path, |tmp| {
         std::fs::write(tmp, json).with_context(|| format!("writing {}", tmp.display()))
     })?;
     Ok(manifest)

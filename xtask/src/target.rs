@@ -3,14 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use simpler_abi::artifacts::{self, TRIPLE_AARCH64};
 use simpler_host::Machine;
 
 /// Oldest glibc an AICPU image may carry (the first aarch64 glibc). Every
 /// versioned glibc symbol a device SO references must be at or below it.
 pub const GLIBC_CEILING: (u32, u32) = (2, 17);
-
-/// Rust's name for 64-bit ARM Linux with glibc.
-pub const AARCH64_TRIPLE: &str = "aarch64-unknown-linux-gnu";
 
 /// Which machine a build is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,7 +25,7 @@ impl Target {
     pub fn triple(self) -> &'static str {
         match self {
             Target::Host => host_triple(),
-            Target::Aarch64 => AARCH64_TRIPLE,
+            Target::Aarch64 => TRIPLE_AARCH64,
         }
     }
 
@@ -38,7 +36,7 @@ impl Target {
             Target::Host => None,
             Target::Aarch64 => {
                 let (major, minor) = GLIBC_CEILING;
-                Some(format!("{AARCH64_TRIPLE}.{major}.{minor}"))
+                Some(format!("{TRIPLE_AARCH64}.{major}.{minor}"))
             }
         }
     }
@@ -75,10 +73,11 @@ impl Target {
 
 /// The triple of the machine xtask itself was built for.
 pub fn host_triple() -> &'static str {
-    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        "x86_64-unknown-linux-gnu"
-    } else if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
-        AARCH64_TRIPLE
+    if cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        artifacts::host_triple()
     } else {
         // Device SOs are Linux ELF; neither the simulator nor the build
         // scripts support other hosts.

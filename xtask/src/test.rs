@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use simpler_testkit::{files, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
+use simpler_abi::artifacts::{files, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
+use simpler_abi::sim;
 
 use crate::cargo::cargo;
 use crate::flags::{CheckAbiArgs, TestArgs};
@@ -16,24 +17,33 @@ use crate::target::Target;
 use crate::toolchain::{self, Need, AARCH64_SYSROOT, QEMU_AARCH64};
 use crate::{build, check_abi, run};
 
-/// The simulator's device process binary (read by libsimpler_cann_sim).
-const SIM_AICPU_BIN_ENV: &str = "SIMPLER_SIM_AICPU_BIN";
-/// Command prefix the simulator starts its device process with.
-const SIM_AICPU_LAUNCHER_ENV: &str = "SIMPLER_SIM_AICPU_LAUNCHER";
-
 /// The end-to-end tests that take their device side from
-/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`),
-/// as (package, integration test or `*` for all of them). The qemu stage
-/// re-runs them with the aarch64 device side: the x86_64 host process loads
-/// the host simulator library, which starts the aarch64 `simpler-sim-aicpu`
-/// under qemu-user, which loads the aarch64 dispatcher and runtime SOs.
-/// (The simulator's other tests load kernels they compile for the host.)
-const DEVICE_E2E_TESTS: [(&str, &str); 4] = [
-    ("simpler-host", "*"),
-    ("simpler-cann-sim", "real_path"),
-    ("simpler-cli", "*"),
-    ("simpler-testkit", "*"),
+/// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`).
+/// The qemu stage re-runs them with the aarch64 device side: the x86_64
+/// host process loads the host simulator library, which starts the aarch64
+/// `simpler-sim-aicpu` under qemu-user, which loads the aarch64 dispatcher
+/// and runtime SOs. (The simulator's other tests load kernels they compile
+/// for the host.)
+///
+/// Each entry is (package, integration test, libtest name filter): with a
+/// filter, only the tests whose path contains it run (a module, such as
+/// `"real_path::"`).
+const DEVICE_E2E_TESTS: [(&str, &str, Option<&str>); 4] = [
+    ("simpler-host", "e2e", None),
+    ("simpler-cann-sim", "real_path", None),
+    ("simpler-cli", "cli", None),
+    ("simpler-e2e", "e2e", None),
 ];
+
+/// The `cargo test` arguments that run an entry of [`DEVICE_E2E_TESTS`],
+/// every failure reported.
+fn e2e_test_args<'a>(package: &'a str, test: &'a str, filter: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec!["test", "-p", package, "--test", test, "--no-fail-fast"];
+    if let Some(filter) = filter {
+        args.extend(["--", filter]);
+    }
+    args
+}
 
 type Stage<'a> = (&'static str, Box<dyn Fn() -> Result<()> + 'a>);
 
@@ -216,14 +226,14 @@ fn device_under_qemu(
     }
     let launcher = format!("{QEMU_AARCH64} -L {AARCH64_SYSROOT}");
     let mut failed = Vec::new();
-    for (package, test) in DEVICE_E2E_TESTS {
+    for (package, test, filter) in DEVICE_E2E_TESTS {
         let mut cmd = Command::new(cargo());
         cmd.current_dir(root)
-            .args(["test", "-p", package, "--test", test, "--no-fail-fast"])
+            .args(e2e_test_args(package, test, filter))
             .env(ARTIFACTS_DIR_ENV, host_dir)
             .env(DEVICE_ARTIFACTS_DIR_ENV, device_dir)
-            .env(SIM_AICPU_BIN_ENV, &device_bin)
-            .env(SIM_AICPU_LAUNCHER_ENV, &launcher);
+            .env(sim::env::AICPU_BIN, &device_bin)
+            .env(sim::env::AICPU_LAUNCHER, &launcher);
         // Run them all, so one run reports every failing package.
         if let Err(err) = run::run_lines(&mut cmd, &count) {
             eprintln!("error: {err:#}");
@@ -242,6 +252,27 @@ fn device_under_qemu(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_e2e_entry_runs_one_binary_with_its_filter() {
+        assert_eq!(
+            e2e_test_args("p", "t", None),
+            ["test", "-p", "p", "--test", "t", "--no-fail-fast"]
+        );
+        assert_eq!(
+            e2e_test_args("p", "t", Some("m::")),
+            [
+                "test",
+                "-p",
+                "p",
+                "--test",
+                "t",
+                "--no-fail-fast",
+                "--",
+                "m::"
+            ]
+        );
+    }
 
     #[test]
     fn counts_add_up_libtest_result_lines_only() {

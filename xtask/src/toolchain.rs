@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Result};
+use simpler_abi::artifacts::TRIPLE_AARCH64;
 
 use crate::cargo::cargo;
 use crate::flags::ToolchainArgs;
 use crate::run;
-use crate::target::{Target, AARCH64_TRIPLE};
+use crate::target::Target;
 
 /// PyPI packages that provide cargo-zigbuild and the zig it links with,
 /// pinned to versions known to build the aarch64 SOs.
@@ -101,7 +102,7 @@ impl Probe {
         Probe {
             lints: ok(Command::new(cargo()).args(["fmt", "--version"]))
                 && ok(Command::new(cargo()).args(["clippy", "--version"])),
-            rust_aarch64: rust_target_installed(root, AARCH64_TRIPLE),
+            rust_aarch64: rust_target_installed(root, TRIPLE_AARCH64),
             rustup: ok(Command::new("rustup").arg("--version")),
             zigbuild: find_zigbuild(root),
             zig: ok(Command::new("zig").arg("version"))
@@ -206,7 +207,7 @@ pub fn plan(needs: &[Need], probe: &Probe) -> Vec<Step> {
             }
             Need::RustAarch64 => {
                 let what = "the Rust standard library for aarch64-unknown-linux-gnu";
-                let commands = vec![Cmd::new(["rustup", "target", "add", AARCH64_TRIPLE])];
+                let commands = vec![Cmd::new(["rustup", "target", "add", TRIPLE_AARCH64])];
                 if probe.rustup {
                     Step::Run { what, commands }
                 } else {

@@ -4,16 +4,14 @@
 
 use std::process::{Command, Output};
 
-use simpler_testkit::{device_artifacts, host_artifacts, SimRoot};
+use simpler_testkit::{child_env, device_artifacts, host_artifacts, SimRoot};
 
 /// `simpler <args>` with a private simulator root and the artifacts of
 /// this test run.
 fn simpler(root: &SimRoot, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simpler"))
         .args(args)
-        .env("SIMPLER_SIM_ROOT", root.path())
-        .env("SIMPLER_ARTIFACTS_DIR", host_artifacts().dir())
-        .env("SIMPLER_DEVICE_ARTIFACTS_DIR", device_artifacts().dir())
+        .envs(child_env(root.path()))
         .env_remove("ASCEND_HOME_PATH")
         .env_remove("ASCEND_TOOLKIT_HOME")
         .env_remove("RUST_LOG")

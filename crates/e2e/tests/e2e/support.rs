@@ -1,68 +1,22 @@
-//! What the workspace-level end-to-end tests on the simulator share: the
-//! environment of a child process, the simulator and SOs, the state of a
-//! device's preinstall directory, the device processes of a simulator root,
-//! and the one-line records children report to their parent.
+//! What the stress test and the fault matrix share: the device-side SOs,
+//! the state of a device's preinstall directory, the device processes of a
+//! simulator root, and the one-line records children report to their
+//! parent.
 //!
 //! The simulator reads its configuration (root, faults) from the process
 //! environment at `aclInit`, so every scenario runs in a child process of
 //! the test binary (`simpler_testkit::in_child`) with its own environment.
-
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use simpler_host::abi::{fingerprint, SimStats};
-use simpler_host::{Cann, CannSource};
-use simpler_testkit::{
-    device_artifacts, host_artifacts, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV,
-};
-
-/// The simulator's root directory variable.
-pub const SIM_ROOT_ENV: &str = "SIMPLER_SIM_ROOT";
-
-/// The variables every child needs besides its own: its simulator root and
-/// the artifacts directories, so that children neither build nor search.
-pub fn child_env(root: &Path) -> Vec<(String, String)> {
-    vec![
-        (SIM_ROOT_ENV.into(), root.display().to_string()),
-        (
-            ARTIFACTS_DIR_ENV.into(),
-            host_artifacts().dir().display().to_string(),
-        ),
-        (
-            DEVICE_ARTIFACTS_DIR_ENV.into(),
-            device_artifacts().dir().display().to_string(),
-        ),
-    ]
-}
-
-/// The simulator root of this (child) process.
-pub fn sim_root() -> PathBuf {
-    std::env::var_os(SIM_ROOT_ENV)
-        .expect("a child process gets SIMPLER_SIM_ROOT from its parent")
-        .into()
-}
-
-/// `<root>/device<N>/preinstall`, as `docs/simulator.md` lays it out.
-pub fn preinstall_dir(root: &Path, device: i32) -> PathBuf {
-    root.join(format!("device{device}")).join("preinstall")
-}
-
-/// The simulator library from the artifacts directory.
-pub fn cann() -> Cann {
-    Cann::load(&CannSource::Libraries(vec![host_artifacts().sim_lib()]))
-        .expect("load the simulator")
-}
-
-/// The simulator's accounting for `device`.
-pub fn stats(cann: &Cann, device: i32) -> SimStats {
-    cann.sim_stats(device)
-        .expect("simpler_sim_get_stats")
-        .expect("the simulator exports its accounting")
-}
+use simpler_abi::artifacts::files;
+use simpler_abi::names::PREINSTALL_PREFIX;
+use simpler_abi::sim::env;
+use simpler_abi::{fingerprint, PreinstallName};
+use simpler_testkit::device_artifacts;
 
 /// The device-side dispatcher SO.
 pub fn dispatcher_bytes() -> Vec<u8> {
@@ -151,7 +105,7 @@ pub fn scan_preinstall(dir: &Path, hashes: &mut FileHashes) -> PreinstallScan {
                 Ok(_) => scan.torn.push(name),
                 Err(_) => {}
             }
-        } else if name.starts_with(".simpler_inner_") && name.contains(".tmp.") {
+        } else if name.starts_with(&format!(".{PREINSTALL_PREFIX}")) && name.contains(".tmp.") {
             scan.temp.push(name);
         } else {
             scan.other.push(name);
@@ -170,11 +124,7 @@ pub fn scan_preinstall(dir: &Path, hashes: &mut FileHashes) -> PreinstallScan {
 
 /// The fingerprint a `simpler_inner_<16 hex>.so` name claims.
 fn preinstall_fingerprint(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("simpler_inner_")?.strip_suffix(".so")?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
+    PreinstallName::parse(name)
 }
 
 /// Runtime SOs as the device processes have them mapped: what their
@@ -284,14 +234,15 @@ pub fn processes() -> Vec<Proc> {
 }
 
 /// Device processes of the simulator rooted at `root`: the simulator puts
-/// `--root <root>/device<N>` on their command line (under qemu-user as
-/// well, where the process is `qemu-aarch64 … simpler-sim-aicpu …`).
+/// their device's directory, under `root`, on their command line (under
+/// qemu-user as well, where the process is
+/// `qemu-aarch64 … simpler-sim-aicpu …`).
 pub fn device_processes(root: &Path) -> Vec<Proc> {
-    let root = format!("{}/device", root.display());
+    let root = format!("{}/", root.display());
     let me = std::process::id();
     processes()
         .into_iter()
-        .filter(|p| p.pid != me && p.cmdline.contains("simpler-sim-aicpu"))
+        .filter(|p| p.pid != me && p.cmdline.contains(files::SIM_DEVICE_BIN))
         .filter(|p| p.cmdline.contains(&root))
         .collect()
 }
@@ -381,7 +332,7 @@ pub fn device_side(machine: u64) -> String {
         183 => "AArch64".to_string(),
         other => format!("e_machine {other}"),
     };
-    match std::env::var("SIMPLER_SIM_AICPU_LAUNCHER") {
+    match std::env::var(env::AICPU_LAUNCHER) {
         Ok(launcher) if !launcher.trim().is_empty() => format!("{name}, under `{launcher}`"),
         _ => format!("{name}, native"),
     }

@@ -4,11 +4,8 @@
 //! specific problem the input has, and the untouched artifacts pass.
 //!
 //! The oracle for arbitrary bytes is shared with the `preflight` fuzz
-//! target (`fuzz/src/preflight_oracle.rs`). Cases per property:
+//! target (`simpler_fuzz_cases::preflight_oracle`). Cases per property:
 //! `PROPTEST_CASES` (default 256).
-
-#[path = "../../fuzz/src/preflight_oracle.rs"]
-mod preflight_oracle;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -18,11 +15,11 @@ use std::sync::OnceLock;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader as _, SectionHeader as _};
 use object::LittleEndian;
-use preflight_oracle::{check, predict, Prediction};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use simpler_fuzz_cases::preflight_oracle::{check, predict, Prediction};
 use simpler_host::elf::{preflight, Machine, Role, SoInfo};
 use simpler_host::{PreflightError, PreflightProblem};
 use simpler_testkit::{device_artifacts, host_artifacts};

@@ -2,21 +2,21 @@
 //! generated bootstrap argument block, and everything that must hold after
 //! it.
 //!
-//! Shared by the `dispatcher_args` fuzz target and the property test
-//! `tests/tests/prop_dispatcher.rs`, which includes this file by path (the
-//! fuzz crate is outside the workspace, so the tests cannot depend on it).
-//! Only `std`, `libc`, `bytemuck` and `simpler-abi` may be used here.
+//! Shared by the `dispatcher_args` fuzz target and the `prop_dispatcher`
+//! property tests of `simpler-e2e`.
 //!
 //! Host memory stands in for device memory: every "device address" is a
 //! host pointer. Each structure the dispatcher may touch (the block, the
 //! `DeviceArgs`, the report, the runtime SO bytes) ends at most a few bytes
 //! before a `PROT_NONE` guard page, so reading or writing past what the
-//! contract allows crashes the process instead of passing unnoticed.
+//! contract allows crashes the process instead of passing unnoticed. The
+//! mappings and the call itself are in [`sys`].
 
-use std::ffi::c_void;
+mod sys;
+
 use std::fs;
 use std::io::Read;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -29,8 +29,8 @@ use simpler_abi::{
     ReportStatus, ABI_VERSION,
 };
 
-/// The signature of `DynTileFwkBackendKernelServerInit`.
-pub type InitFn = unsafe extern "C" fn(*mut c_void) -> i32;
+pub use sys::Dispatcher;
+use sys::{Call, Guarded, Links};
 
 /// The ELF magic, the only part of the image the dispatcher validates.
 pub const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
@@ -151,18 +151,18 @@ impl BootstrapCase {
         fingerprint(head).wrapping_mul(factor)
     }
 
-    /// Calls `init` on this case with `dir` as the preinstall directory
+    /// Calls the dispatcher's Init on this case with `dir` as the preinstall directory
     /// (exactly the value the caller set in `SIMPLER_AICPU_PREINSTALL_DIR`;
     /// an existing, empty directory), checks the return value, the report
     /// and the directory, then empties `dir` again. Returns the first
     /// violation found.
-    pub fn run_and_check(&self, init: InitFn, dir: &Path) -> Result<(), String> {
-        let result = self.run_and_check_inner(init, dir);
+    pub fn run_and_check(&self, dispatcher: &Dispatcher, dir: &Path) -> Result<(), String> {
+        let result = self.run_and_check_inner(dispatcher, dir);
         let cleanup = empty_dir(dir);
         result.and(cleanup)
     }
 
-    fn run_and_check_inner(&self, init: InitFn, dir: &Path) -> Result<(), String> {
+    fn run_and_check_inner(&self, dispatcher: &Dispatcher, dir: &Path) -> Result<(), String> {
         let mut image = Guarded::new(self.readable_len(), 0);
         image.bytes_mut()[..self.payload.len()].copy_from_slice(&self.payload);
         let mut noise = Noise(self.noise | 1);
@@ -173,41 +173,21 @@ impl BootstrapCase {
         let mut device = DeviceArgs::default();
         noise.fill(bytemuck::bytes_of_mut(&mut device));
         device.device_id = self.device_id;
-        device.inner_so_bin = if self.null_bin { 0 } else { image.addr() };
         device.inner_so_len = self.declared_len;
-        device.report = if self.report { report.addr() } else { 0 };
-        let mut device_mem = Guarded::new(size_of::<DeviceArgs>(), self.slack[1]);
-        device_mem
-            .bytes_mut()
-            .copy_from_slice(bytemuck::bytes_of(&device));
 
         let mut block = Guarded::new(size_of::<BootstrapArgs>(), self.slack[0]);
         noise.fill(block.bytes_mut());
-        let device_args = if self.null_device_args {
-            0
-        } else {
-            device_mem.addr()
+        let links = Links {
+            image: !self.null_bin,
+            report: self.report,
+            device_args: !self.null_device_args,
+            block: !self.null_block,
         };
-        let at = offset_of!(BootstrapArgs, device_args);
-        block.bytes_mut()[at..at + 8].copy_from_slice(&device_args.to_le_bytes());
-        // Init only reads these three: a write faults.
-        image.seal();
-        device_mem.seal();
-        block.seal();
-        let block_ptr = if self.null_block {
-            std::ptr::null_mut()
-        } else {
-            block.ptr().cast::<c_void>()
-        };
-
-        // SAFETY: the block, the DeviceArgs and the report are live, sized as
-        // their types, and only addressed when non-null; `inner_so_bin`
-        // addresses `readable_len()` bytes, which covers `inner_so_len`
-        // whenever that is within the cap, as Init's contract requires.
-        let ret = unsafe { init(block_ptr) };
+        let call = Call::new(image, report, device, self.slack[1], block, links);
+        let ret = dispatcher.init(&call);
 
         let expected = self.expected(dir);
-        let report_bytes: BootstrapReport = bytemuck::pod_read_unaligned(report.bytes());
+        let report_bytes: BootstrapReport = bytemuck::pod_read_unaligned(call.report());
         match expected {
             Ok(()) => {
                 let fp = self.image_fingerprint();
@@ -218,9 +198,9 @@ impl BootstrapCase {
                 if self.report {
                     check_report_ok(&report_bytes, fp, self.declared_len, &target)?;
                 } else {
-                    check_untouched(report.bytes())?;
+                    check_untouched(call.report())?;
                 }
-                check_installed(&target, image.declared(self))?;
+                check_installed(&target, &call.image()[..self.declared_len as usize])?;
                 check_entries(dir, &[target.file_name().unwrap().to_str().unwrap()])
             }
             Err(rejection) => {
@@ -233,7 +213,7 @@ impl BootstrapCase {
                 if rejection.reported {
                     check_report_rejected(&report_bytes, rejection.errno)?;
                 } else {
-                    check_untouched(report.bytes())?;
+                    check_untouched(call.report())?;
                 }
                 check_entries(dir, &[])
             }
@@ -390,95 +370,4 @@ impl Noise {
             *b = self.0 as u8;
         }
     }
-}
-
-/// `len` bytes of private anonymous memory ending `slack` bytes before a
-/// `PROT_NONE` page. Pages never written are never backed, so a readable
-/// region as large as the 256 MiB cap costs almost nothing.
-struct Guarded {
-    map: *mut u8,
-    map_len: usize,
-    start: *mut u8,
-    len: usize,
-}
-
-impl Guarded {
-    fn new(len: usize, slack: u8) -> Self {
-        let page = page_size();
-        let body = (len + usize::from(slack)).div_ceil(page) * page;
-        let map_len = body + page;
-        // SAFETY: a fresh private anonymous mapping; no existing memory is
-        // affected.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(map, libc::MAP_FAILED, "mmap of {map_len} bytes failed");
-        let map = map.cast::<u8>();
-        // SAFETY: the last page lies inside the mapping just made.
-        let guard = unsafe { map.add(body) };
-        // SAFETY: `guard` is page-aligned and inside the mapping.
-        let rc = unsafe { libc::mprotect(guard.cast(), page, libc::PROT_NONE) };
-        assert_eq!(rc, 0, "mprotect of the guard page failed");
-        // SAFETY: `len + slack <= body`, so `start` lies inside the mapping.
-        let start = unsafe { guard.sub(len + usize::from(slack)) };
-        Self {
-            map,
-            map_len,
-            start,
-            len,
-        }
-    }
-
-    /// Makes the body read-only.
-    fn seal(&mut self) {
-        let body = self.map_len - page_size();
-        // SAFETY: `map..map + body` is the body of the mapping `new` made.
-        let rc = unsafe { libc::mprotect(self.map.cast(), body, libc::PROT_READ) };
-        assert_eq!(rc, 0, "mprotect read-only failed");
-    }
-
-    fn ptr(&self) -> *mut u8 {
-        self.start
-    }
-
-    fn addr(&self) -> u64 {
-        self.start as u64
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `start..start + len` is readable and writable, owned by
-        // `self`, and only reachable through `self` while borrowed.
-        unsafe { std::slice::from_raw_parts(self.start, self.len) }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.start, self.len) }
-    }
-
-    /// The image as Init reads it: the first `declared_len` bytes.
-    fn declared(&self, case: &BootstrapCase) -> &[u8] {
-        &self.bytes()[..case.declared_len as usize]
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `new` made; no borrow of it
-        // outlives `self`.
-        unsafe { libc::munmap(self.map.cast(), self.map_len) };
-    }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
 }

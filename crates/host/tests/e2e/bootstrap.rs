@@ -2,15 +2,14 @@
 //! (device, runtime SO), failures that carry the dispatcher's report, and
 //! init's ABI check.
 
-mod common;
-
 use std::sync::Barrier;
 use std::thread;
 
-use common::{builder, cann, in_sim, preinstall_dir, preinstalled, sim_root, stats};
-use simpler_host::abi::{InitArgs, ReportStage, ABI_VERSION};
+use simpler_host::abi::{sim, InitArgs, ReportStage, ABI_VERSION};
 use simpler_host::{BootstrapFailure, CacheStatus, Error, Role, SoImage};
 use simpler_testkit::device_artifacts;
+use simpler_testkit::host::{builder, cann, stats};
+use simpler_testkit::{in_sim, layout, preinstall_dir, preinstalled, sim_root};
 
 fn one_fill(runner: &mut simpler_host::DeviceRunner, value: u8) {
     let buf = runner.alloc(32).unwrap();
@@ -22,44 +21,48 @@ fn one_fill(runner: &mut simpler_host::DeviceRunner, value: u8) {
 
 #[test]
 fn sixteen_concurrent_runners_bootstrap_once() {
-    in_sim("sixteen_concurrent_runners_bootstrap_once", &[], || {
-        let cann = cann();
-        let barrier = Barrier::new(16);
-        let statuses: Vec<CacheStatus> = thread::scope(|s| {
-            let handles: Vec<_> = (0..16)
-                .map(|i| {
-                    let (cann, barrier) = (&cann, &barrier);
-                    s.spawn(move || {
-                        barrier.wait();
-                        let mut runner = builder(cann).threads(2).build().unwrap();
-                        one_fill(&mut runner, i);
-                        runner.info().cache
+    in_sim(
+        "bootstrap::sixteen_concurrent_runners_bootstrap_once",
+        &[],
+        || {
+            let cann = cann();
+            let barrier = Barrier::new(16);
+            let statuses: Vec<CacheStatus> = thread::scope(|s| {
+                let handles: Vec<_> = (0..16)
+                    .map(|i| {
+                        let (cann, barrier) = (&cann, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            let mut runner = builder(cann).threads(2).build().unwrap();
+                            one_fill(&mut runner, i);
+                            runner.info().cache
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let st = stats(&cann, 0);
-        assert_eq!(st.launches_kfc, 1, "{st:?}");
-        assert_eq!(st.kfc_calls, 1);
-        assert_eq!(
-            statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(st.launches_aicpu, 32, "16 inits and 16 execs");
-        assert_eq!(preinstalled(0).len(), 1);
-        // A later runner is a plain cache hit that uploads nothing.
-        let runner = builder(&cann).build().unwrap();
-        assert_eq!(runner.info().cache, CacheStatus::Hit);
-        assert_eq!(runner.info().bytes_uploaded, 0);
-        assert_eq!(stats(&cann, 0).launches_kfc, 1);
-    });
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let st = stats(&cann, 0);
+            assert_eq!(st.launches_kfc, 1, "{st:?}");
+            assert_eq!(st.kfc_calls, 1);
+            assert_eq!(
+                statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
+                1,
+                "{statuses:?}"
+            );
+            assert_eq!(st.launches_aicpu, 32, "16 inits and 16 execs");
+            assert_eq!(preinstalled(&sim_root(), 0).len(), 1);
+            // A later runner is a plain cache hit that uploads nothing.
+            let runner = builder(&cann).build().unwrap();
+            assert_eq!(runner.info().cache, CacheStatus::Hit);
+            assert_eq!(runner.info().bytes_uploaded, 0);
+            assert_eq!(stats(&cann, 0).launches_kfc, 1);
+        },
+    );
 }
 
 #[test]
 fn two_devices_bootstrap_twice() {
-    in_sim("two_devices_bootstrap_twice", &[], || {
+    in_sim("bootstrap::two_devices_bootstrap_twice", &[], || {
         let cann = cann();
         let mut r0 = builder(&cann).device(0).build().unwrap();
         let mut r1 = builder(&cann).device(1).build().unwrap();
@@ -68,8 +71,8 @@ fn two_devices_bootstrap_twice() {
         assert_eq!(stats(&cann, 0).launches_kfc, 1);
         assert_eq!(stats(&cann, 1).launches_kfc, 1);
         let name = r0.info().preinstall_name.to_string();
-        assert_eq!(preinstalled(0), std::slice::from_ref(&name));
-        assert_eq!(preinstalled(1), [name]);
+        assert_eq!(preinstalled(&sim_root(), 0), std::slice::from_ref(&name));
+        assert_eq!(preinstalled(&sim_root(), 1), [name]);
         // Interleaved use from one thread keeps each runner on its device.
         for i in 0..3 {
             one_fill(&mut r0, i);
@@ -83,7 +86,7 @@ fn two_devices_bootstrap_twice() {
 
 #[test]
 fn two_runtime_sos_install_two_files() {
-    in_sim("two_runtime_sos_install_two_files", &[], || {
+    in_sim("bootstrap::two_runtime_sos_install_two_files", &[], || {
         let cann = cann();
         let original = std::fs::read(device_artifacts().runtime()).unwrap();
         // Bytes appended after the last section leave a loadable ELF with
@@ -101,10 +104,10 @@ fn two_runtime_sos_install_two_files() {
             b.info().preinstall_name.to_string(),
         ];
         names.sort();
-        assert_eq!(preinstalled(0), names);
+        assert_eq!(preinstalled(&sim_root(), 0), names);
         assert_eq!(
-            std::fs::read(preinstall_dir(0).join(b.info().preinstall_name.as_str())).unwrap()
-                [..original.len()],
+            std::fs::read(preinstall_dir(&sim_root(), 0).join(b.info().preinstall_name.as_str()))
+                .unwrap()[..original.len()],
             original[..]
         );
         one_fill(&mut a, 1);
@@ -115,13 +118,13 @@ fn two_runtime_sos_install_two_files() {
 #[test]
 fn a_missing_preinstall_dir_fails_with_the_dispatchers_report() {
     in_sim(
-        "a_missing_preinstall_dir_fails_with_the_dispatchers_report",
+        "bootstrap::a_missing_preinstall_dir_fails_with_the_dispatchers_report",
         &[],
         || {
             let cann = cann();
             // Keep the device up while its preinstall directory goes away.
             let device = cann.open_device(0).unwrap();
-            std::fs::remove_dir_all(preinstall_dir(0)).unwrap();
+            std::fs::remove_dir_all(preinstall_dir(&sim_root(), 0)).unwrap();
             let err = builder(&cann).build().unwrap_err();
             let Error::Bootstrap(boot) = &err else {
                 panic!("{err}")
@@ -131,7 +134,7 @@ fn a_missing_preinstall_dir_fails_with_the_dispatchers_report() {
             assert_eq!(step.errno, libc_enoent());
             assert!(
                 step.path
-                    .starts_with(&preinstall_dir(0).display().to_string()),
+                    .starts_with(&preinstall_dir(&sim_root(), 0).display().to_string()),
                 "{}",
                 step.path
             );
@@ -142,7 +145,7 @@ fn a_missing_preinstall_dir_fails_with_the_dispatchers_report() {
 
             // Not cached: once the directory is back, the next runner
             // bootstraps again and succeeds.
-            std::fs::create_dir_all(preinstall_dir(0)).unwrap();
+            std::fs::create_dir_all(preinstall_dir(&sim_root(), 0)).unwrap();
             let runner = builder(&cann).build().unwrap();
             assert_eq!(runner.info().cache, CacheStatus::Miss);
             assert_eq!(stats(&cann, 0).launches_kfc, 2);
@@ -160,13 +163,13 @@ fn libc_enoent() -> i32 {
 #[test]
 fn a_preinstall_path_that_is_a_file_fails_with_enotdir() {
     in_sim(
-        "a_preinstall_path_that_is_a_file_fails_with_enotdir",
+        "bootstrap::a_preinstall_path_that_is_a_file_fails_with_enotdir",
         &[],
         || {
             // Before the device starts: the device process cannot create its
             // preinstall directory, and the dispatcher must say why.
-            std::fs::create_dir_all(sim_root().join("device0")).unwrap();
-            std::fs::write(preinstall_dir(0), b"not a directory").unwrap();
+            std::fs::create_dir_all(layout::device_dir(&sim_root(), 0)).unwrap();
+            std::fs::write(preinstall_dir(&sim_root(), 0), b"not a directory").unwrap();
             let cann = cann();
             let err = builder(&cann).build().unwrap_err();
             let Error::Bootstrap(boot) = &err else {
@@ -185,8 +188,8 @@ fn a_preinstall_path_that_is_a_file_fails_with_enotdir() {
 #[test]
 fn a_failed_write_reports_the_write_stage() {
     in_sim(
-        "a_failed_write_reports_the_write_stage",
-        &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
+        "bootstrap::a_failed_write_reports_the_write_stage",
+        &[(sim::env::FAIL_DISPATCHER_WRITE, "1")],
         || {
             let cann = cann();
             let err = builder(&cann).build().unwrap_err();
@@ -196,7 +199,10 @@ fn a_failed_write_reports_the_write_stage() {
             let step = boot.report().unwrap_or_else(|| panic!("{err}"));
             assert_eq!(step.stage, ReportStage::Write, "{err}");
             assert_ne!(step.errno, 0);
-            assert!(common::preinstalled(0).is_empty(), "no file left behind");
+            assert!(
+                preinstalled(&sim_root(), 0).is_empty(),
+                "no file left behind"
+            );
             assert_eq!(stats(&cann, 0).live_bytes, 0);
         },
     );
@@ -206,8 +212,8 @@ fn a_failed_write_reports_the_write_stage() {
 fn a_failed_allocation_frees_what_was_allocated() {
     // The second aclrtMalloc of the process is the runtime SO's buffer.
     in_sim(
-        "a_failed_allocation_frees_what_was_allocated",
-        &[("SIMPLER_SIM_FAIL_MALLOC", "2")],
+        "bootstrap::a_failed_allocation_frees_what_was_allocated",
+        &[(sim::env::FAIL_MALLOC, "2")],
         || {
             let cann = cann();
             let err = builder(&cann).build().unwrap_err();
@@ -233,7 +239,7 @@ fn a_failed_allocation_frees_what_was_allocated() {
 #[test]
 fn init_with_a_foreign_abi_version_is_rejected_clearly() {
     in_sim(
-        "init_with_a_foreign_abi_version_is_rejected_clearly",
+        "bootstrap::init_with_a_foreign_abi_version_is_rejected_clearly",
         &[],
         || {
             let cann = cann();
@@ -272,7 +278,7 @@ fn init_with_a_foreign_abi_version_is_rejected_clearly() {
 #[test]
 fn a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled() {
     in_sim(
-        "a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled",
+        "bootstrap::a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled",
         &[],
         || {
             let cann = cann();
@@ -288,12 +294,12 @@ fn a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled() {
             // The file vanishes behind the cache's back (as when a device
             // reset wipes the AICPU filesystem): init fails on the cached
             // install, and the builder installs it again.
-            std::fs::remove_file(preinstall_dir(0).join(name.as_str())).unwrap();
+            std::fs::remove_file(preinstall_dir(&sim_root(), 0).join(name.as_str())).unwrap();
             let mut healed = builder(&cann).build().unwrap();
             assert_eq!(healed.info().cache, CacheStatus::Miss);
             assert!(healed.info().bytes_uploaded > 0);
             assert_eq!(stats(&cann, 0).launches_kfc, 2);
-            assert_eq!(preinstalled(0), [name.to_string()]);
+            assert_eq!(preinstalled(&sim_root(), 0), [name.to_string()]);
             one_fill(&mut healed, 5);
         },
     );
@@ -301,65 +307,69 @@ fn a_cached_install_survives_a_reset_and_a_lost_one_is_reinstalled() {
 
 #[test]
 fn runners_from_one_image_share_one_bootstrap() {
-    in_sim("runners_from_one_image_share_one_bootstrap", &[], || {
-        let cann = cann();
-        let prepared = builder(&cann).threads(2).prepare().unwrap();
-        let statuses: Vec<CacheStatus> = thread::scope(|s| {
-            let handles: Vec<_> = (0..4)
-                .map(|i| {
-                    let prepared = prepared.clone();
-                    s.spawn(move || {
-                        let mut runner = prepared.build().unwrap();
-                        one_fill(&mut runner, i);
-                        runner.info().cache
+    in_sim(
+        "bootstrap::runners_from_one_image_share_one_bootstrap",
+        &[],
+        || {
+            let cann = cann();
+            let prepared = builder(&cann).threads(2).prepare().unwrap();
+            let statuses: Vec<CacheStatus> = thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|i| {
+                        let prepared = prepared.clone();
+                        s.spawn(move || {
+                            let mut runner = prepared.build().unwrap();
+                            one_fill(&mut runner, i);
+                            runner.info().cache
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(
-            statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(stats(&cann, 0).launches_kfc, 1);
-        let runner = prepared.clone().build().unwrap();
-        assert_eq!(
-            (runner.info().cache, runner.info().bytes_uploaded),
-            (CacheStatus::Hit, 0)
-        );
-        assert_eq!(
-            runner.info().runtime,
-            device_artifacts().runtime().display().to_string()
-        );
-        let name = runner.info().preinstall_name;
-        drop(runner);
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(
+                statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
+                1,
+                "{statuses:?}"
+            );
+            assert_eq!(stats(&cann, 0).launches_kfc, 1);
+            let runner = prepared.clone().build().unwrap();
+            assert_eq!(
+                (runner.info().cache, runner.info().bytes_uploaded),
+                (CacheStatus::Hit, 0)
+            );
+            assert_eq!(
+                runner.info().runtime,
+                device_artifacts().runtime().display().to_string()
+            );
+            let name = runner.info().preinstall_name;
+            drop(runner);
 
-        // A new image of the same content finds the install by its content
-        // and learns the fingerprint from it instead of hashing.
-        let fresh = SoImage::from_path(
-            device_artifacts().runtime(),
-            Role::Runtime,
-            cann.device_machine(),
-        )
-        .unwrap();
-        assert!(
-            format!("{fresh:?}").contains("fingerprint: None"),
-            "{fresh:?}"
-        );
-        let runner = builder(&cann).runtime_image(fresh.clone()).build().unwrap();
-        assert_eq!(runner.info().cache, CacheStatus::Hit);
-        assert!(format!("{fresh:?}").contains(&format!("{:016x}", runner.info().fingerprint)));
-        assert_eq!(fresh.preinstall_name(), name);
-        drop(runner);
+            // A new image of the same content finds the install by its content
+            // and learns the fingerprint from it instead of hashing.
+            let fresh = SoImage::from_path(
+                device_artifacts().runtime(),
+                Role::Runtime,
+                cann.device_machine(),
+            )
+            .unwrap();
+            assert!(
+                format!("{fresh:?}").contains("fingerprint: None"),
+                "{fresh:?}"
+            );
+            let runner = builder(&cann).runtime_image(fresh.clone()).build().unwrap();
+            assert_eq!(runner.info().cache, CacheStatus::Hit);
+            assert!(format!("{fresh:?}").contains(&format!("{:016x}", runner.info().fingerprint)));
+            assert_eq!(fresh.preinstall_name(), name);
+            drop(runner);
 
-        // An image holds the bytes, so a lost install is reinstalled from
-        // it without reading the file again.
-        std::fs::remove_file(preinstall_dir(0).join(name.as_str())).unwrap();
-        let mut healed = prepared.build().unwrap();
-        assert_eq!(healed.info().cache, CacheStatus::Miss);
-        assert_eq!(stats(&cann, 0).launches_kfc, 2);
-        assert_eq!(preinstalled(0), [name.to_string()]);
-        one_fill(&mut healed, 7);
-    });
+            // An image holds the bytes, so a lost install is reinstalled from
+            // it without reading the file again.
+            std::fs::remove_file(preinstall_dir(&sim_root(), 0).join(name.as_str())).unwrap();
+            let mut healed = prepared.build().unwrap();
+            assert_eq!(healed.info().cache, CacheStatus::Miss);
+            assert_eq!(stats(&cann, 0).launches_kfc, 2);
+            assert_eq!(preinstalled(&sim_root(), 0), [name.to_string()]);
+            one_fill(&mut healed, 7);
+        },
+    );
 }

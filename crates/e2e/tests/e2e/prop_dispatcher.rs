@@ -8,28 +8,24 @@
 //! nothing left in the preinstall directory.
 //!
 //! The oracle is shared with the `dispatcher_args` fuzz target
-//! (`fuzz/src/bootstrap_case.rs`). The dispatcher reads
+//! (`simpler_fuzz_cases::bootstrap_case`). The dispatcher reads
 //! `SIMPLER_AICPU_PREINSTALL_DIR` from the environment, so each property
 //! runs in a child process with a private directory. Cases per property:
 //! `PROPTEST_CASES` (default 256). See docs/fuzzing.md.
-
-#[path = "../../fuzz/src/bootstrap_case.rs"]
-mod bootstrap_case;
-#[path = "../../fuzz/src/decode.rs"]
-mod decode;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bootstrap_case::{BootstrapCase, InitFn, ELF_MAGIC};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use simpler_abi::bootstrap::REPORT_PATH_LEN;
 use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
-use simpler_abi::names::{DISPATCHER_INIT_SYMBOL, MAX_INNER_SO_LEN, PREINSTALL_DIR_ENV};
+use simpler_abi::names::{MAX_INNER_SO_LEN, PREINSTALL_DIR_ENV};
+use simpler_fuzz_cases::bootstrap_case::{BootstrapCase, Dispatcher, ELF_MAGIC};
+use simpler_fuzz_cases::decode;
 use simpler_testkit::{host_artifacts, in_child, is_child, ARTIFACTS_DIR_ENV};
 
 /// The child writes each case here, as a `dispatcher_args` fuzz input,
@@ -42,11 +38,11 @@ const CAP: u64 = MAX_INNER_SO_LEN;
 #[test]
 fn init_validates_generated_argument_blocks() {
     in_private_dir(
-        "init_validates_generated_argument_blocks",
-        |init, dir, case_file| {
+        "prop_dispatcher::init_validates_generated_argument_blocks",
+        |dispatcher, dir, case_file| {
             let real = RealSos::load();
             let outcomes = run_cases(&case_strategy(&real), case_file, |case| {
-                case.run_and_check(init, dir)?;
+                case.run_and_check(dispatcher, dir)?;
                 Ok(outcome(&case, dir))
             });
             assert_reached(&outcomes, &["installed", "EINVAL", "EFBIG", "ENOEXEC"]);
@@ -57,8 +53,8 @@ fn init_validates_generated_argument_blocks() {
 #[test]
 fn long_preinstall_dirs_fail_only_when_the_path_cannot_fit() {
     in_private_dir(
-        "long_preinstall_dirs_fail_only_when_the_path_cannot_fit",
-        |init, base, case_file| {
+        "prop_dispatcher::long_preinstall_dirs_fail_only_when_the_path_cannot_fit",
+        |dispatcher, base, case_file| {
             let real = RealSos::load();
             let base_len = base.as_os_str().len();
             // The longest directory (without a trailing '/') whose target
@@ -74,7 +70,7 @@ fn long_preinstall_dirs_fail_only_when_the_path_cannot_fit() {
                 let dir = dir_of_len(base, len, slash);
                 std::fs::create_dir_all(&dir).expect("create the long directory");
                 std::env::set_var(PREINSTALL_DIR_ENV, &dir);
-                let result = case.run_and_check(init, &dir);
+                let result = case.run_and_check(dispatcher, &dir);
                 std::env::set_var(PREINSTALL_DIR_ENV, base);
                 let first = dir.strip_prefix(base).unwrap().iter().next().unwrap();
                 std::fs::remove_dir_all(base.join(first)).expect("remove the long directory");
@@ -87,15 +83,16 @@ fn long_preinstall_dirs_fail_only_when_the_path_cannot_fit() {
 }
 
 /// Runs `body` in a child process with its own empty preinstall directory
-/// (`SIMPLER_AICPU_PREINSTALL_DIR`), passing it the dispatcher's Init, the
+/// (`SIMPLER_AICPU_PREINSTALL_DIR`), passing it the dispatcher, the
 /// directory and the case file; in the parent, checks that the child passed
 /// and left the directory empty.
-fn in_private_dir(name: &str, body: impl FnOnce(InitFn, &Path, &Path)) {
+fn in_private_dir(name: &str, body: impl FnOnce(&Dispatcher, &Path, &Path)) {
     if is_child() {
         let dir = PathBuf::from(std::env::var_os(PREINSTALL_DIR_ENV).expect("preinstall dir"));
         let case_file = PathBuf::from(std::env::var_os(CASE_FILE_ENV).expect("case file"));
-        let dispatcher = Dispatcher::load(&host_artifacts().dispatcher());
-        body(dispatcher.init, &dir, &case_file);
+        let dispatcher =
+            Dispatcher::load(&host_artifacts().dispatcher()).unwrap_or_else(|e| panic!("{e}"));
+        body(&dispatcher, &dir, &case_file);
         return;
     }
     let artifacts = host_artifacts();
@@ -242,24 +239,6 @@ fn outcome(case: &BootstrapCase, dir: &Path) -> &'static str {
             libc::ENAMETOOLONG => "ENAMETOOLONG",
             _ => "other",
         },
-    }
-}
-
-/// The dispatcher SO and its Init.
-struct Dispatcher {
-    init: InitFn,
-    _lib: libloading::Library,
-}
-
-impl Dispatcher {
-    fn load(path: &Path) -> Self {
-        // SAFETY: the dispatcher has no initialisers beyond libc's.
-        let lib = unsafe { libloading::Library::new(path) }
-            .unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));
-        // SAFETY: Init has the `InitFn` signature (DESIGN §5).
-        let init = *unsafe { lib.get::<InitFn>(DISPATCHER_INIT_SYMBOL.as_bytes()) }
-            .unwrap_or_else(|e| panic!("{DISPATCHER_INIT_SYMBOL}: {e}"));
-        Self { init, _lib: lib }
     }
 }
 

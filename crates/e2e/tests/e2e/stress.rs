@@ -1,4 +1,4 @@
-//! Multi-process stress (issue 5, item 2): 8 host processes × 4 runner
+//! Multi-process stress: 8 host processes × 4 runner
 //! threads × 50 create/exec/drop cycles on 2 simulated devices whose
 //! preinstall directories all processes share, mixing two runtime SOs.
 //!
@@ -32,24 +32,25 @@
 //! `SIMPLER_STRESS_CYCLES` overrides the 50 cycles per runner thread (the
 //! qemu stage of `cargo xtask test` may use fewer).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use simpler_abi::artifacts::files;
+use simpler_abi::sim;
 use simpler_host::abi::fingerprint;
 use simpler_host::{CacheStatus, Cann, Device, DeviceRunner, Error};
-use simpler_testkit::{in_child, is_child, SimRoot};
-use support::{
-    cann, child_env, children, columns, describe, device_processes, device_side, dispatcher_bytes,
-    preinstall_dir, print_record, records, runtime_pair, scan_mapped_runtimes, scan_preinstall,
-    stats, FileHashes,
+use simpler_testkit::host::{cann, stats};
+use simpler_testkit::{child_env, in_child, is_child, layout, preinstall_dir, SimRoot};
+
+use crate::support::{
+    children, columns, describe, device_processes, device_side, dispatcher_bytes, print_record,
+    records, runtime_pair, scan_mapped_runtimes, scan_preinstall, FileHashes,
 };
 
-const NAME: &str = "eight_processes_share_two_devices";
+const NAME: &str = "stress::eight_processes_share_two_devices";
 /// Set in a worker process: its index.
 const WORKER_ENV: &str = "SIMPLER_STRESS_WORKER";
 /// Cycles per runner thread.
@@ -80,7 +81,7 @@ fn eight_processes_share_two_devices() {
     // Builds the artifacts if needed, which is not part of the run.
     let mut env = child_env(root.path());
     let started = Instant::now();
-    env.push(("SIMPLER_SIM_DEVICE_COUNT".into(), DEVICES.to_string()));
+    env.push((sim::env::DEVICE_COUNT.into(), DEVICES.to_string()));
     let fps = runtime_pair().map(|so| fingerprint(&so));
 
     let done = AtomicBool::new(false);
@@ -190,11 +191,11 @@ fn the_detectors_detect() {
     assert_eq!(scan.other, ["notes.txt"]);
 
     // Something that looks like a device process of this root.
-    let device_dir = root.path().join("device0");
+    let device_dir = layout::device_dir(root.path(), 0);
     let mut fake = std::process::Command::new("sh")
         .arg("-c")
         .arg("sleep 30; :")
-        .arg("simpler-sim-aicpu")
+        .arg(files::SIM_DEVICE_BIN)
         .arg("--root")
         .arg(&device_dir)
         .spawn()

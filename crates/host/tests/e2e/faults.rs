@@ -2,13 +2,12 @@
 //! and a crashed device, each with CANN's code and a usable runner (or a
 //! device that recovers) afterwards.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{builder, cann, in_sim, stats};
-use simpler_host::abi::{OpCode, Task};
+use simpler_host::abi::{sim, OpCode, Task};
 use simpler_host::{CacheStatus, DeviceRunner, Error};
+use simpler_testkit::host::{builder, cann, stats};
+use simpler_testkit::in_sim;
 
 fn sleep_task(micros: u64) -> Task {
     Task {
@@ -35,8 +34,8 @@ fn cann_code(err: &Error) -> i32 {
 #[test]
 fn a_kernel_past_the_op_timeout_is_507017() {
     in_sim(
-        "a_kernel_past_the_op_timeout_is_507017",
-        &[("SIMPLER_SIM_OP_TIMEOUT_MS", "200")],
+        "faults::a_kernel_past_the_op_timeout_is_507017",
+        &[(sim::env::OP_TIMEOUT_MS, "200")],
         || {
             let cann = cann();
             let mut runner = builder(&cann).build().unwrap();
@@ -56,7 +55,7 @@ fn a_kernel_past_the_op_timeout_is_507017() {
 #[test]
 fn the_host_stops_waiting_after_the_launch_timeout() {
     in_sim(
-        "the_host_stops_waiting_after_the_launch_timeout",
+        "faults::the_host_stops_waiting_after_the_launch_timeout",
         &[],
         || {
             let cann = cann();
@@ -82,8 +81,8 @@ fn the_host_stops_waiting_after_the_launch_timeout() {
 fn a_crashed_device_is_poisoned_until_reset_then_recovers() {
     // Launch 1 is the bootstrap, 2 the init, 3 the first exec.
     in_sim(
-        "a_crashed_device_is_poisoned_until_reset_then_recovers",
-        &[("SIMPLER_SIM_KILL_AT_LAUNCH", "3")],
+        "faults::a_crashed_device_is_poisoned_until_reset_then_recovers",
+        &[(sim::env::KILL_AT_LAUNCH, "3")],
         || {
             let cann = cann();
             let mut runner = builder(&cann).build().unwrap();

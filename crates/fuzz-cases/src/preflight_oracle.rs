@@ -2,10 +2,8 @@
 //! problem the ELF header alone decides, and the invariants every other
 //! answer keeps.
 //!
-//! Shared by the `preflight` fuzz target and the property test
-//! `tests/tests/prop_preflight.rs`, which includes this file by path (the
-//! fuzz crate is outside the workspace, so the tests cannot depend on it).
-//! Only `std`, `simpler-abi` and `simpler-host` may be used here.
+//! Shared by the `preflight` fuzz target and the `prop_preflight` property
+//! tests of `simpler-e2e`.
 
 use simpler_abi::fingerprint;
 use simpler_host::elf::{Machine, Role, SoInfo};

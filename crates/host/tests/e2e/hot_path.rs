@@ -1,54 +1,23 @@
 //! `DeviceRunner::exec`, the per-launch hot path, allocates no host memory:
 //! counted with a global allocator that tallies this thread's allocations
-//! (the simulator library has its own allocator and is not counted).
+//! (the simulator library has its own allocator and is not counted). It is
+//! the allocator of the whole test binary, but it only counts, per thread,
+//! so the other tests are unaffected.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use common::{builder, cann, in_sim};
 use simpler_host::abi::work::WORK_MAGIC;
 use simpler_host::abi::{KernelArgs, OpCode, Task, WorkHeader, ABI_VERSION};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the
-// thread-local counter is a const-initialised Cell, so touching it never
-// allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use simpler_testkit::host::{builder, cann};
+use simpler_testkit::in_sim;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    sys::ALLOCATIONS.with(Cell::get)
 }
 
 #[test]
 fn exec_allocates_nothing_per_launch() {
-    in_sim("exec_allocates_nothing_per_launch", &[], || {
+    in_sim("hot_path::exec_allocates_nothing_per_launch", &[], || {
         let cann = cann();
         let mut runner = builder(&cann).threads(2).build().unwrap();
         let out = runner.alloc(64).unwrap();
@@ -96,4 +65,42 @@ fn exec_allocates_nothing_per_launch() {
         work.read_at(112, &mut status).unwrap();
         assert_eq!(u32::from_le_bytes(status), 1, "TaskStatus::Ok");
     });
+}
+
+/// The counting allocator.
+mod sys {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Allocations (and reallocations) made by this thread.
+        pub static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: forwards every call to the system allocator unchanged; the
+    // thread-local counter is a const-initialised Cell, so touching it never
+    // allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
 }

@@ -2,11 +2,10 @@
 //! results, the runtime's own validation, the host's checks, and device
 //! memory accounting.
 
-mod common;
-
-use common::{builder, cann, in_sim, stats};
 use simpler_host::abi::{fingerprint, OpCode, Task, TaskStatus};
 use simpler_host::{CacheStatus, Error};
+use simpler_testkit::host::{builder, cann, stats};
+use simpler_testkit::in_sim;
 
 fn f32s(n: usize, f: impl Fn(usize) -> f32) -> Vec<f32> {
     (0..n).map(f).collect()
@@ -18,7 +17,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn every_op_matches_the_host() {
-    in_sim("every_op_matches_the_host", &[], || {
+    in_sim("ops::every_op_matches_the_host", &[], || {
         let cann = cann();
         let mut runner = builder(&cann).threads(4).build().unwrap();
         assert_eq!(runner.info().cache, CacheStatus::Miss);
@@ -83,7 +82,7 @@ fn bytemuck_f32(raw: &[u8]) -> Vec<f32> {
 
 #[test]
 fn many_tasks_on_many_threads_each_run_once() {
-    in_sim("many_tasks_on_many_threads_each_run_once", &[], || {
+    in_sim("ops::many_tasks_on_many_threads_each_run_once", &[], || {
         let cann = cann();
         let mut runner = builder(&cann).threads(8).build().unwrap();
         let outs: Vec<_> = (0..200).map(|_| runner.alloc(64).unwrap()).collect();
@@ -100,7 +99,7 @@ fn many_tasks_on_many_threads_each_run_once() {
 
 #[test]
 fn the_runtime_reports_bad_tasks_per_task() {
-    in_sim("the_runtime_reports_bad_tasks_per_task", &[], || {
+    in_sim("ops::the_runtime_reports_bad_tasks_per_task", &[], || {
         let cann = cann();
         let mut runner = builder(&cann).threads(2).build().unwrap();
         let buf = runner.alloc(64).unwrap();
@@ -158,57 +157,61 @@ fn the_runtime_reports_bad_tasks_per_task() {
 
 #[test]
 fn the_host_rejects_tasks_that_cannot_succeed() {
-    in_sim("the_host_rejects_tasks_that_cannot_succeed", &[], || {
-        let cann = cann();
-        let mut runner = builder(&cann).build().unwrap();
-        let other_device = cann.open_device(1).unwrap();
-        let a = runner.alloc(16).unwrap();
-        let b = runner.alloc(12).unwrap();
-        let elsewhere = other_device.alloc(16).unwrap();
-        let mut batch = runner.batch();
-        let reason = |r: Result<_, Error>| match r {
-            Err(Error::InvalidTask { reason, .. }) => reason,
-            Err(other) => panic!("{other}"),
-            Ok(_) => panic!("accepted"),
-        };
-        assert!(reason(batch.copy(&a, &b).map(|_| ())).contains("differ in length"));
-        assert!(
-            reason(batch.add_f32(&a, &a, a.slice(1..13).unwrap()).map(|_| ()))
-                .contains("differ in length")
-        );
-        assert!(reason(
-            batch
-                .scale_f32(a.slice(1..13).unwrap(), &b, 2.0)
-                .map(|_| ())
-        )
-        .contains("not 4-byte aligned"));
-        assert!(reason(
-            batch
-                .add_f32(
-                    a.slice(0..6).unwrap(),
-                    a.slice(0..6).unwrap(),
-                    b.slice(0..6).unwrap()
-                )
-                .map(|_| ())
-        )
-        .contains("whole number"));
-        assert!(reason(batch.sum_f32(&a, &b).map(|_| ())).contains("must be 4 bytes"));
-        assert!(reason(batch.fnv1a64(&b, &a).map(|_| ())).contains("must be 8 bytes"));
-        assert!(reason(batch.fill(&elsewhere, 0).map(|_| ())).contains("device 1"));
-        assert!(batch.is_empty(), "rejected tasks are not queued");
-        assert!(a.slice(10..20).is_err());
-        // An empty batch does not launch.
-        let before = common::stats(&cann, 0).launches_aicpu;
-        let outcome = batch.run().unwrap();
-        assert!(outcome.is_empty());
-        assert_eq!(common::stats(&cann, 0).launches_aicpu, before);
-    });
+    in_sim(
+        "ops::the_host_rejects_tasks_that_cannot_succeed",
+        &[],
+        || {
+            let cann = cann();
+            let mut runner = builder(&cann).build().unwrap();
+            let other_device = cann.open_device(1).unwrap();
+            let a = runner.alloc(16).unwrap();
+            let b = runner.alloc(12).unwrap();
+            let elsewhere = other_device.alloc(16).unwrap();
+            let mut batch = runner.batch();
+            let reason = |r: Result<_, Error>| match r {
+                Err(Error::InvalidTask { reason, .. }) => reason,
+                Err(other) => panic!("{other}"),
+                Ok(_) => panic!("accepted"),
+            };
+            assert!(reason(batch.copy(&a, &b).map(|_| ())).contains("differ in length"));
+            assert!(
+                reason(batch.add_f32(&a, &a, a.slice(1..13).unwrap()).map(|_| ()))
+                    .contains("differ in length")
+            );
+            assert!(reason(
+                batch
+                    .scale_f32(a.slice(1..13).unwrap(), &b, 2.0)
+                    .map(|_| ())
+            )
+            .contains("not 4-byte aligned"));
+            assert!(reason(
+                batch
+                    .add_f32(
+                        a.slice(0..6).unwrap(),
+                        a.slice(0..6).unwrap(),
+                        b.slice(0..6).unwrap()
+                    )
+                    .map(|_| ())
+            )
+            .contains("whole number"));
+            assert!(reason(batch.sum_f32(&a, &b).map(|_| ())).contains("must be 4 bytes"));
+            assert!(reason(batch.fnv1a64(&b, &a).map(|_| ())).contains("must be 8 bytes"));
+            assert!(reason(batch.fill(&elsewhere, 0).map(|_| ())).contains("device 1"));
+            assert!(batch.is_empty(), "rejected tasks are not queued");
+            assert!(a.slice(10..20).is_err());
+            // An empty batch does not launch.
+            let before = stats(&cann, 0).launches_aicpu;
+            let outcome = batch.run().unwrap();
+            assert!(outcome.is_empty());
+            assert_eq!(stats(&cann, 0).launches_aicpu, before);
+        },
+    );
 }
 
 #[test]
 fn bootstrap_leaves_no_device_memory_and_drop_frees_everything() {
     in_sim(
-        "bootstrap_leaves_no_device_memory_and_drop_frees_everything",
+        "ops::bootstrap_leaves_no_device_memory_and_drop_frees_everything",
         &[],
         || {
             let cann = cann();

@@ -1,4 +1,4 @@
-//! The fault matrix (issue 5, item 3): every fault the simulator can
+//! The fault matrix: every fault the simulator can
 //! inject, at every phase of a runner's life — bootstrap, init, exec — must
 //! give the documented typed error, leave no device memory, temp file or
 //! process behind, and leave the device usable by a fresh runner.
@@ -33,22 +33,23 @@
 //! second child, without faults, on the same root: a fresh host
 //! process must find the device's filesystem usable too.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use simpler_abi::sim;
 use simpler_host::abi::{fingerprint, ReportStage};
 use simpler_host::{BootstrapFailure, CacheStatus, Cann, CannError, DeviceRunner, Error};
-use simpler_testkit::{in_child, is_child, SimRoot};
-use support::{
-    cann, child_env, children, columns, describe, device_processes, device_side, preinstall_dir,
-    print_record, records, scan_preinstall, sim_root, stats, FileHashes,
+use simpler_testkit::host::{cann, stats};
+use simpler_testkit::{child_env, in_child, is_child, preinstall_dir, sim_root, SimRoot};
+
+use crate::support::{
+    children, columns, describe, device_processes, device_side, print_record, records,
+    scan_preinstall, FileHashes,
 };
 
-const NAME: &str = "every_fault_at_every_phase";
+const NAME: &str = "fault_matrix::every_fault_at_every_phase";
 /// Set in a child: the fault it runs under (`Fault::key`), or `recover`.
 const CELL_ENV: &str = "SIMPLER_FAULT_CELL";
 /// Set in a child: N for a counted fault.
@@ -108,12 +109,12 @@ impl Fault {
 
     fn env(self) -> &'static str {
         match self {
-            Fault::Malloc => "SIMPLER_SIM_FAIL_MALLOC",
-            Fault::Memcpy => "SIMPLER_SIM_FAIL_MEMCPY",
-            Fault::Launch => "SIMPLER_SIM_FAIL_LAUNCH",
-            Fault::Sync => "SIMPLER_SIM_FAIL_SYNC",
-            Fault::DispatcherWrite => "SIMPLER_SIM_FAIL_DISPATCHER_WRITE",
-            Fault::KillAtLaunch => "SIMPLER_SIM_KILL_AT_LAUNCH",
+            Fault::Malloc => sim::env::FAIL_MALLOC,
+            Fault::Memcpy => sim::env::FAIL_MEMCPY,
+            Fault::Launch => sim::env::FAIL_LAUNCH,
+            Fault::Sync => sim::env::FAIL_SYNC,
+            Fault::DispatcherWrite => sim::env::FAIL_DISPATCHER_WRITE,
+            Fault::KillAtLaunch => sim::env::KILL_AT_LAUNCH,
         }
     }
 
@@ -364,7 +365,7 @@ struct Row {
 fn run_cell(fault: Fault, n: Option<u64>) -> Row {
     let root = SimRoot::new();
     let mut env = child_env(root.path());
-    env.push(("SIMPLER_SIM_DEVICE_COUNT".into(), "1".into()));
+    env.push((sim::env::DEVICE_COUNT.into(), "1".into()));
     let mut faulty = env.clone();
     faulty.push((CELL_ENV.into(), fault.key().into()));
     faulty.push((
