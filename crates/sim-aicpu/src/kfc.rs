@@ -156,10 +156,12 @@ impl Kfc {
                 .filter(|b| !b.is_empty())
             {
                 Some(bytes) => bytes,
-                None => return Err(outcome.exception(format!(
+                None => {
+                    return Err(outcome.exception(format!(
                     "the dispatcher SO at {:#x} ({} bytes) is empty or not inside device memory",
                     device_args.aicpu_so_bin, device_args.aicpu_so_len
-                ))),
+                )))
+                }
             };
             match self.save_and_open(&bytes, &mut outcome) {
                 Ok(latched) => *latch = Some(latched),

@@ -3,18 +3,16 @@
 //! order, streams run at once, and requests are still read (and the op
 //! timeout still kept) while every worker is busy.
 
-mod common;
-
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
     if ran_in_child(
-        "blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
-        &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+        "scheduling::blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
+        &[(env::AICPU_THREADS, "3")],
     ) {
         return;
     }
@@ -48,11 +46,11 @@ fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
 
 #[test]
 fn every_stream_runs_its_launches_in_order() {
-    if ran_in_child("every_stream_runs_its_launches_in_order", &[]) {
+    if ran_in_child("scheduling::every_stream_runs_its_launches_in_order", &[]) {
         return;
     }
     const LAUNCHES: u64 = 300;
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let streams: Vec<*mut c_void> = (0..3).map(|_| api.stream()).collect();
     let counters: Vec<u64> = streams
@@ -91,8 +89,8 @@ fn every_stream_runs_its_launches_in_order() {
 #[test]
 fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
     if ran_in_child(
-        "thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
-        &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+        "scheduling::thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
+        &[(env::DEVICE_MEM, "1048576")],
     ) {
         return;
     }
@@ -121,15 +119,12 @@ fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
 #[test]
 fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     if ran_in_child(
-        "requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
-        &[
-            ("SIMPLER_SIM_AICPU_THREADS", "1"),
-            ("SIMPLER_SIM_OP_TIMEOUT_MS", "300"),
-        ],
+        "scheduling::requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
+        &[(env::AICPU_THREADS, "1"), (env::OP_TIMEOUT_MS, "300")],
     ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let busy = api.stream();
     let queued = api.stream();
