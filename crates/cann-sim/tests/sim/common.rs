@@ -31,21 +31,16 @@ pub use simpler_sim_protocol::layout;
 pub const TEST_KERNELS: &str = "libsim_test_kernels.so";
 
 /// The simulator's C API: the one binding's table (its raw fields for
-/// deliberately bad arguments, its wrappers otherwise), the simulator's
-/// accounting functions it resolves as optional, and the three exports
-/// the table leaves out.
+/// deliberately bad arguments, its wrappers otherwise), and the three
+/// exports the table leaves out.
 pub struct Sim {
     api: Api,
-    /// `simpler_sim_get_stats`.
+    /// `simpler_sim_get_stats`, raw (the table has it as optional).
     pub get_stats: sys::SimGetStats,
-    /// `simpler_sim_device_machine`.
-    pub device_machine: sys::SimDeviceMachine,
-    /// `aclFinalize`.
-    pub finalize: sys::Finalize,
-    /// `aclrtSynchronizeStream`.
+    /// `aclrtSynchronizeStream`, raw.
     pub sync: sys::SyncStreamNoTimeout,
-    /// `simpler_sim_ping`.
-    pub ping: sys::SimPing,
+    finalize: sys::Finalize,
+    ping: sys::SimPing,
     // Keeps the extras' library loaded (the same one the table holds).
     _extras: libloading::Library,
 }
@@ -59,7 +54,7 @@ impl Deref for Sim {
 }
 
 /// The code of a wrapper's result.
-fn code<T>(result: Result<T, i32>) -> i32 {
+pub fn code<T>(result: Result<T, i32>) -> i32 {
     result.err().unwrap_or(ACL_SUCCESS)
 }
 
@@ -79,15 +74,38 @@ impl Sim {
         }
         Self {
             get_stats: api.sim_get_stats.expect("the simulator exports its stats"),
-            device_machine: api
-                .sim_device_machine
-                .expect("the simulator exports its machine"),
             finalize: get(&extras, symbols::FINALIZE),
             sync: get(&extras, symbols::SYNC_STREAM_NO_TIMEOUT),
             ping: get(&extras, symbols::SIM_PING),
             api,
             _extras: extras,
         }
+    }
+
+    /// `aclFinalize`.
+    pub fn finalize(&self) -> i32 {
+        // SAFETY: no arguments.
+        unsafe { (self.finalize)() }
+    }
+
+    /// `aclrtSynchronizeStream` of any handle (NULL and dead ones
+    /// included); returns the code.
+    pub fn sync_forever(&self, stream: *mut c_void) -> i32 {
+        // SAFETY: the simulator accepts any handle value and never
+        // dereferences it.
+        unsafe { (self.sync)(stream) }
+    }
+
+    /// `aclrtDestroyStream` of any handle; returns the code.
+    pub fn destroy(&self, stream: *mut c_void) -> i32 {
+        // SAFETY: as in `sync_forever`.
+        unsafe { (self.api.destroy_stream)(stream) }
+    }
+
+    /// `simpler_sim_ping(count)`.
+    pub fn ping(&self, count: u32) -> i32 {
+        // SAFETY: a plain integer argument.
+        unsafe { (self.ping)(count) }
     }
 
     /// This thread's last error message ("" when none).

@@ -232,29 +232,27 @@ fn init_twice_and_finalize() {
         return;
     }
     let api = Sim::load();
-    // SAFETY: NULL config paths and integer arguments.
-    unsafe {
-        api.ok("init", (api.acl_init)(std::ptr::null()));
-        api.expect(
-            "init",
-            (api.acl_init)(std::ptr::null()),
-            ACL_ERROR_REPEAT_INITIALIZE,
-            "already",
-        );
-        api.set(0);
-        let pid = device_pid(&api);
-        assert!(Path::new(&format!("/proc/{pid}")).exists());
-        api.ok("finalize", (api.finalize)());
-        assert!(!alive(pid), "finalize reaps the device process");
-        api.ok("init again", (api.acl_init)(std::ptr::null()));
-        api.ok("finalize", (api.finalize)());
-        api.expect(
-            "init",
-            (api.acl_init)(c"/no/such/config.json".as_ptr()),
-            ACL_ERROR_RT_PARAM_INVALID,
-            "does not exist",
-        );
-    }
+    api.ok("init", code(api.init()));
+    api.expect(
+        "init",
+        code(api.init()),
+        ACL_ERROR_REPEAT_INITIALIZE,
+        "already",
+    );
+    api.set(0);
+    let pid = device_pid(&api);
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    api.ok("finalize", api.finalize());
+    assert!(!alive(pid), "finalize reaps the device process");
+    api.ok("init again", code(api.init()));
+    api.ok("finalize", api.finalize());
+    api.expect(
+        "init",
+        // SAFETY: a NUL-terminated path.
+        unsafe { (api.acl_init)(c"/no/such/config.json".as_ptr()) },
+        ACL_ERROR_RT_PARAM_INVALID,
+        "does not exist",
+    );
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
@@ -274,8 +272,8 @@ fn alive(pid: u64) -> bool {
 fn device_pid(api: &Sim) -> u64 {
     let cell = api.alloc(8);
     api.launch_ok("getpid", "sim_getpid", &payload(cell, 0), 1, null_mut());
-    // SAFETY: NULL is the default stream.
-    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    // NULL is the default stream.
+    api.ok("sync", api.sync_forever(null_mut()));
     let pid = api.read_u64(cell);
     api.release(cell);
     pid
@@ -292,9 +290,7 @@ fn out_of_device_memory_is_memory_allocation() {
     let api = Sim::load();
     api.set(0);
     let a = api.alloc(512 * 1024);
-    let mut p = null_mut();
-    // SAFETY: `p` is writable.
-    let rc = unsafe { (api.malloc)(&mut p, 768 * 1024, 0) };
+    let rc = code(api.malloc(768 * 1024));
     api.expect(
         "malloc",
         rc,
@@ -410,19 +406,15 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
         ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
         "still running after 50 ms",
     );
-    // SAFETY: a live stream.
-    api.ok("sync slow", unsafe { (api.sync)(slow) });
+    api.ok("sync slow", api.sync_forever(slow));
     assert!(started.elapsed() >= Duration::from_millis(1400));
-    // SAFETY: live streams.
-    unsafe {
-        api.ok("destroy", (api.destroy_stream)(slow));
-        api.expect(
-            "destroy",
-            (api.destroy_stream)(slow),
-            ACL_ERROR_RT_PARAM_INVALID,
-            "not a live stream",
-        );
-    }
+    api.ok("destroy", api.destroy(slow));
+    api.expect(
+        "destroy",
+        api.destroy(slow),
+        ACL_ERROR_RT_PARAM_INVALID,
+        "not a live stream",
+    );
     api.release(counter);
     api.reset(0);
 }
@@ -515,18 +507,14 @@ fn a_device_crash_poisons_the_device_until_reset() {
     );
     let poisoned = ACL_ERROR_RT_DRV_INTERNAL_ERROR;
     api.sync_expect("sync", stream, poisoned, "until aclrtResetDevice");
-    let mut p = null_mut();
-    // SAFETY: writable out pointer; live device buffer; live stream.
-    unsafe {
-        api.expect(
-            "malloc",
-            (api.malloc)(&mut p, 8, 0),
-            poisoned,
-            "until aclrtResetDevice",
-        );
-        let (rc, _) = api.try_d2h(buf, 8);
-        api.expect("memcpy", rc, poisoned, "killed by signal 11");
-    }
+    api.expect(
+        "malloc",
+        code(api.malloc(8)),
+        poisoned,
+        "until aclrtResetDevice",
+    );
+    let (rc, _) = api.try_d2h(buf, 8);
+    api.expect("memcpy", rc, poisoned, "killed by signal 11");
     api.expect(
         "launch",
         api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, stream),
@@ -564,8 +552,8 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
         1,
         null_mut(),
     );
-    // SAFETY: NULL is the default stream.
-    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    // NULL is the default stream.
+    api.ok("sync", api.sync_forever(null_mut()));
     let bytes = api.d2h(text, 4096);
     let dir =
         String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == 0).unwrap()]).into_owned();
@@ -600,8 +588,7 @@ fn a_reset_wakes_a_sync_waiting_on_the_device() {
     let waiter = {
         let api = std::sync::Arc::clone(&api);
         std::thread::spawn(move || {
-            // SAFETY: a live stream handle.
-            let rc = unsafe { (api.sync)(stream as *mut c_void) };
+            let rc = api.sync_forever(stream as *mut c_void);
             (rc, api.last_error())
         })
     };
@@ -627,12 +614,9 @@ fn configuration_and_start_failures_are_clear() {
         let api = Sim::load();
         let expect = std::env::var("SIM_EXPECT").unwrap();
         let (code, needle) = expect.split_once(':').unwrap();
-        // SAFETY: plain integer argument.
-        let rc = unsafe { (api.set_device)(0) };
+        let rc = crate::common::code(api.set_device(0));
         api.expect("aclrtSetDevice", rc, code.parse().unwrap(), needle);
-        let mut count = 0;
-        // SAFETY: `count` is writable.
-        let rc = unsafe { (api.get_device_count)(&mut count) };
+        let rc = crate::common::code(api.device_count());
         if code == ACL_ERROR_RT_PARAM_INVALID.to_string() {
             api.expect("count", rc, ACL_ERROR_RT_PARAM_INVALID, needle);
         } else {
@@ -741,8 +725,7 @@ fn many_threads_and_streams_launch_concurrently() {
                         api.ok("sync", api.sync_ms(stream, 30_000));
                     }
                 }
-                // SAFETY: a live stream of this device.
-                api.ok("destroy", unsafe { (api.destroy_stream)(stream) });
+                api.ok("destroy", api.destroy(stream));
                 api.reset(0);
             })
         })

@@ -19,12 +19,10 @@ fn fault_sequence() {
     let mut codes: Vec<(&str, i32)> = Vec::new();
     let mut live = Vec::new();
     for _ in 0..3 {
-        let mut p = null_mut();
-        // SAFETY: `p` is writable.
-        let rc = unsafe { (api.malloc)(&mut p, 256, 0) };
-        codes.push(("malloc", rc));
-        if rc == 0 {
-            live.push(p as u64);
+        let got = api.malloc(256);
+        codes.push(("malloc", code(got)));
+        if let Ok(addr) = got {
+            live.push(addr);
         }
     }
     for &addr in &live {
@@ -107,9 +105,7 @@ fn injected_fault_messages_name_the_variable() {
     }
     let api = Sim::load();
     api.set(0);
-    let mut p = null_mut();
-    // SAFETY: `p` is writable.
-    let rc = unsafe { (api.malloc)(&mut p, 8, 0) };
+    let rc = code(api.malloc(8));
     api.expect(
         "malloc",
         rc,

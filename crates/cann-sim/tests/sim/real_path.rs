@@ -216,8 +216,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     // no file and is not cached, so it counts too).
     assert_eq!(s.dlopens, 3);
     assert_eq!(s.device_restarts, 0);
-    // SAFETY: no arguments.
-    assert_eq!(s.device_machine, unsafe { (api.device_machine)() });
+    assert_eq!(Some(s.device_machine), api.sim_device_machine());
     // The device process runs the machine the device SOs are built for
     // (e_machine at byte 18 of an ELF header, little-endian here).
     assert_eq!(

@@ -38,8 +38,7 @@ fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
         }
         assert_eq!(api.read_u64(count), 2);
     }
-    // SAFETY: a live stream of the current device.
-    api.ok("destroy", unsafe { (api.destroy_stream)(other) });
+    api.ok("destroy", api.destroy(other));
     api.release(count);
     api.reset(0);
 }
@@ -79,8 +78,7 @@ fn every_stream_runs_its_launches_in_order() {
     for (&s, &c) in streams.iter().zip(&counters) {
         api.ok("sync", api.sync_ms(s, 30_000));
         assert_eq!(api.read_u64(c), LAUNCHES);
-        // SAFETY: a live stream of the current device.
-        api.ok("destroy", unsafe { (api.destroy_stream)(s) });
+        api.ok("destroy", api.destroy(s));
         api.release(c);
     }
     api.reset(0);
@@ -135,8 +133,7 @@ fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     api.launch_ok("launch", "sim_sleep_ms", &payload(3000, 0), 1, busy);
     std::thread::sleep(Duration::from_millis(50));
     // Still answered: the device's main thread reads the channel.
-    // SAFETY: the current device is set.
-    api.ok("simpler_sim_ping", unsafe { (api.ping)(1) });
+    api.ok("simpler_sim_ping", api.ping(1));
     api.launch_ok("launch", "sim_count", &payload(count, 0), 1, queued);
     // The queued launch's op timeout runs while it waits for a worker, as
     // the sleeping one's does.
