@@ -5,6 +5,15 @@
 //!
 //! Threads: the `aicpu<N>` workers read requests and run kernels; the main
 //! thread is the op-timeout watchdog (see `engine`).
+//!
+//! Layout: `main` starts the device and hands the `engine` (workers,
+//! streams, timeouts, the channel) a `router`, which serves each kernel
+//! type — `kfc` (type 5) and `scheduler` (type 2) — over the device
+//! `memory`; `launch` is the leaf they all speak (`Ready`, `Outcome`).
+//! `ffi` holds the calls into C (kernel SOs, `DlogRecord`), `sys` the libc
+//! calls and the raw mapping; `log`, `sink`, `wake` and `faults` are
+//! small helpers. What the process shares with the library (messages,
+//! command line, filesystem layout) is `simpler-sim-protocol`.
 
 mod engine;
 mod faults;
