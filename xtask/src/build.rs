@@ -19,7 +19,8 @@ use crate::util::replace_with;
 
 const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
 const RUNTIME_PACKAGE: &str = "simpler-aicpu";
-const SIM_PACKAGE: &str = "simpler-cann-sim";
+const SIM_LIB_PACKAGE: &str = "simpler-cann-sim";
+const SIM_DEVICE_PACKAGE: &str = "simpler-sim-aicpu";
 
 /// The cargo profile of each piece, and the `--config` that defines the
 /// `--debug` variants (the root Cargo.toml declares only the release ones).
@@ -122,19 +123,17 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
 
     // The simulator's library is loaded by the host process, so it is only
     // built for the host; its device process binary is built for the target.
-    let (select, sim_files) = match target {
-        Target::Host => (
-            vec!["--lib", "--bin", files::SIM_DEVICE_BIN],
-            vec![files::SIM_LIB, files::SIM_DEVICE_BIN],
-        ),
-        Target::Aarch64 => (
-            vec!["--bin", files::SIM_DEVICE_BIN],
-            vec![files::SIM_DEVICE_BIN],
-        ),
-    };
-    let outputs = build(SIM_PACKAGE, profiles.simulator, select, vec![]).run(root)?;
-    for name in sim_files {
-        produced.push((name, pick(&outputs, SIM_PACKAGE, name)?));
+    let mut sim_parts = vec![(
+        SIM_DEVICE_PACKAGE,
+        vec!["--bin", files::SIM_DEVICE_BIN],
+        files::SIM_DEVICE_BIN,
+    )];
+    if let Target::Host = target {
+        sim_parts.insert(0, (SIM_LIB_PACKAGE, vec!["--lib"], files::SIM_LIB));
+    }
+    for (package, select, name) in sim_parts {
+        let outputs = build(package, profiles.simulator, select, vec![]).run(root)?;
+        produced.push((name, pick(&outputs, package, name)?));
     }
 
     let dir = target.artifacts_dir(root);

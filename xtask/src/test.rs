@@ -30,7 +30,7 @@ use crate::{build, check_abi, run};
 /// `"real_path::"`).
 const DEVICE_E2E_TESTS: [(&str, &str, Option<&str>); 4] = [
     ("simpler-host", "e2e", None),
-    ("simpler-cann-sim", "real_path", None),
+    ("simpler-cann-sim", "sim", Some("real_path::")),
     ("simpler-cli", "cli", None),
     ("simpler-e2e", "e2e", None),
 ];

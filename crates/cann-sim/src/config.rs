@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
+use simpler_abi::artifacts::files;
+use simpler_sim_protocol::layout;
+
 use crate::error::{AclError, AclResult};
+use crate::sys;
 
 /// Environment variable names, declared once in `simpler-abi`.
 pub use simpler_abi::sim::env;
@@ -94,8 +98,7 @@ impl Config {
                     env::ROOT
                 ))
             })?,
-            // SAFETY: getuid has no preconditions and cannot fail.
-            None => std::env::temp_dir().join(format!("simpler-sim-{}", unsafe { libc::getuid() })),
+            None => std::env::temp_dir().join(format!("simpler-sim-{}", sys::uid())),
         };
         let launcher = var(env::AICPU_LAUNCHER)?
             .map(|l| l.split_whitespace().map(str::to_owned).collect())
@@ -135,20 +138,21 @@ impl Config {
         if let Some(bin) = &self.aicpu_bin {
             return Ok(bin.clone());
         }
-        let lib = crate::memory::own_library_path().ok_or_else(|| {
+        let lib = sys::own_library_path().ok_or_else(|| {
             AclError::new(
                 crate::error::ACL_ERROR_RT_INTERNAL_ERROR,
                 format!(
-                    "cannot locate this library to find simpler-sim-aicpu next to it; set {}",
+                    "cannot locate this library to find {} next to it; set {}",
+                    files::SIM_DEVICE_BIN,
                     env::AICPU_BIN
                 ),
             )
         })?;
-        Ok(lib.with_file_name("simpler-sim-aicpu"))
+        Ok(lib.with_file_name(files::SIM_DEVICE_BIN))
     }
 
     /// `<root>/device<N>`.
     pub fn device_dir(&self, device: u32) -> PathBuf {
-        self.root.join(format!("device{device}"))
+        layout::device_dir(&self.root, device)
     }
 }

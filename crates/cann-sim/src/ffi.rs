@@ -1,5 +1,7 @@
-//! The exported C functions: CANN's signatures (DESIGN section 3) plus the
-//! simulator-only extras. Each one checks its pointers, calls `sim`, turns
+//! The exported C functions: CANN's signatures, as `simpler-cann-sys`
+//! declares them, plus the simulator-only extras. Each one checks its
+//! pointers, turns those it may read or write into references and slices
+//! (this is the only place that does), calls the safe code of `sim`, turns
 //! the result into a code and never lets a panic cross into C.
 
 use std::ffi::{c_char, c_void, CStr};
@@ -8,14 +10,34 @@ use std::path::Path;
 use std::time::Duration;
 
 use simpler_abi::{AicpuArgsEx, SimStats};
+use simpler_cann_sys::sys::{self as cann, symbols};
 
 use crate::error::{to_code, AclError, AclResult, ACL_ERROR_RT_INTERNAL_ERROR};
-use crate::sim;
+use crate::sim::{self, Block, LaunchArgs, Route};
 
 /// `aclError`.
-type AclErrorCode = i32;
+type AclErrorCode = cann::AclError;
 
-fn guard(call: &str, f: impl FnOnce() -> AclResult<()>) -> AclErrorCode {
+// Every export has the type the one binding declares for its symbol.
+const _: cann::AclInit = aclInit;
+const _: cann::Finalize = aclFinalize;
+const _: cann::GetDeviceCount = aclrtGetDeviceCount;
+const _: cann::SetDevice = aclrtSetDevice;
+const _: cann::ResetDevice = aclrtResetDevice;
+const _: cann::CreateStream = aclrtCreateStream;
+const _: cann::DestroyStream = aclrtDestroyStream;
+const _: cann::SyncStreamNoTimeout = aclrtSynchronizeStream;
+const _: cann::SyncStream = aclrtSynchronizeStreamWithTimeout;
+const _: cann::Malloc = aclrtMalloc;
+const _: cann::Free = aclrtFree;
+const _: cann::Memcpy = aclrtMemcpy;
+const _: cann::RecentErrMsg = aclGetRecentErrMsg;
+const _: cann::Launch = rtAicpuKernelLaunchExWithArgs;
+const _: cann::SimGetStats = simpler_sim_get_stats;
+const _: cann::SimDeviceMachine = simpler_sim_device_machine;
+const _: cann::SimPing = simpler_sim_ping;
+
+fn guard(call: &CStr, f: impl FnOnce() -> AclResult<()>) -> AclErrorCode {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -27,7 +49,7 @@ fn guard(call: &str, f: impl FnOnce() -> AclResult<()>) -> AclErrorCode {
             format!("simulator bug (panic): {what}"),
         ))
     });
-    to_code(call, result)
+    to_code(call.to_str().unwrap_or("?"), result)
 }
 
 fn non_null<T>(ptr: *const T, what: &str) -> AclResult<()> {
@@ -45,7 +67,7 @@ fn non_null<T>(ptr: *const T, what: &str) -> AclResult<()> {
 /// `config_path` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn aclInit(config_path: *const c_char) -> AclErrorCode {
-    guard("aclInit", || {
+    guard(symbols::ACL_INIT, || {
         if config_path.is_null() {
             return sim::init(None);
         }
@@ -65,7 +87,7 @@ pub unsafe extern "C" fn aclInit(config_path: *const c_char) -> AclErrorCode {
 /// `aclError aclFinalize(void)`.
 #[no_mangle]
 pub extern "C" fn aclFinalize() -> AclErrorCode {
-    guard("aclFinalize", sim::finalize)
+    guard(symbols::FINALIZE, sim::finalize)
 }
 
 /// `aclError aclrtGetDeviceCount(uint32_t *count)`.
@@ -74,7 +96,7 @@ pub extern "C" fn aclFinalize() -> AclErrorCode {
 /// `count` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn aclrtGetDeviceCount(count: *mut u32) -> AclErrorCode {
-    guard("aclrtGetDeviceCount", || {
+    guard(symbols::GET_DEVICE_COUNT, || {
         non_null(count, "count")?;
         let n = sim::device_count()?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
@@ -86,13 +108,13 @@ pub unsafe extern "C" fn aclrtGetDeviceCount(count: *mut u32) -> AclErrorCode {
 /// `aclError aclrtSetDevice(int32_t deviceId)`.
 #[no_mangle]
 pub extern "C" fn aclrtSetDevice(device_id: i32) -> AclErrorCode {
-    guard("aclrtSetDevice", || sim::set_device(device_id))
+    guard(symbols::SET_DEVICE, || sim::set_device(device_id))
 }
 
 /// `aclError aclrtResetDevice(int32_t deviceId)`.
 #[no_mangle]
 pub extern "C" fn aclrtResetDevice(device_id: i32) -> AclErrorCode {
-    guard("aclrtResetDevice", || sim::reset_device(device_id))
+    guard(symbols::RESET_DEVICE, || sim::reset_device(device_id))
 }
 
 /// `aclError aclrtCreateStream(aclrtStream *stream)`.
@@ -100,26 +122,28 @@ pub extern "C" fn aclrtResetDevice(device_id: i32) -> AclErrorCode {
 /// # Safety
 /// `stream` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn aclrtCreateStream(stream: *mut *mut c_void) -> AclErrorCode {
-    guard("aclrtCreateStream", || {
+pub unsafe extern "C" fn aclrtCreateStream(stream: *mut cann::AclrtStream) -> AclErrorCode {
+    guard(symbols::CREATE_STREAM, || {
         non_null(stream, "stream")?;
         let handle = sim::create_stream()?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { stream.write(handle as *mut c_void) };
+        unsafe { stream.write(handle as cann::AclrtStream) };
         Ok(())
     })
 }
 
 /// `aclError aclrtDestroyStream(aclrtStream stream)`.
 #[no_mangle]
-pub extern "C" fn aclrtDestroyStream(stream: *mut c_void) -> AclErrorCode {
-    guard("aclrtDestroyStream", || sim::destroy_stream(stream as u64))
+pub extern "C" fn aclrtDestroyStream(stream: cann::AclrtStream) -> AclErrorCode {
+    guard(symbols::DESTROY_STREAM, || {
+        sim::destroy_stream(stream as u64)
+    })
 }
 
 /// `aclError aclrtSynchronizeStream(aclrtStream stream)`: no timeout.
 #[no_mangle]
-pub extern "C" fn aclrtSynchronizeStream(stream: *mut c_void) -> AclErrorCode {
-    guard("aclrtSynchronizeStream", || {
+pub extern "C" fn aclrtSynchronizeStream(stream: cann::AclrtStream) -> AclErrorCode {
+    guard(symbols::SYNC_STREAM_NO_TIMEOUT, || {
         sim::synchronize(stream as u64, None)
     })
 }
@@ -128,10 +152,10 @@ pub extern "C" fn aclrtSynchronizeStream(stream: *mut c_void) -> AclErrorCode {
 /// timeout)`: `timeout` in ms, -1 waits forever.
 #[no_mangle]
 pub extern "C" fn aclrtSynchronizeStreamWithTimeout(
-    stream: *mut c_void,
+    stream: cann::AclrtStream,
     timeout: i32,
 ) -> AclErrorCode {
-    guard("aclrtSynchronizeStreamWithTimeout", || {
+    guard(symbols::SYNC_STREAM, || {
         let timeout = match timeout {
             -1 => None,
             ms if ms > 0 => Some(Duration::from_millis(ms as u64)),
@@ -156,7 +180,7 @@ pub unsafe extern "C" fn aclrtMalloc(
     size: usize,
     _policy: u32,
 ) -> AclErrorCode {
-    guard("aclrtMalloc", || {
+    guard(symbols::MALLOC, || {
         non_null(dev_ptr, "devPtr")?;
         let addr = sim::malloc(size)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
@@ -168,11 +192,12 @@ pub unsafe extern "C" fn aclrtMalloc(
 /// `aclError aclrtFree(void *devPtr)`.
 #[no_mangle]
 pub extern "C" fn aclrtFree(dev_ptr: *mut c_void) -> AclErrorCode {
-    guard("aclrtFree", || sim::free(dev_ptr as u64))
+    guard(symbols::FREE, || sim::free(dev_ptr as u64))
 }
 
 /// `aclError aclrtMemcpy(void *dst, size_t destMax, const void *src, size_t
-/// count, aclrtMemcpyKind kind)`.
+/// count, aclrtMemcpyKind kind)`. `sim` checks the arguments and says which
+/// sides are host memory; only those become slices here.
 ///
 /// # Safety
 /// Host-side buffers must be valid for `count` bytes.
@@ -184,9 +209,30 @@ pub unsafe extern "C" fn aclrtMemcpy(
     count: usize,
     kind: u32,
 ) -> AclErrorCode {
-    // SAFETY: forwarded from the caller's guarantee.
-    guard("aclrtMemcpy", || unsafe {
-        sim::memcpy(dst as u64, dest_max, src as u64, count, kind)
+    guard(symbols::MEMCPY, || {
+        match sim::memcpy_route(dst as u64, dest_max, src as u64, count, kind)? {
+            Route::HostToHost => {
+                // SAFETY: both pointers are non-NULL host addresses (checked
+                // by `memcpy_route`) that the caller guarantees for `count`
+                // bytes; `ptr::copy` allows them to overlap.
+                unsafe { std::ptr::copy(src.cast::<u8>(), dst.cast::<u8>(), count) };
+                Ok(())
+            }
+            Route::ToDevice(device) => {
+                // SAFETY: `src` is a non-NULL host address (checked) that the
+                // caller guarantees readable for `count` bytes.
+                let src = unsafe { std::slice::from_raw_parts(src.cast::<u8>(), count) };
+                device.copy_in(dst as u64, src)
+            }
+            Route::FromDevice(device) => {
+                // SAFETY: `dst` is a non-NULL host address (checked) that the
+                // caller guarantees writable for `count` bytes, and no other
+                // reference to it exists during the call.
+                let dst = unsafe { std::slice::from_raw_parts_mut(dst.cast::<u8>(), count) };
+                device.copy_out(dst, src as u64)
+            }
+            Route::OnDevice(device) => device.copy_within(dst as u64, src as u64, count),
+        }
     })
 }
 
@@ -212,16 +258,24 @@ pub unsafe extern "C" fn rtAicpuKernelLaunchExWithArgs(
     block_dim: u32,
     args_info: *const AicpuArgsEx,
     _sm_desc: *mut c_void,
-    stream: *mut c_void,
+    stream: cann::AclrtStream,
     _flags: u32,
 ) -> AclErrorCode {
-    guard("rtAicpuKernelLaunchExWithArgs", || {
+    guard(symbols::LAUNCH, || {
         non_null(args_info, "argsInfo")?;
         // SAFETY: non-NULL; the caller guarantees a readable struct. It is
         // read unaligned because C callers need not align it to 8.
         let info = unsafe { args_info.read_unaligned() };
-        // SAFETY: forwarded from the caller's guarantee about `args`.
-        unsafe { sim::launch(kernel_type, block_dim, &info, stream as u64) }
+        let args = sim::check_launch(kernel_type, block_dim, &info).map(|block| match block {
+            Block::Host { addr, len } => {
+                // SAFETY: a non-NULL host address outside every device
+                // window with a length in range (checked); the caller
+                // guarantees `argsSize` readable bytes there.
+                LaunchArgs::Host(unsafe { std::slice::from_raw_parts(addr as *const u8, len) })
+            }
+            Block::Device { addr, len } => LaunchArgs::Device(addr, len),
+        });
+        sim::launch(kernel_type, block_dim, &info, args, stream as u64)
     })
 }
 
@@ -232,7 +286,7 @@ pub unsafe extern "C" fn rtAicpuKernelLaunchExWithArgs(
 /// `out` is NULL or writable for a `SimStats`.
 #[no_mangle]
 pub unsafe extern "C" fn simpler_sim_get_stats(device: i32, out: *mut SimStats) -> i32 {
-    guard("simpler_sim_get_stats", || {
+    guard(symbols::SIM_GET_STATS, || {
         non_null(out, "out")?;
         let stats = sim::stats(device)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
@@ -254,5 +308,5 @@ pub extern "C" fn simpler_sim_device_machine() -> u32 {
 /// launch→sync.
 #[no_mangle]
 pub extern "C" fn simpler_sim_ping(count: u32) -> i32 {
-    guard("simpler_sim_ping", || sim::ping(count))
+    guard(symbols::SIM_PING, || sim::ping(count))
 }

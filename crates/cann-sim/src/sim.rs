@@ -1,5 +1,6 @@
 //! The library's process-wide state and the operations behind each C entry
-//! point, in safe Rust. `ffi` only converts arguments and results.
+//! point, in safe Rust on addresses and slices. `ffi` turns the C caller's
+//! pointers into those, and results into codes.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -9,12 +10,14 @@ use std::time::Duration;
 
 use simpler_abi::cann::memcpy_kind;
 use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC};
+use simpler_abi::sim::env;
 use simpler_abi::{AicpuArgsEx, SimStats};
 
 use crate::config::{Config, DEVICE_BASE, DEVICE_STRIDE, MAX_DEVICES};
-use crate::device::{device_base, Counters, Device, LaunchArgs, LaunchSpec};
+pub use crate::device::LaunchArgs;
+use crate::device::{device_base, Counters, Device, LaunchSpec};
 use crate::error::*;
-use crate::memory::Reservation;
+use crate::sys::Reservation;
 
 /// Largest argument block a launch accepts.
 const MAX_ARGS_SIZE: u32 = 1 << 20;
@@ -103,8 +106,9 @@ impl Sim {
                 AclError::new(
                     ACL_ERROR_RT_INVALID_DEVICEID,
                     format!(
-                        "device id {device} is out of range: the simulator has {} device(s) (SIMPLER_SIM_DEVICE_COUNT)",
-                        self.config.device_count
+                        "device id {device} is out of range: the simulator has {} device(s) ({})",
+                        self.config.device_count,
+                        env::DEVICE_COUNT
                     ),
                 )
             })
@@ -138,14 +142,9 @@ impl Sim {
         self.slots.get(id as usize)?.device.clone()
     }
 
-    /// Whether `addr` is in some device's window, set or not.
-    fn is_device_addr(&self, addr: u64) -> bool {
-        addr >= DEVICE_BASE && (addr - DEVICE_BASE) / DEVICE_STRIDE < u64::from(MAX_DEVICES)
-    }
-
     fn device_ptr(&self, addr: u64, what: &str) -> AclResult<Arc<Device>> {
         self.device_of(addr).ok_or_else(|| {
-            AclError::param(if self.is_device_addr(addr) {
+            AclError::param(if is_device_addr(addr) {
                 format!("{what} {addr:#x} belongs to a device that is not set (or was reset)")
             } else {
                 format!("{what} {addr:#x} is not a device address")
@@ -184,6 +183,11 @@ impl Sim {
         }
         self.streams.retain(|_, d| *d != id);
     }
+}
+
+/// Whether `addr` is in some device's window, set or not.
+fn is_device_addr(addr: u64) -> bool {
+    addr >= DEVICE_BASE && (addr - DEVICE_BASE) / DEVICE_STRIDE < u64::from(MAX_DEVICES)
 }
 
 /// `aclInit`: (re)reads the configuration when nothing is running.
@@ -327,7 +331,7 @@ pub fn synchronize(handle: u64, timeout: Option<Duration>) -> AclResult<()> {
     if fail {
         return Err(AclError::new(
             ACL_ERROR_RT_AICPU_EXCEPTION,
-            format!("injected failure of sync call #{nth} (SIMPLER_SIM_FAIL_SYNC)"),
+            format!("injected failure of sync call #{nth} ({})", env::FAIL_SYNC),
         ));
     }
     result
@@ -345,24 +349,13 @@ pub fn malloc(size: usize) -> AclResult<u64> {
             return Err(AclError::new(
                 ACL_ERROR_RT_MEMORY_ALLOCATION,
                 format!(
-                    "injected failure of aclrtMalloc call #{} (SIMPLER_SIM_FAIL_MALLOC)",
-                    sim.calls.malloc
+                    "injected failure of aclrtMalloc call #{} ({})",
+                    sim.calls.malloc,
+                    env::FAIL_MALLOC
                 ),
             ));
         }
-        let mut st = device.live_state()?;
-        let off = st.alloc.alloc(size as u64, false).ok_or_else(|| {
-            let (n, live) = st.alloc.user_usage();
-            AclError::new(
-                ACL_ERROR_RT_MEMORY_ALLOCATION,
-                format!(
-                    "device {} has no free block of {size} bytes ({live} bytes in {n} allocations live, {} bytes total; SIMPLER_SIM_DEVICE_MEM)",
-                    device.id, device.size
-                ),
-            )
-        })?;
-        device.note_usage(&st);
-        Ok(device.base + off)
+        device.alloc(size)
     })
 }
 
@@ -372,38 +365,35 @@ pub fn free(addr: u64) -> AclResult<()> {
     if addr == 0 {
         return Err(AclError::param("devPtr is NULL"));
     }
-    with_sim(|sim| {
-        let device = sim.device_ptr(addr, "devPtr")?;
-        let mut st = device.any_state();
-        let off = addr - device.base;
-        match st.alloc.containing(off) {
-            Some((start, b)) if start == off && !b.internal => {
-                st.alloc.free(off);
-                Ok(())
-            }
-            Some((start, b)) if !b.internal => Err(AclError::param(format!(
-                "devPtr {addr:#x} points inside the allocation at {:#x}, not at its start",
-                device.base + start
-            ))),
-            _ => Err(AclError::param(format!(
-                "devPtr {addr:#x} is not a live allocation (double free?)"
-            ))),
-        }
-    })
+    with_sim(|sim| sim.device_ptr(addr, "devPtr")?.free(addr))
 }
 
-/// `aclrtMemcpy`.
-///
-/// # Safety
-/// Host-side pointers must be valid for `count` bytes, as CANN requires.
-pub unsafe fn memcpy(
+/// What an `aclrtMemcpy` copies between, once its arguments are checked.
+/// The host sides are the caller's to turn into slices.
+#[derive(Debug)]
+pub enum Route {
+    /// Host to host: `count` bytes from `src` to `dst`, which may overlap.
+    HostToHost,
+    /// Host bytes to this device ([`Device::copy_in`] at `dst`).
+    ToDevice(Arc<Device>),
+    /// This device's bytes to the host ([`Device::copy_out`] from `src`).
+    FromDevice(Arc<Device>),
+    /// Within this device ([`Device::copy_within`]).
+    OnDevice(Arc<Device>),
+}
+
+/// `aclrtMemcpy` up to the copy itself: every check of the arguments (the
+/// device-side ranges excepted, which the copy checks), the fault count,
+/// and the devices involved. The copy runs without the global lock, so a
+/// large one holds up only calls on the same device.
+pub fn memcpy_route(
     dst: u64,
     dest_max: usize,
     src: u64,
     count: usize,
     kind: u32,
-) -> AclResult<()> {
-    let plan = with_sim(|sim| {
+) -> AclResult<Route> {
+    with_sim(|sim| {
         if dst == 0 || src == 0 {
             return Err(AclError::param(if dst == 0 {
                 "dst is NULL"
@@ -428,7 +418,7 @@ pub unsafe fn memcpy(
             _ => (true, true),
         };
         for (addr, on_device, what) in [(src, src_dev, "src"), (dst, dst_dev, "dst")] {
-            if !on_device && sim.is_device_addr(addr) {
+            if !on_device && is_device_addr(addr) {
                 return Err(AclError::param(format!(
                     "{what} {addr:#x} is a device address but the copy kind {kind} says host"
                 )));
@@ -439,17 +429,16 @@ pub unsafe fn memcpy(
             return Err(AclError::new(
                 ACL_ERROR_RT_INTERNAL_ERROR,
                 format!(
-                    "injected failure of aclrtMemcpy call #{} (SIMPLER_SIM_FAIL_MEMCPY)",
-                    sim.calls.memcpy
+                    "injected failure of aclrtMemcpy call #{} ({})",
+                    sim.calls.memcpy,
+                    env::FAIL_MEMCPY
                 ),
             ));
         }
-        // Resolve the devices under the global lock; copy without it, so a
-        // large copy holds up only calls on the same device.
         Ok(match kind {
-            memcpy_kind::HOST_TO_HOST => Copy::HostToHost,
-            memcpy_kind::HOST_TO_DEVICE => Copy::ToDevice(sim.device_ptr(dst, "dst")?),
-            memcpy_kind::DEVICE_TO_HOST => Copy::FromDevice(sim.device_ptr(src, "src")?),
+            memcpy_kind::HOST_TO_HOST => Route::HostToHost,
+            memcpy_kind::HOST_TO_DEVICE => Route::ToDevice(sim.device_ptr(dst, "dst")?),
+            memcpy_kind::DEVICE_TO_HOST => Route::FromDevice(sim.device_ptr(src, "src")?),
             _ => {
                 let device = sim.device_ptr(src, "src")?;
                 let other = sim.device_ptr(dst, "dst")?;
@@ -459,55 +448,83 @@ pub unsafe fn memcpy(
                         device.id, other.id
                     )));
                 }
-                Copy::OnDevice(device)
+                Route::OnDevice(device)
             }
         })
-    })?;
-    let len = count as u64;
-    match plan {
-        Copy::HostToHost => {
-            // SAFETY: the caller guarantees both host buffers.
-            unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, count) };
-        }
-        Copy::ToDevice(device) => {
-            let st = device.live_state()?;
-            let off = device.check_range(&st, dst, len, "dst")?;
-            // SAFETY: the caller guarantees `src`; the range was checked.
-            unsafe { device.memory().write(off, src as *const u8, count) };
-        }
-        Copy::FromDevice(device) => {
-            let st = device.live_state()?;
-            let off = device.check_range(&st, src, len, "src")?;
-            // SAFETY: the caller guarantees `dst`; the range was checked.
-            unsafe { device.memory().read(off, dst as *mut u8, count) };
-        }
-        Copy::OnDevice(device) => {
-            let st = device.live_state()?;
-            let s = device.check_range(&st, src, len, "src")?;
-            let d = device.check_range(&st, dst, len, "dst")?;
-            device.memory().copy_within(s, d, count);
-        }
+    })
+}
+
+/// Where a launch's argument block is, by the launch's arguments alone.
+#[derive(Clone, Copy, Debug)]
+pub enum Block {
+    /// `len` bytes of host memory at `addr`: the caller's to read.
+    Host {
+        /// Address.
+        addr: u64,
+        /// Length.
+        len: usize,
+    },
+    /// In device memory, used in place (`isNoNeedH2DCopy`).
+    Device {
+        /// Device address.
+        addr: u64,
+        /// Length.
+        len: u32,
+    },
+}
+
+/// The checks of a launch that need nothing but its arguments, in the
+/// order [`launch`] reports them (after it has found the stream and counted
+/// the launch): kernel type, `blockDim`, the argument block's address and
+/// size, unsupported entries, and which memory the block is in.
+pub fn check_launch(kernel_type: u32, block_dim: u32, info: &AicpuArgsEx) -> AclResult<Block> {
+    if kernel_type != KERNEL_TYPE_AICPU && kernel_type != KERNEL_TYPE_AICPU_KFC {
+        return Err(AclError::param(format!(
+            "kernel type {kernel_type} is not supported (2 = KERNEL_TYPE_AICPU, 5 = KERNEL_TYPE_AICPU_KFC)"
+        )));
     }
-    Ok(())
+    if block_dim == 0 {
+        return Err(AclError::param("blockDim is 0"));
+    }
+    if info.args == 0 {
+        return Err(AclError::param("argsInfo->args is NULL"));
+    }
+    if info.args_size == 0 || info.args_size > MAX_ARGS_SIZE {
+        return Err(AclError::param(format!(
+            "argsInfo->argsSize {} is outside 1..={MAX_ARGS_SIZE}",
+            info.args_size
+        )));
+    }
+    if info.host_input_info_num != 0 || info.kernel_offset_info_num != 0 {
+        return Err(AclError::param(
+            "hostInputInfo/kernelOffsetInfo entries are not supported by the simulator",
+        ));
+    }
+    if info.is_no_need_h2d_copy != 0 {
+        return Ok(Block::Device {
+            addr: info.args,
+            len: info.args_size,
+        });
+    }
+    if is_device_addr(info.args) {
+        return Err(AclError::param(format!(
+            "argsInfo->args {:#x} is a device address but isNoNeedH2DCopy is false",
+            info.args
+        )));
+    }
+    Ok(Block::Host {
+        addr: info.args,
+        len: info.args_size as usize,
+    })
 }
 
-/// What an `aclrtMemcpy` copies between, once checked.
-enum Copy {
-    HostToHost,
-    ToDevice(Arc<Device>),
-    FromDevice(Arc<Device>),
-    OnDevice(Arc<Device>),
-}
-
-/// `rtAicpuKernelLaunchExWithArgs`.
-///
-/// # Safety
-/// `info.args`, when `is_no_need_h2d_copy` is 0, must point to
-/// `info.args_size` readable host bytes, as CANN requires.
-pub unsafe fn launch(
+/// `rtAicpuKernelLaunchExWithArgs`, with `args` what [`check_launch`]
+/// made of the same arguments (and the host block as a slice).
+pub fn launch(
     kernel_type: u32,
     block_dim: u32,
     info: &AicpuArgsEx,
+    args: AclResult<LaunchArgs<'_>>,
     stream: u64,
 ) -> AclResult<()> {
     with_sim(|sim| {
@@ -519,42 +536,7 @@ pub unsafe fn launch(
             _ => &c.launches_other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if kernel_type != KERNEL_TYPE_AICPU && kernel_type != KERNEL_TYPE_AICPU_KFC {
-            return Err(AclError::param(format!(
-                "kernel type {kernel_type} is not supported (2 = KERNEL_TYPE_AICPU, 5 = KERNEL_TYPE_AICPU_KFC)"
-            )));
-        }
-        if block_dim == 0 {
-            return Err(AclError::param("blockDim is 0"));
-        }
-        if info.args == 0 {
-            return Err(AclError::param("argsInfo->args is NULL"));
-        }
-        if info.args_size == 0 || info.args_size > MAX_ARGS_SIZE {
-            return Err(AclError::param(format!(
-                "argsInfo->argsSize {} is outside 1..={MAX_ARGS_SIZE}",
-                info.args_size
-            )));
-        }
-        if info.host_input_info_num != 0 || info.kernel_offset_info_num != 0 {
-            return Err(AclError::param(
-                "hostInputInfo/kernelOffsetInfo entries are not supported by the simulator",
-            ));
-        }
-        let args = if info.is_no_need_h2d_copy != 0 {
-            LaunchArgs::Device(info.args, info.args_size)
-        } else {
-            if sim.is_device_addr(info.args) {
-                return Err(AclError::param(format!(
-                    "argsInfo->args {:#x} is a device address but isNoNeedH2DCopy is false",
-                    info.args
-                )));
-            }
-            // SAFETY: the caller guarantees `args_size` readable bytes.
-            LaunchArgs::Host(unsafe {
-                std::slice::from_raw_parts(info.args as *const u8, info.args_size as usize)
-            })
-        };
+        let args = args?;
         for (offset, what) in [
             (info.so_name_addr_offset, "soNameAddrOffset"),
             (info.kernel_name_addr_offset, "kernelNameAddrOffset"),
@@ -578,7 +560,7 @@ pub unsafe fn launch(
         if sim.config.faults.launch == Some(nth) {
             return Err(AclError::new(
                 ACL_ERROR_RT_INTERNAL_ERROR,
-                format!("injected failure of launch #{nth} (SIMPLER_SIM_FAIL_LAUNCH)"),
+                format!("injected failure of launch #{nth} ({})", env::FAIL_LAUNCH),
             ));
         }
         let timeout_ms = match info.timeout {
@@ -610,8 +592,7 @@ pub fn stats(device: i32) -> AclResult<SimStats> {
         let live = sim.slots[id as usize]
             .device
             .as_ref()
-            .map(|d| d.any_state().alloc.user_usage())
-            .unwrap_or((0, 0));
+            .map_or((0, 0), |d| d.usage());
         Ok((id, live))
     })?;
     let c = counters(id);

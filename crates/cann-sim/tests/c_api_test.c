@@ -1,7 +1,7 @@
 /* The simulator's C ABI exercised from C: a real bootstrap of the runtime SO
  * through the dispatcher, then init and exec launches whose results are
- * read back and checked. Layouts are restated here from DESIGN section 4
- * and docs/abi.md (with static assertions), as any C host would.
+ * read back and checked. Layouts are restated here from docs/abi.md (with
+ * static assertions), as any C host would.
  *
  * usage: c_api_test <dispatcher.so> <runtime.so>; prints "c_api_test: ok". */
 #include <stdio.h>

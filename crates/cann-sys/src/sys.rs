@@ -66,6 +66,10 @@ pub type Launch = unsafe extern "C" fn(
 pub type SimGetStats = unsafe extern "C" fn(device: i32, out: *mut SimStats) -> i32;
 /// The simulator's `uint32_t simpler_sim_device_machine(void)`.
 pub type SimDeviceMachine = unsafe extern "C" fn() -> u32;
+/// `aclError aclFinalize(void)`.
+pub type Finalize = unsafe extern "C" fn() -> AclError;
+/// `aclError aclrtSynchronizeStream(aclrtStream stream)`: waits without limit.
+pub type SyncStreamNoTimeout = unsafe extern "C" fn(stream: AclrtStream) -> AclError;
 /// The simulator's `int32_t simpler_sim_ping(uint32_t count)`: `count`
 /// round trips over the control channel of the calling thread's current
 /// device.
@@ -103,6 +107,10 @@ pub mod symbols {
     pub const SIM_GET_STATS: &CStr = simpler_abi::sim::SIM_GET_STATS_SYMBOL_C;
     /// [`super::SimDeviceMachine`] (simulator only).
     pub const SIM_DEVICE_MACHINE: &CStr = simpler_abi::sim::SIM_DEVICE_MACHINE_SYMBOL_C;
+    /// [`super::Finalize`].
+    pub const FINALIZE: &CStr = c"aclFinalize";
+    /// [`super::SyncStreamNoTimeout`].
+    pub const SYNC_STREAM_NO_TIMEOUT: &CStr = c"aclrtSynchronizeStream";
     /// [`super::SimPing`] (simulator only).
     pub const SIM_PING: &CStr = simpler_abi::sim::SIM_PING_SYMBOL_C;
 }

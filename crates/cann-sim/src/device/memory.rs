@@ -1,97 +1,112 @@
-//! Device memory as the device process sees it: the host's shared memory
-//! object mapped at the device's fixed address, plus bounds-checked reads
-//! for the simulator's own accesses (kernels access it directly).
+//! Device memory as the host library manages it: `aclrtMalloc` blocks from
+//! the device's allocator, the bounds check every access passes, and the
+//! copies between host slices and the device's memory object.
 
-use std::borrow::Cow;
-use std::ffi::c_void;
-use std::io;
+use std::sync::atomic::Ordering;
 
-use bytemuck::Pod;
+use simpler_abi::sim::env;
 
-/// The mapped window `[base, base + size)`.
-#[derive(Clone, Copy, Debug)]
-pub struct DeviceMemory {
-    base: u64,
-    size: u64,
-}
+use super::{lock, Device, State};
+use crate::error::*;
 
-impl DeviceMemory {
-    /// Maps `fd` at exactly `base`; fails rather than replace a mapping.
-    pub fn map(fd: i32, base: u64, size: u64) -> io::Result<Self> {
-        let len = usize::try_from(size).map_err(io::Error::other)?;
-        // SAFETY: MAP_FIXED_NOREPLACE refuses to replace existing mappings,
-        // so this cannot clobber memory of this process.
-        let got = unsafe {
-            libc::mmap(
-                base as *mut c_void,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
-                fd,
-                0,
-            )
+impl Device {
+    /// Checks that `[addr, addr + len)` lies inside one live user block and
+    /// returns its offset in the window.
+    pub(super) fn check_range(
+        &self,
+        st: &State,
+        addr: u64,
+        len: u64,
+        what: &str,
+    ) -> AclResult<u64> {
+        let off = addr - self.base;
+        let Some((start, block)) = st.alloc.containing(off).filter(|(_, b)| !b.internal) else {
+            return Err(AclError::param(format!(
+                "{what} {addr:#x} is not inside a live allocation of device {}",
+                self.id
+            )));
         };
-        if got == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        if got as u64 != base {
-            // SAFETY: unmapping the mapping just made, which nothing uses.
-            unsafe { libc::munmap(got, len) };
-            return Err(io::Error::other(format!(
-                "mapped at {got:p} instead of {base:#x} (MAP_FIXED_NOREPLACE unsupported?)"
+        if off + len > start + block.len {
+            return Err(AclError::param(format!(
+                "{what} {addr:#x} + {len} bytes runs past the allocation at {:#x} of {} bytes by {} bytes",
+                self.base + start,
+                block.len,
+                off + len - start - block.len
             )));
         }
-        Ok(Self { base, size })
+        Ok(off)
     }
 
-    /// Whether `[addr, addr + len)` lies inside the window.
-    pub fn contains(&self, addr: u64, len: u64) -> bool {
-        addr >= self.base
-            && addr
-                .checked_add(len)
-                .is_some_and(|end| end <= self.base + self.size)
+    /// `aclrtMalloc` of `size` (> 0) bytes; the device address.
+    pub fn alloc(&self, size: usize) -> AclResult<u64> {
+        let mut st = self.live_state()?;
+        let off = st.alloc.alloc(size as u64, false).ok_or_else(|| {
+            let (n, live) = st.alloc.user_usage();
+            AclError::new(
+                ACL_ERROR_RT_MEMORY_ALLOCATION,
+                format!(
+                    "device {} has no free block of {size} bytes ({live} bytes in {n} allocations live, {} bytes total; {})",
+                    self.id,
+                    self.size,
+                    env::DEVICE_MEM
+                ),
+            )
+        })?;
+        let (_, bytes) = st.alloc.user_usage();
+        self.counters.peak_bytes.fetch_max(bytes, Ordering::Relaxed);
+        Ok(self.base + off)
     }
 
-    /// A copy of `len` bytes at `addr`, `None` when out of the window.
-    pub fn read(&self, addr: u64, len: u64) -> Option<Vec<u8>> {
-        if !self.contains(addr, len) {
-            return None;
+    /// `aclrtFree` of the block at `addr`, which must be its start. Works on
+    /// a device whose process died, so cleanup after a crash releases
+    /// memory as on hardware.
+    pub fn free(&self, addr: u64) -> AclResult<()> {
+        let mut st = lock(&self.state);
+        let off = addr - self.base;
+        match st.alloc.containing(off) {
+            Some((start, b)) if start == off && !b.internal => {
+                st.alloc.free(off);
+                Ok(())
+            }
+            Some((start, b)) if !b.internal => Err(AclError::param(format!(
+                "devPtr {addr:#x} points inside the allocation at {:#x}, not at its start",
+                self.base + start
+            ))),
+            _ => Err(AclError::param(format!(
+                "devPtr {addr:#x} is not a live allocation (double free?)"
+            ))),
         }
-        let mut out = vec![0u8; len as usize];
-        // SAFETY: the range was checked to lie in the mapping, which stays
-        // mapped for the life of the process.
-        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
-        Some(out)
     }
 
-    /// A copy of the `T` at `addr`, `None` when out of the window.
-    pub fn read_pod<T: Pod>(&self, addr: u64) -> Option<T> {
-        self.read(addr, std::mem::size_of::<T>() as u64)
-            .map(|bytes| bytemuck::pod_read_unaligned(&bytes))
+    /// Live `aclrtMalloc` blocks: (count, requested bytes), whether or not
+    /// the process is alive.
+    pub fn usage(&self) -> (u64, u64) {
+        lock(&self.state).alloc.user_usage()
     }
 
-    /// The NUL-terminated name at `addr`, looked for within `max` bytes,
-    /// copied into `buf` when it fits there (no allocation), else onto the
-    /// heap.
-    pub fn read_name<'b>(&self, addr: u64, max: u64, buf: &'b mut [u8]) -> Option<Cow<'b, str>> {
-        let max = max.min(self.base + self.size - addr.min(self.base + self.size));
-        let short = max.min(buf.len() as u64);
-        if !self.contains(addr, short) {
-            return None;
-        }
-        // SAFETY: the range was checked to lie in the mapping, which stays
-        // mapped for the life of the process.
-        let nul = unsafe { libc::memchr(addr as *const c_void, 0, short as usize) };
-        if !nul.is_null() {
-            let end = nul as usize - addr as usize;
-            // SAFETY: `end < short <= buf.len()` bytes of the checked range.
-            unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), end) };
-            return std::str::from_utf8(&buf[..end]).ok().map(Cow::Borrowed);
-        }
-        let bytes = self.read(addr, max)?;
-        let end = bytes.iter().position(|&b| b == 0)?;
-        String::from_utf8(bytes[..end].to_vec())
-            .ok()
-            .map(Cow::Owned)
+    /// Copies `src` to device address `dst`, inside one live block.
+    pub fn copy_in(&self, dst: u64, src: &[u8]) -> AclResult<()> {
+        let st = self.live_state()?;
+        let off = self.check_range(&st, dst, src.len() as u64, "dst")?;
+        self.mem.write(off, src);
+        Ok(())
+    }
+
+    /// Fills `dst` from device address `src`, inside one live block.
+    pub fn copy_out(&self, dst: &mut [u8], src: u64) -> AclResult<()> {
+        let st = self.live_state()?;
+        let off = self.check_range(&st, src, dst.len() as u64, "src")?;
+        self.mem.read(off, dst);
+        Ok(())
+    }
+
+    /// Copies `len` bytes from device address `src` to `dst`, each inside
+    /// one live block (overlap allowed).
+    pub fn copy_within(&self, dst: u64, src: u64, len: usize) -> AclResult<()> {
+        let st = self.live_state()?;
+        let s = self.check_range(&st, src, len as u64, "src")?;
+        let d = self.check_range(&st, dst, len as u64, "dst")?;
+        self.mem.copy_within(s, d, len);
+        Ok(())
     }
 }

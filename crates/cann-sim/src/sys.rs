@@ -1,11 +1,15 @@
-//! The host side of device memory: the shared memory object, the host's
-//! private view of it, and the inaccessible reservation of the device's
-//! address window. Every raw-memory operation of the library lives here.
+//! Every libc call and raw-memory operation of the library: the device
+//! memory object and the host's view of it, the inaccessible reservation of
+//! each device's address window, finding this library's own path, and the
+//! descriptors handed to a device process between `fork` and `exec`.
 
 use std::ffi::{c_void, CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+use std::process::Command;
 use std::ptr::NonNull;
 
 /// A memfd of `len` bytes mapped shared into the host at an address the
@@ -69,32 +73,48 @@ impl SharedMemory {
         &self.fd
     }
 
-    /// Copies `len` bytes from host memory at `src` to offset `off`.
-    ///
-    /// # Safety
-    /// `src` must be readable for `len` bytes; `off + len` must not exceed
-    /// the object's length (the allocator's bounds check guarantees it).
-    pub unsafe fn write(&self, off: u64, src: *const u8, len: usize) {
-        debug_assert!(off as usize + len <= self.len);
-        // SAFETY: the caller guarantees `src` and the bounds; `ptr::copy`
-        // tolerates overlap, which a host buffer inside the view could cause.
-        unsafe { std::ptr::copy(src, self.view.as_ptr().add(off as usize), len) }
+    fn check(&self, off: u64, len: usize) {
+        assert!(
+            (off as usize)
+                .checked_add(len)
+                .is_some_and(|end| end <= self.len),
+            "device memory access at offset {off:#x} of {len} bytes is out of bounds"
+        );
     }
 
-    /// Copies `len` bytes at offset `off` to host memory at `dst`.
-    ///
-    /// # Safety
-    /// `dst` must be writable for `len` bytes; `off + len` must not exceed
-    /// the object's length.
-    pub unsafe fn read(&self, off: u64, dst: *mut u8, len: usize) {
-        debug_assert!(off as usize + len <= self.len);
-        // SAFETY: the caller guarantees `dst` and the bounds.
-        unsafe { std::ptr::copy(self.view.as_ptr().add(off as usize), dst, len) }
+    /// Copies `src` to offset `off` (the allocator's bounds check keeps it
+    /// inside; a copy that is not panics).
+    pub fn write(&self, off: u64, src: &[u8]) {
+        self.check(off, src.len());
+        // SAFETY: the range lies inside the mapping (checked above), which
+        // lives as long as `self`; `src` is a live slice. `ptr::copy`
+        // tolerates overlap, which a host buffer inside the view could cause.
+        unsafe {
+            std::ptr::copy(
+                src.as_ptr(),
+                self.view.as_ptr().add(off as usize),
+                src.len(),
+            )
+        }
+    }
+
+    /// Copies `dst.len()` bytes at offset `off` into `dst`.
+    pub fn read(&self, off: u64, dst: &mut [u8]) {
+        self.check(off, dst.len());
+        // SAFETY: as in `write`, with `dst` a live, exclusive slice.
+        unsafe {
+            std::ptr::copy(
+                self.view.as_ptr().add(off as usize),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
+        }
     }
 
     /// Copies `len` bytes inside the object (overlap allowed).
     pub fn copy_within(&self, src: u64, dst: u64, len: usize) {
-        assert!(src as usize + len <= self.len && dst as usize + len <= self.len);
+        self.check(src, len);
+        self.check(dst, len);
         // SAFETY: both ranges were just checked to lie inside the mapping.
         unsafe {
             std::ptr::copy(
@@ -166,7 +186,12 @@ impl Drop for Reservation {
 
 /// Path of the shared object this code was loaded from.
 pub fn own_library_path() -> Option<PathBuf> {
-    let mut info: libc::Dl_info = empty_dl_info();
+    let mut info = libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
     let addr = own_library_path as *const c_void;
     // SAFETY: `addr` is a code address of this library; `info` is writable.
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
@@ -175,16 +200,45 @@ pub fn own_library_path() -> Option<PathBuf> {
     // SAFETY: dladdr filled `dli_fname` with a NUL-terminated path that
     // lives as long as the library stays loaded.
     let name = unsafe { CStr::from_ptr(info.dli_fname) };
-    use std::os::unix::ffi::OsStrExt;
     let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
     std::fs::canonicalize(&path).ok().or(Some(path))
 }
 
-fn empty_dl_info() -> libc::Dl_info {
-    libc::Dl_info {
-        dli_fname: std::ptr::null(),
-        dli_fbase: std::ptr::null_mut(),
-        dli_sname: std::ptr::null(),
-        dli_saddr: std::ptr::null_mut(),
+/// The real user id of this process.
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The C library's name of signal `sig` ("Segmentation fault").
+pub fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a static or thread-local string for any
+    // signal number, copied out at once.
+    unsafe { CStr::from_ptr(libc::strsignal(sig)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Makes the process `command` starts inherit exactly `fds` (their
+/// close-on-exec flag cleared in the child) and die with `SIGKILL` when the
+/// thread that spawns it exits; it exits at once if this process is already
+/// gone by then.
+pub fn inherit_and_die_with_parent(command: &mut Command, fds: [RawFd; 3]) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls on plain integers.
+    unsafe {
+        command.pre_exec(move || {
+            for fd in fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }

@@ -1,28 +1,31 @@
 //! Every error path of the C API, with CANN's codes and a readable
 //! `aclGetRecentErrMsg`, plus the asynchronous stream semantics they rest on.
 
-mod common;
-
 use std::ffi::c_void;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 
-use common::*;
+use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
 use simpler_abi::names::KERNEL_TYPE_AICPU;
 use simpler_abi::AicpuArgsEx;
 
+use crate::common::*;
+
 fn root() -> String {
-    std::env::var("SIMPLER_SIM_ROOT").expect("child has a root")
+    std::env::var(env::ROOT).expect("child has a root")
 }
 
 #[test]
 fn bad_arguments_are_param_invalid_with_a_message() {
-    if ran_in_child("bad_arguments_are_param_invalid_with_a_message", &[]) {
+    if ran_in_child(
+        "errors::bad_arguments_are_param_invalid_with_a_message",
+        &[],
+    ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     let p = ACL_ERROR_RT_PARAM_INVALID;
     assert_eq!(api.last_error(), "", "no failure yet on this thread");
     // SAFETY: every call passes values the C API must cope with: NULL,
@@ -147,7 +150,7 @@ fn bad_arguments_are_param_invalid_with_a_message() {
         api.expect("destroy", (api.destroy_stream)(null_mut()), p, "NULL");
 
         let block = [0u8; 144];
-        let good = args_ex(&block, 80, 16);
+        let good = args_ex(&block, LAUNCH_SO_NAME_OFFSET, LAUNCH_KERNEL_NAME_OFFSET);
         let l = |kt: u32, dim: u32, info: *const AicpuArgsEx, s: *mut c_void| {
             (api.launch)(kt, c"op".as_ptr(), dim, info, null_mut(), s, 0)
         };
@@ -169,7 +172,11 @@ fn bad_arguments_are_param_invalid_with_a_message() {
         bad.so_name_addr_offset = 144;
         api.expect("launch", l(2, 1, &bad, stream), p, "soNameAddrOffset 144");
         let unterminated = [b'x'; 144];
-        let bad = args_ex(&unterminated, 80, 16);
+        let bad = args_ex(
+            &unterminated,
+            LAUNCH_SO_NAME_OFFSET,
+            LAUNCH_KERNEL_NAME_OFFSET,
+        );
         api.expect("launch", l(2, 1, &bad, stream), p, "not NUL-terminated");
         let mut bad = good;
         bad.host_input_info_num = 1;
@@ -212,7 +219,7 @@ fn bad_arguments_are_param_invalid_with_a_message() {
     assert_eq!(api.last_error(), "", "fetched messages are cleared");
     // The message is per thread.
     std::thread::spawn(|| {
-        let api = Api::load();
+        let api = Sim::load();
         assert_eq!(api.last_error(), "");
     })
     .join()
@@ -221,33 +228,31 @@ fn bad_arguments_are_param_invalid_with_a_message() {
 
 #[test]
 fn init_twice_and_finalize() {
-    if ran_in_child("init_twice_and_finalize", &[]) {
+    if ran_in_child("errors::init_twice_and_finalize", &[]) {
         return;
     }
-    let api = Api::load();
-    // SAFETY: NULL config paths and integer arguments.
-    unsafe {
-        api.ok("init", (api.init)(std::ptr::null()));
-        api.expect(
-            "init",
-            (api.init)(std::ptr::null()),
-            ACL_ERROR_REPEAT_INITIALIZE,
-            "already",
-        );
-        api.set(0);
-        let pid = device_pid(&api);
-        assert!(Path::new(&format!("/proc/{pid}")).exists());
-        api.ok("finalize", (api.finalize)());
-        assert!(!alive(pid), "finalize reaps the device process");
-        api.ok("init again", (api.init)(std::ptr::null()));
-        api.ok("finalize", (api.finalize)());
-        api.expect(
-            "init",
-            (api.init)(c"/no/such/config.json".as_ptr()),
-            ACL_ERROR_RT_PARAM_INVALID,
-            "does not exist",
-        );
-    }
+    let api = Sim::load();
+    api.ok("init", code(api.init()));
+    api.expect(
+        "init",
+        code(api.init()),
+        ACL_ERROR_REPEAT_INITIALIZE,
+        "already",
+    );
+    api.set(0);
+    let pid = device_pid(&api);
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    api.ok("finalize", api.finalize());
+    assert!(!alive(pid), "finalize reaps the device process");
+    api.ok("init again", code(api.init()));
+    api.ok("finalize", api.finalize());
+    api.expect(
+        "init",
+        // SAFETY: a NUL-terminated path.
+        unsafe { (api.acl_init)(c"/no/such/config.json".as_ptr()) },
+        ACL_ERROR_RT_PARAM_INVALID,
+        "does not exist",
+    );
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
@@ -264,11 +269,11 @@ fn alive(pid: u64) -> bool {
 }
 
 /// The pid of the current device's process, as a kernel sees it.
-fn device_pid(api: &Api) -> u64 {
+fn device_pid(api: &Sim) -> u64 {
     let cell = api.alloc(8);
     api.launch_ok("getpid", "sim_getpid", &payload(cell, 0), 1, null_mut());
-    // SAFETY: NULL is the default stream.
-    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    // NULL is the default stream.
+    api.ok("sync", api.sync_forever(null_mut()));
     let pid = api.read_u64(cell);
     api.release(cell);
     pid
@@ -277,17 +282,15 @@ fn device_pid(api: &Api) -> u64 {
 #[test]
 fn out_of_device_memory_is_memory_allocation() {
     if ran_in_child(
-        "out_of_device_memory_is_memory_allocation",
-        &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+        "errors::out_of_device_memory_is_memory_allocation",
+        &[(env::DEVICE_MEM, "1048576")],
     ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let a = api.alloc(512 * 1024);
-    let mut p = null_mut();
-    // SAFETY: `p` is writable.
-    let rc = unsafe { (api.malloc)(&mut p, 768 * 1024, 0) };
+    let rc = code(api.malloc(768 * 1024));
     api.expect(
         "malloc",
         rc,
@@ -305,7 +308,11 @@ fn out_of_device_memory_is_memory_allocation() {
 fn a_host_dereference_of_a_device_pointer_faults() {
     if !child() {
         let root = simpler_testkit::SimRoot::new();
-        let out = child_output("a_host_dereference_of_a_device_pointer_faults", &root, &[]);
+        let out = child_output(
+            "errors::a_host_dereference_of_a_device_pointer_faults",
+            &root,
+            &[],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             out.status.signal(),
@@ -317,7 +324,7 @@ fn a_host_dereference_of_a_device_pointer_faults() {
         assert!(!stdout.contains("survived"), "{stdout}");
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let buf = api.alloc(64);
     api.h2d(buf, &[7u8; 64]);
@@ -330,8 +337,8 @@ fn a_host_dereference_of_a_device_pointer_faults() {
 #[test]
 fn type2_runs_on_block_dim_threads_asynchronously() {
     if ran_in_child(
-        "type2_runs_on_block_dim_threads_asynchronously",
-        &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+        "errors::type2_runs_on_block_dim_threads_asynchronously",
+        &[(env::AICPU_THREADS, "3")],
     ) {
         return;
     }
@@ -339,17 +346,21 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
     // The argument block of `sim_count` on `counter`, built by hand with the
-    // kernel name at 16 and the SO name at 80.
+    // kernel and SO names at their per-task offsets.
     let count_block = || {
+        let (k, s) = (
+            LAUNCH_KERNEL_NAME_OFFSET as usize,
+            LAUNCH_SO_NAME_OFFSET as usize,
+        );
         let mut block = vec![0u8; 144];
         block[..16].copy_from_slice(&payload(counter, 0));
-        block[16..16 + 9].copy_from_slice(b"sim_count");
-        block[80..80 + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
+        block[k..k + 9].copy_from_slice(b"sim_count");
+        block[s..s + TEST_KERNELS.len()].copy_from_slice(TEST_KERNELS.as_bytes());
         block
     };
     // More threads than AICPU workers: the rest queue.
     let mut block = count_block();
-    let info = args_ex(&block, 80, 16);
+    let info = args_ex(&block, LAUNCH_SO_NAME_OFFSET, LAUNCH_KERNEL_NAME_OFFSET);
     api.ok(
         "launch",
         api.launch_raw(KERNEL_TYPE_AICPU, c"count", 8, &info, stream),
@@ -363,7 +374,7 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
     let block = count_block();
     let on_device = api.alloc(block.len());
     api.h2d(on_device, &block);
-    let mut info = args_ex(&block, 80, 16);
+    let mut info = args_ex(&block, LAUNCH_SO_NAME_OFFSET, LAUNCH_KERNEL_NAME_OFFSET);
     info.args = on_device;
     info.is_no_need_h2d_copy = 1;
     api.ok(
@@ -395,26 +406,25 @@ fn type2_runs_on_block_dim_threads_asynchronously() {
         ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
         "still running after 50 ms",
     );
-    // SAFETY: a live stream.
-    api.ok("sync slow", unsafe { (api.sync)(slow) });
+    api.ok("sync slow", api.sync_forever(slow));
     assert!(started.elapsed() >= Duration::from_millis(1400));
-    // SAFETY: live streams.
-    unsafe {
-        api.ok("destroy", (api.destroy_stream)(slow));
-        api.expect(
-            "destroy",
-            (api.destroy_stream)(slow),
-            ACL_ERROR_RT_PARAM_INVALID,
-            "not a live stream",
-        );
-    }
+    api.ok("destroy", api.destroy(slow));
+    api.expect(
+        "destroy",
+        api.destroy(slow),
+        ACL_ERROR_RT_PARAM_INVALID,
+        "not a live stream",
+    );
     api.release(counter);
     api.reset(0);
 }
 
 #[test]
 fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
-    if ran_in_child("a_failing_kernel_is_an_aicpu_exception_at_sync", &[]) {
+    if ran_in_child(
+        "errors::a_failing_kernel_is_an_aicpu_exception_at_sync",
+        &[],
+    ) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -454,7 +464,7 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
         );
         api.sync_expect("sync", stream, ACL_ERROR_RT_AICPU_EXCEPTION, needle);
     }
-    let log = std::fs::read_to_string(Path::new(&root()).join("device0/log/device.log")).unwrap();
+    let log = std::fs::read_to_string(layout::log_file(Path::new(&root()), 0)).unwrap();
     assert!(log.contains("has no kernel \"no_such_kernel\""), "{log}");
     api.release(counter);
     api.reset(0);
@@ -463,8 +473,8 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
 #[test]
 fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
     if ran_in_child(
-        "a_kernel_past_the_op_timeout_is_an_aicpu_timeout",
-        &[("SIMPLER_SIM_OP_TIMEOUT_MS", "200")],
+        "errors::a_kernel_past_the_op_timeout_is_an_aicpu_timeout",
+        &[(env::OP_TIMEOUT_MS, "200")],
     ) {
         return;
     }
@@ -481,7 +491,7 @@ fn a_kernel_past_the_op_timeout_is_an_aicpu_timeout() {
 
 #[test]
 fn a_device_crash_poisons_the_device_until_reset() {
-    if ran_in_child("a_device_crash_poisons_the_device_until_reset", &[]) {
+    if ran_in_child("errors::a_device_crash_poisons_the_device_until_reset", &[]) {
         return;
     }
     let (api, stream) = device0_stream();
@@ -497,18 +507,14 @@ fn a_device_crash_poisons_the_device_until_reset() {
     );
     let poisoned = ACL_ERROR_RT_DRV_INTERNAL_ERROR;
     api.sync_expect("sync", stream, poisoned, "until aclrtResetDevice");
-    let mut p = null_mut();
-    // SAFETY: writable out pointer; live device buffer; live stream.
-    unsafe {
-        api.expect(
-            "malloc",
-            (api.malloc)(&mut p, 8, 0),
-            poisoned,
-            "until aclrtResetDevice",
-        );
-        let (rc, _) = api.try_d2h(buf, 8);
-        api.expect("memcpy", rc, poisoned, "killed by signal 11");
-    }
+    api.expect(
+        "malloc",
+        code(api.malloc(8)),
+        poisoned,
+        "until aclrtResetDevice",
+    );
+    let (rc, _) = api.try_d2h(buf, 8);
+    api.expect("memcpy", rc, poisoned, "killed by signal 11");
     api.expect(
         "launch",
         api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, stream),
@@ -529,10 +535,13 @@ fn a_device_crash_poisons_the_device_until_reset() {
 
 #[test]
 fn device_sos_see_dlog_record_and_their_preinstall_dir() {
-    if ran_in_child("device_sos_see_dlog_record_and_their_preinstall_dir", &[]) {
+    if ran_in_child(
+        "errors::device_sos_see_dlog_record_and_their_preinstall_dir",
+        &[],
+    ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     api.launch_ok("log", "sim_log", &payload(0, 0), 1, null_mut());
     let text = api.alloc(4096);
@@ -543,16 +552,16 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
         1,
         null_mut(),
     );
-    // SAFETY: NULL is the default stream.
-    api.ok("sync", unsafe { (api.sync)(null_mut()) });
+    // NULL is the default stream.
+    api.ok("sync", api.sync_forever(null_mut()));
     let bytes = api.d2h(text, 4096);
     let dir =
         String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == 0).unwrap()]).into_owned();
     assert_eq!(
         Path::new(&dir),
-        Path::new(&root()).join("device0/preinstall")
+        layout::preinstall_dir(Path::new(&root()), 0)
     );
-    let log = std::fs::read_to_string(Path::new(&root()).join("device0/log/device.log")).unwrap();
+    let log = std::fs::read_to_string(layout::log_file(Path::new(&root()), 0)).unwrap();
     assert!(
         log.contains("INFO module 7: hello from sim_log: 42"),
         "{log}"
@@ -563,10 +572,10 @@ fn device_sos_see_dlog_record_and_their_preinstall_dir() {
 
 #[test]
 fn a_reset_wakes_a_sync_waiting_on_the_device() {
-    if ran_in_child("a_reset_wakes_a_sync_waiting_on_the_device", &[]) {
+    if ran_in_child("errors::a_reset_wakes_a_sync_waiting_on_the_device", &[]) {
         return;
     }
-    let api = std::sync::Arc::new(Api::load());
+    let api = std::sync::Arc::new(Sim::load());
     api.set(0);
     let stream = api.stream() as usize;
     api.launch_ok(
@@ -579,8 +588,7 @@ fn a_reset_wakes_a_sync_waiting_on_the_device() {
     let waiter = {
         let api = std::sync::Arc::clone(&api);
         std::thread::spawn(move || {
-            // SAFETY: a live stream handle.
-            let rc = unsafe { (api.sync)(stream as *mut c_void) };
+            let rc = api.sync_forever(stream as *mut c_void);
             (rc, api.last_error())
         })
     };
@@ -601,17 +609,14 @@ fn a_reset_wakes_a_sync_waiting_on_the_device() {
 
 #[test]
 fn configuration_and_start_failures_are_clear() {
-    let name = "configuration_and_start_failures_are_clear";
+    let name = "errors::configuration_and_start_failures_are_clear";
     if child() {
-        let api = Api::load();
+        let api = Sim::load();
         let expect = std::env::var("SIM_EXPECT").unwrap();
         let (code, needle) = expect.split_once(':').unwrap();
-        // SAFETY: plain integer argument.
-        let rc = unsafe { (api.set_device)(0) };
+        let rc = crate::common::code(api.set_device(0));
         api.expect("aclrtSetDevice", rc, code.parse().unwrap(), needle);
-        let mut count = 0;
-        // SAFETY: `count` is writable.
-        let rc = unsafe { (api.get_device_count)(&mut count) };
+        let rc = crate::common::code(api.device_count());
         if code == ACL_ERROR_RT_PARAM_INVALID.to_string() {
             api.expect("count", rc, ACL_ERROR_RT_PARAM_INVALID, needle);
         } else {
@@ -630,35 +635,35 @@ fn configuration_and_start_failures_are_clear() {
     let param = ACL_ERROR_RT_PARAM_INVALID.to_string();
     let cases: Vec<(&str, String, String)> = vec![
         (
-            "SIMPLER_SIM_AICPU_BIN",
+            env::AICPU_BIN,
             "/no/such/simpler-sim-aicpu".into(),
             format!("{poisoned}:does not exist"),
         ),
         (
-            "SIMPLER_SIM_AICPU_BIN",
+            env::AICPU_BIN,
             not_a_program.display().to_string(),
             format!("{poisoned}:is not an ELF file"),
         ),
         (
-            "SIMPLER_SIM_AICPU_LAUNCHER",
+            env::AICPU_LAUNCHER,
             "false".into(),
             format!("{poisoned}:failed to start"),
         ),
         (
-            "SIMPLER_SIM_DEVICE_MEM",
+            env::DEVICE_MEM,
             "lots".into(),
             format!("{param}:SIMPLER_SIM_DEVICE_MEM=\"lots\" is not a number"),
         ),
         (
-            "SIMPLER_SIM_DEVICE_COUNT",
+            env::DEVICE_COUNT,
             "17".into(),
             format!("{param}:SIMPLER_SIM_DEVICE_COUNT=17 is out of range"),
         ),
     ];
-    for (env, value, expect) in &cases {
+    for (var, value, expect) in &cases {
         run_child(
             name,
-            &[(env, value.as_str()), ("SIM_EXPECT", expect.as_str())],
+            &[(var, value.as_str()), ("SIM_EXPECT", expect.as_str())],
         );
     }
     // A root under a regular file: the device cannot create its directories.
@@ -675,7 +680,7 @@ fn in_child_with_root(name: &str, root: &Path, expect: &str) -> std::process::Ou
     simpler_testkit::in_child(
         name,
         [
-            ("SIMPLER_SIM_ROOT", root.display().to_string()),
+            (env::ROOT, root.display().to_string()),
             (
                 simpler_testkit::ARTIFACTS_DIR_ENV,
                 simpler_testkit::host_artifacts()
@@ -691,12 +696,12 @@ fn in_child_with_root(name: &str, root: &Path, expect: &str) -> std::process::Ou
 #[test]
 fn many_threads_and_streams_launch_concurrently() {
     if ran_in_child(
-        "many_threads_and_streams_launch_concurrently",
-        &[("SIMPLER_SIM_AICPU_THREADS", "2")],
+        "errors::many_threads_and_streams_launch_concurrently",
+        &[(env::AICPU_THREADS, "2")],
     ) {
         return;
     }
-    let api = std::sync::Arc::new(Api::load());
+    let api = std::sync::Arc::new(Sim::load());
     api.set(0);
     let counter = api.alloc(8);
     api.h2d(counter, &[0; 8]);
@@ -720,8 +725,7 @@ fn many_threads_and_streams_launch_concurrently() {
                         api.ok("sync", api.sync_ms(stream, 30_000));
                     }
                 }
-                // SAFETY: a live stream of this device.
-                api.ok("destroy", unsafe { (api.destroy_stream)(stream) });
+                api.ok("destroy", api.destroy(stream));
                 api.reset(0);
             })
         })

@@ -1,11 +1,8 @@
 //! The real path through the C API: the real dispatcher bootstraps the real
 //! runtime SO into the preinstall directory, which type-2 launches then run.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
 use simpler_abi::bootstrap::REPORT_MAGIC;
 use simpler_abi::work::WORK_MAGIC;
 use simpler_abi::{
@@ -13,6 +10,8 @@ use simpler_abi::{
     WorkHeader, ABI_VERSION,
 };
 use simpler_testkit::{device_artifacts, host_artifacts};
+
+use crate::common::*;
 
 /// The device SOs: the host's, or the ones named by
 /// `SIMPLER_DEVICE_ARTIFACTS_DIR` (aarch64 ones for a device process run
@@ -33,12 +32,12 @@ fn sos() -> (Vec<u8>, Vec<u8>) {
 /// `SIMPLER_SIM_AICPU_LAUNCHER` are set already).
 fn device_env() -> Vec<(&'static str, String)> {
     let (host, device) = (host_artifacts(), device_artifacts());
-    let mut env = Vec::new();
-    if host.dir() == device.dir() || std::env::var_os("SIMPLER_SIM_AICPU_BIN").is_some() {
-        return env;
+    let mut vars = Vec::new();
+    if host.dir() == device.dir() || std::env::var_os(env::AICPU_BIN).is_some() {
+        return vars;
     }
     let bin = device.sim_device_bin();
-    env.push(("SIMPLER_SIM_AICPU_BIN", bin.display().to_string()));
+    vars.push((env::AICPU_BIN, bin.display().to_string()));
     let machine = |path: &Path| {
         let bytes = std::fs::read(path).expect("read an ELF file");
         u16::from_le_bytes([bytes[18], bytes[19]])
@@ -46,14 +45,14 @@ fn device_env() -> Vec<(&'static str, String)> {
     const EM_AARCH64: u16 = 183;
     if machine(&bin) != machine(&host.sim_device_bin())
         && machine(&bin) == EM_AARCH64
-        && std::env::var_os("SIMPLER_SIM_AICPU_LAUNCHER").is_none()
+        && std::env::var_os(env::AICPU_LAUNCHER).is_none()
     {
-        env.push((
-            "SIMPLER_SIM_AICPU_LAUNCHER",
+        vars.push((
+            env::AICPU_LAUNCHER,
             "qemu-aarch64 -L /usr/aarch64-linux-gnu".into(),
         ));
     }
-    env
+    vars
 }
 
 /// [`ran_in_child`] with [`device_env`] added.
@@ -81,16 +80,16 @@ fn real_output(
 }
 
 fn device_log(root: &str) -> String {
-    std::fs::read_to_string(Path::new(root).join("device0/log/device.log")).unwrap_or_default()
+    std::fs::read_to_string(layout::log_file(Path::new(root), 0)).unwrap_or_default()
 }
 
 fn root() -> String {
-    std::env::var("SIMPLER_SIM_ROOT").expect("child has a root")
+    std::env::var(env::ROOT).expect("child has a root")
 }
 
 /// Builds a batch using four ops, runs it on 4 threads and checks every
 /// result against a host computation.
-fn exec_batch(api: &Api, stream: *mut std::ffi::c_void, so: &PreinstallName) {
+fn exec_batch(api: &Sim, stream: *mut std::ffi::c_void, so: &PreinstallName) {
     let n = 256usize;
     let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
     let b: Vec<f32> = (0..n).map(|i| 1000.0 - i as f32).collect();
@@ -163,7 +162,10 @@ fn exec_batch(api: &Api, stream: *mut std::ffi::c_void, so: &PreinstallName) {
 
 #[test]
 fn bootstrap_then_init_and_exec_with_the_real_sos() {
-    if ran_real_in_child("bootstrap_then_init_and_exec_with_the_real_sos", &[]) {
+    if ran_real_in_child(
+        "real_path::bootstrap_then_init_and_exec_with_the_real_sos",
+        &[],
+    ) {
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -187,9 +189,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     );
     assert_eq!(b.report.fingerprint, fingerprint(&runtime));
     assert_eq!(b.report.bytes_written, runtime.len() as u64);
-    let installed = Path::new(&root())
-        .join("device0/preinstall")
-        .join(so.as_str());
+    let installed = layout::preinstall_dir(Path::new(&root()), 0).join(so.as_str());
     assert_eq!(b.report.path_str(), Some(installed.to_str().unwrap()));
     assert_eq!(
         std::fs::read(&installed).expect("installed runtime"),
@@ -216,8 +216,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     // no file and is not cached, so it counts too).
     assert_eq!(s.dlopens, 3);
     assert_eq!(s.device_restarts, 0);
-    // SAFETY: no arguments.
-    assert_eq!(s.device_machine, unsafe { (api.device_machine)() });
+    assert_eq!(Some(s.device_machine), api.sim_device_machine());
     // The device process runs the machine the device SOs are built for
     // (e_machine at byte 18 of an ELF header, little-endian here).
     assert_eq!(
@@ -228,7 +227,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
     let log = device_log(&root());
     assert!(log.contains("KFC: dispatcher SO saved"), "{log}");
     // Nothing of the dispatcher stays in the device's tmp.
-    let tmp: Vec<_> = std::fs::read_dir(Path::new(&root()).join("device0/tmp"))
+    let tmp: Vec<_> = std::fs::read_dir(layout::tmp_dir(Path::new(&root()), 0))
         .unwrap()
         .collect();
     assert!(tmp.is_empty(), "{tmp:?}");
@@ -237,7 +236,7 @@ fn bootstrap_then_init_and_exec_with_the_real_sos() {
 
 #[test]
 fn the_kfc_latch_reuses_the_first_dispatcher() {
-    if ran_real_in_child("the_kfc_latch_reuses_the_first_dispatcher", &[]) {
+    if ran_real_in_child("real_path::the_kfc_latch_reuses_the_first_dispatcher", &[]) {
         return;
     }
     let (dispatcher, runtime) = sos();
@@ -252,7 +251,7 @@ fn the_kfc_latch_reuses_the_first_dispatcher() {
     let second = bootstrap(&api, stream, b"definitely not an ELF file", &other_runtime);
     assert_eq!(second.code, 0, "{}", second.message);
     assert_eq!(second.report.fingerprint, fingerprint(&other_runtime));
-    let dir = Path::new(&root()).join("device0/preinstall");
+    let dir = layout::preinstall_dir(Path::new(&root()), 0);
     assert!(dir.join(PreinstallName::of(&runtime).as_str()).is_file());
     assert!(dir
         .join(PreinstallName::of(&other_runtime).as_str())
@@ -268,7 +267,7 @@ fn the_kfc_latch_reuses_the_first_dispatcher() {
 #[test]
 fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
     if ran_real_in_child(
-        "a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception",
+        "real_path::a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception",
         &[],
     ) {
         return;
@@ -294,8 +293,8 @@ fn a_dispatcher_without_the_contract_symbols_is_an_aicpu_exception() {
 #[test]
 fn a_failing_dispatcher_write_surfaces_in_the_report() {
     if ran_real_in_child(
-        "a_failing_dispatcher_write_surfaces_in_the_report",
-        &[("SIMPLER_SIM_FAIL_DISPATCHER_WRITE", "1")],
+        "real_path::a_failing_dispatcher_write_surfaces_in_the_report",
+        &[(env::FAIL_DISPATCHER_WRITE, "1")],
     ) {
         return;
     }
@@ -320,7 +319,7 @@ fn a_failing_dispatcher_write_surfaces_in_the_report() {
     );
     assert_eq!(b.report.errno, libc::EFBIG);
     // The dispatcher removed its temp file; nothing is installed.
-    let dir = Path::new(&root()).join("device0/preinstall");
+    let dir = layout::preinstall_dir(Path::new(&root()), 0);
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -341,7 +340,7 @@ fn a_failing_dispatcher_write_surfaces_in_the_report() {
 #[test]
 fn two_host_processes_share_a_device_preinstall_directory() {
     if !child() {
-        let name = "two_host_processes_share_a_device_preinstall_directory";
+        let name = "real_path::two_host_processes_share_a_device_preinstall_directory";
         let check = |phase: &str, out: std::process::Output| {
             assert!(
                 out.status.success(),
@@ -416,7 +415,7 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
         // cargo's LD_LIBRARY_PATH (target/debug/deps) would win over the
         // rpath and load a debug build of the library instead.
         .env_remove("LD_LIBRARY_PATH")
-        .env("SIMPLER_SIM_ROOT", root.path())
+        .env(env::ROOT, root.path())
         .envs(device_env())
         .output()
         .unwrap();
@@ -429,5 +428,7 @@ fn a_c_program_bootstraps_and_runs_through_the_header() {
     );
     assert!(stdout.contains("c_api_test: ok"), "{stdout}");
     let so = PreinstallName::of(&std::fs::read(device.runtime()).unwrap());
-    assert!(root.preinstall(0).join(so.as_str()).is_file());
+    assert!(layout::preinstall_dir(root.path(), 0)
+        .join(so.as_str())
+        .is_file());
 }

@@ -32,42 +32,38 @@
 //! results of their blocks are dropped and its queued blocks skipped). It
 //! takes the channel as above, and it ends the process when the channel
 //! hangs up.
+//!
+//! **Router.** What a launch runs is not the engine's business: it hands
+//! each launch request to its [`Router`], which checks it and says what
+//! its blocks call, and calls that on the AICPU thread of each block.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::c_void;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use simpler_abi::cann::error::ACL_ERROR_RT_DEVICE_TASK_ABORT;
-use simpler_abi::names::DISPATCHER_INIT_SYMBOL;
+use simpler_abi::sim::env;
+use simpler_sim_protocol::channel::{self, Received};
+use simpler_sim_protocol::{reply, request, Doorbell, Reply, Request, LAUNCH_FLAG_DIE};
 
-use crate::log::{self, level};
-use crate::protocol::{self, reply, request, Received, Reply, Request};
-use crate::wake::{self, Bell};
-use crate::{Context, Outcome};
+use crate::launch::{Outcome, Ready, Shape};
+use crate::log;
+use crate::sys;
+use crate::wake;
 
-/// An AICPU kernel entry point: the device address of the argument block in,
-/// 0 for success out.
-pub type KernelFn = unsafe extern "C" fn(*mut c_void) -> u32;
+/// What the engine runs: the kernel types a device serves.
+pub trait Router: Send + Sync + 'static {
+    /// What a block calls.
+    type Entry: Copy + Send + 'static;
 
-/// What each block of a launch calls.
-#[derive(Clone, Copy)]
-pub enum Entry {
-    /// A type-2 kernel.
-    Kernel(KernelFn),
-    /// The latched dispatcher's `DynTileFwkBackendKernelServerInit` (KFC).
-    DispatcherInit(KernelFn),
-}
+    /// Checks a launch and finds what its blocks call; `Err` is a launch
+    /// that ends without running anything.
+    fn prepare(&self, req: &Request) -> Result<Ready<Self::Entry>, Outcome>;
 
-/// A launch that passed its checks and only has to run.
-pub struct Ready {
-    /// What its blocks call.
-    pub entry: Entry,
-    /// `so:kernel`, for messages.
-    pub label: &'static str,
-    /// Accounting so far (SO loads, dispatcher saves and calls).
-    pub outcome: Outcome,
+    /// Runs one block of a launch on the calling AICPU thread; `arg` is the
+    /// device address of its argument block.
+    fn run(&self, entry: Self::Entry, arg: u64) -> u32;
 }
 
 /// Something queued on a stream behind its running launch.
@@ -88,10 +84,11 @@ struct Stream {
 }
 
 /// A started launch.
-struct Running {
+struct Running<E> {
     seq: u64,
     stream: u64,
-    entry: Entry,
+    entry: E,
+    shape: Shape,
     arg: u64,
     label: &'static str,
     blocks: u32,
@@ -104,19 +101,16 @@ struct Running {
     outcome: Outcome,
 }
 
-impl Running {
+impl<E> Running<E> {
     fn finished(self) -> Outcome {
         if self.failures.is_empty() {
             return self.outcome;
         }
-        let message = match self.entry {
-            Entry::DispatcherInit(_) => {
-                format!(
-                    "{DISPATCHER_INIT_SYMBOL} returned {}",
-                    self.failures[0].1 as i32
-                )
+        let message = match self.shape {
+            Shape::Single => {
+                format!("{} returned {}", self.label, self.failures[0].1 as i32)
             }
-            Entry::Kernel(_) => {
+            Shape::Blocks => {
                 let shown: Vec<String> = self
                     .failures
                     .iter()
@@ -137,11 +131,9 @@ impl Running {
 
     fn timed_out(self) -> Outcome {
         let ms = self.timeout.as_millis();
-        let message = match self.entry {
-            Entry::DispatcherInit(_) => {
-                format!("{DISPATCHER_INIT_SYMBOL} exceeded the op timeout of {ms} ms")
-            }
-            Entry::Kernel(_) => format!(
+        let message = match self.shape {
+            Shape::Single => format!("{} exceeded the op timeout of {ms} ms", self.label),
+            Shape::Blocks => format!(
                 "{} exceeded the op timeout of {ms} ms with {} of {} thread(s) unfinished",
                 self.label, self.remaining, self.blocks
             ),
@@ -172,8 +164,7 @@ enum Reader {
 /// someone else.
 const TICK: Duration = Duration::from_millis(1);
 
-#[derive(Default)]
-struct Core {
+struct Core<E> {
     jobs: VecDeque<Job>,
     reader: Reader,
     /// The reading worker is running a launch it read (not listening).
@@ -189,22 +180,41 @@ struct Core {
     active: bool,
     streams: BTreeMap<u64, Stream>,
     /// Started launches (few at a time: one per busy stream).
-    running: Vec<Running>,
+    running: Vec<Running<E>>,
     /// When the main thread next looks for launches past their deadline.
     /// Not moved later when launches finish early: the main thread only
     /// needs waking when a new deadline comes before it.
     watch_at: Option<Instant>,
 }
 
+impl<E> Core<E> {
+    /// Nobody reads the channel yet; the main thread dozes until a launch
+    /// starts.
+    fn new() -> Self {
+        Self {
+            jobs: VecDeque::new(),
+            reader: Reader::default(),
+            reader_busy: false,
+            busy_spell: 0,
+            idle: 0,
+            main_dozing: true,
+            active: false,
+            streams: BTreeMap::new(),
+            running: Vec::new(),
+            watch_at: None,
+        }
+    }
+}
+
 /// What a thread does next.
-enum Task {
+enum Task<E> {
     /// Start a launch its stream is ready for.
     Start { req: Request, aborted: bool },
     /// Run one block of a started launch.
     Block {
         seq: u64,
         block: u32,
-        entry: Entry,
+        entry: E,
         arg: u64,
     },
 }
@@ -220,8 +230,11 @@ enum Role {
 }
 
 /// The shared state of the workers and the main thread.
-pub struct Engine {
-    core: Mutex<Core>,
+pub struct Engine<R: Router> {
+    router: R,
+    /// The control channel to the host library.
+    ctl: OwnedFd,
+    core: Mutex<Core<R::Entry>>,
     /// Idle workers wait here for queued blocks or the reader role.
     followers: Condvar,
     /// Held from receiving a request until it is entered in `core`, so
@@ -230,65 +243,73 @@ pub struct Engine {
     reading: Mutex<()>,
     threads: u32,
     /// Pulls an idle reader off the channel to run queued blocks.
-    reader_bell: Bell,
+    reader_bell: Doorbell,
     /// Wakes the main thread (a new deadline, the channel changing hands,
     /// ticking to start).
-    main_bell: Bell,
+    main_bell: Doorbell,
     /// Rung by the host library: a request waits that should not wait for
     /// the busy reader.
-    host_bell: Bell,
+    host_bell: Doorbell,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Leaves at once: kernels may still be running on worker threads and must
-/// not observe destructors of the state they use.
-fn exit_now() -> ! {
-    // SAFETY: _exit has no preconditions.
-    unsafe { libc::_exit(0) }
-}
-
-/// Sends a reply; a host that cannot receive it is gone, and so are we.
-pub fn send_reply(ctx: &Context, reply: &Reply) {
-    if protocol::send(ctx.ctl.as_fd(), reply).is_err() {
-        exit_now();
-    }
-}
-
-impl Engine {
+impl<R: Router> Engine<R> {
     /// The engine of a device with `threads` AICPU workers (started by
-    /// [`Engine::spawn_workers`]).
-    pub fn new(threads: u32, host_bell: Bell) -> std::io::Result<Self> {
+    /// [`Engine::spawn_workers`]) that answers on `ctl` and runs what
+    /// `router` prepares. On failure the channel is handed back, to report
+    /// it on.
+    pub fn new(
+        threads: u32,
+        host_bell: Doorbell,
+        ctl: OwnedFd,
+        router: R,
+    ) -> Result<Self, (OwnedFd, std::io::Error)> {
+        let (reader_bell, main_bell) = match (Doorbell::new(), Doorbell::new()) {
+            (Ok(reader), Ok(main)) => (reader, main),
+            (Err(e), _) | (_, Err(e)) => return Err((ctl, e)),
+        };
         Ok(Self {
-            core: Mutex::new(Core {
-                main_dozing: true,
-                ..Core::default()
-            }),
+            router,
+            ctl,
+            core: Mutex::new(Core::new()),
             followers: Condvar::new(),
             reading: Mutex::new(()),
             threads,
-            reader_bell: Bell::new()?,
-            main_bell: Bell::new()?,
+            reader_bell,
+            main_bell,
             host_bell,
         })
     }
 
+    /// The control channel to the host library.
+    pub fn channel(&self) -> &OwnedFd {
+        &self.ctl
+    }
+
+    /// Sends a reply; a host that cannot receive it is gone, and so are we.
+    pub fn send_reply(&self, reply: &Reply) {
+        if channel::send(self.ctl.as_fd(), reply).is_err() {
+            sys::exit_now();
+        }
+    }
+
     /// Starts the AICPU worker threads.
-    pub fn spawn_workers(ctx: &Arc<Context>) -> std::io::Result<()> {
-        for n in 0..ctx.engine.threads {
-            let ctx = Arc::clone(ctx);
+    pub fn spawn_workers(self: &Arc<Self>) -> std::io::Result<()> {
+        for n in 0..self.threads {
+            let engine = Arc::clone(self);
             std::thread::Builder::new()
                 .name(format!("aicpu{n}"))
-                .spawn(move || ctx.engine.work(&ctx, n))?;
+                .spawn(move || engine.work(n))?;
         }
         Ok(())
     }
 
     /// A worker's life: queued blocks first, then the channel if nobody
     /// reads it, else wait.
-    fn work(&self, ctx: &Context, me: u32) -> ! {
+    fn work(&self, me: u32) -> ! {
         let mut core = lock(&self.core);
         loop {
             if let Some(task) = self.next_job(&mut core) {
@@ -301,14 +322,14 @@ impl Engine {
                     self.release_reader(&mut core);
                 }
                 drop(core);
-                self.drive(ctx, task, Role::Worker);
+                self.drive(task, Role::Worker);
                 core = lock(&self.core);
                 continue;
             }
             match core.reader {
                 Reader::Worker(r) if r == me => {
                     drop(core);
-                    core = self.listen(ctx, me);
+                    core = self.listen(me);
                 }
                 Reader::Nobody | Reader::Main => {
                     if core.reader == Reader::Main {
@@ -329,7 +350,7 @@ impl Engine {
 
     /// Gives up the reader role: to an idle worker, or to the main thread
     /// when none is idle.
-    fn release_reader(&self, core: &mut Core) {
+    fn release_reader(&self, core: &mut Core<R::Entry>) {
         core.reader_busy = false;
         if core.idle > 0 {
             core.reader = Reader::Nobody;
@@ -342,9 +363,9 @@ impl Engine {
 
     /// The reader's turn: sleeps until a request (or the bell) comes, reads
     /// it and, when it starts a launch, runs that launch here.
-    fn listen(&self, ctx: &Context, me: u32) -> MutexGuard<'_, Core> {
+    fn listen(&self, me: u32) -> MutexGuard<'_, Core<R::Entry>> {
         let (ready, [bell]) =
-            wake::poll_channel(ctx.ctl.as_fd(), libc::POLLIN, [&self.reader_bell], None);
+            wake::poll_channel(self.ctl.as_fd(), libc::POLLIN, [&self.reader_bell], None);
         if bell {
             // Blocks wait and no other worker is idle: run them first (the
             // work loop hands the channel on).
@@ -354,10 +375,10 @@ impl Engine {
         if ready == 0 {
             return lock(&self.core);
         }
-        let Some(task) = self.read(ctx, Role::Worker) else {
+        let Some(task) = self.read(Role::Worker) else {
             return lock(&self.core);
         };
-        self.drive(ctx, task, Role::Worker);
+        self.drive(task, Role::Worker);
         let mut core = lock(&self.core);
         // Unless the main thread gave the channel to someone else meanwhile.
         if core.reader == Reader::Worker(me) {
@@ -369,7 +390,7 @@ impl Engine {
     /// The main thread's life: watchdog, channel hand-over (and reader
     /// while no worker is idle), and the end of the process when the
     /// channel hangs up.
-    pub fn watch(&self, ctx: &Context) -> ! {
+    pub fn watch(&self) -> ! {
         let mut last_tick = Instant::now();
         let mut busy_at_tick: Option<u64> = None;
         loop {
@@ -397,14 +418,14 @@ impl Engine {
             };
             let events = libc::POLLRDHUP | if read { libc::POLLIN } else { 0 };
             let (ready, [bell, host]) = wake::poll_channel(
-                ctx.ctl.as_fd(),
+                self.ctl.as_fd(),
                 events,
                 [&self.main_bell, &self.host_bell],
                 timeout,
             );
             if ready & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
                 // The host closed the channel (reset, finalize or death).
-                exit_now();
+                sys::exit_now();
             }
             if bell {
                 self.main_bell.clear();
@@ -422,8 +443,8 @@ impl Engine {
                 // Only while the channel is still ours (a worker may have
                 // taken it back meanwhile).
                 if lock(&self.core).reader == Reader::Main {
-                    if let Some(task) = self.read(ctx, Role::Main) {
-                        self.drive(ctx, task, Role::Main);
+                    if let Some(task) = self.read(Role::Main) {
+                        self.drive(task, Role::Main);
                     }
                 }
             }
@@ -439,12 +460,12 @@ impl Engine {
                 busy_at_tick = busy;
                 core.active = false;
             }
-            self.expire(ctx);
+            self.expire();
         }
     }
 
     /// Takes the next queued block, skipping those of launches that ended.
-    fn next_job(&self, core: &mut Core) -> Option<Task> {
+    fn next_job(&self, core: &mut Core<R::Entry>) -> Option<Task<R::Entry>> {
         while let Some(job) = core.jobs.pop_front() {
             let Some(r) = core.running.iter().find(|r| r.seq == job.seq) else {
                 continue;
@@ -462,36 +483,35 @@ impl Engine {
     /// Reads one request, if one is there, and enters it; returns the
     /// launch it lets start now, if any. A reading worker that gets one is
     /// busy with it from then on.
-    fn read(&self, ctx: &Context, role: Role) -> Option<Task> {
+    fn read(&self, role: Role) -> Option<Task<R::Entry>> {
         let _reading = lock(&self.reading);
-        let req = match protocol::try_recv::<Request>(ctx.ctl.as_fd()) {
+        let req = match channel::try_recv::<Request>(self.ctl.as_fd()) {
             Ok(Received::Msg(req)) => req,
             Ok(Received::Empty) => return None,
             // The host closed the channel (reset, finalize or death).
-            Ok(Received::Closed) => exit_now(),
+            Ok(Received::Closed) => sys::exit_now(),
             Err(e) => {
-                log::note(level::ERROR, &format!("control channel failed: {e}"));
-                exit_now()
+                log::note(log::ERROR, &format!("control channel failed: {e}"));
+                sys::exit_now()
             }
         };
-        self.accept(ctx, req, role)
+        self.accept(req, role)
     }
 
     /// Enters one request; returns the launch to start now, if any.
-    fn accept(&self, ctx: &Context, req: Request, role: Role) -> Option<Task> {
+    fn accept(&self, req: Request, role: Role) -> Option<Task<R::Entry>> {
         match req.kind {
             request::PING => {
-                send_reply(ctx, &Reply::new(reply::PONG, 0, ""));
+                self.send_reply(&Reply::new(reply::PONG, 0, ""));
                 None
             }
             request::LAUNCH => {
-                if req.flags & protocol::LAUNCH_FLAG_DIE != 0 {
+                if req.flags & LAUNCH_FLAG_DIE != 0 {
                     log::note(
-                        level::ERROR,
-                        "SIMPLER_SIM_KILL_AT_LAUNCH: killing the device process",
+                        log::ERROR,
+                        &format!("{}: killing the device process", env::KILL_AT_LAUNCH),
                     );
-                    // SAFETY: signalling ourselves.
-                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                    sys::kill_self();
                 }
                 let mut core = lock(&self.core);
                 let s = core.streams.entry(req.stream).or_default();
@@ -537,26 +557,23 @@ impl Engine {
                 None
             }
             other => {
-                log::note(
-                    level::WARN,
-                    &format!("unknown request kind {other} ignored"),
-                );
+                log::note(log::WARN, &format!("unknown request kind {other} ignored"));
                 None
             }
         }
     }
 
     /// Runs `task` and whatever it leads to on this thread.
-    fn drive(&self, ctx: &Context, mut task: Task, role: Role) {
+    fn drive(&self, mut task: Task<R::Entry>, role: Role) {
         loop {
             let next = match task {
-                Task::Start { req, aborted } => self.start(ctx, req, aborted, role),
+                Task::Start { req, aborted } => self.start(req, aborted, role),
                 Task::Block {
                     seq,
                     block,
                     entry,
                     arg,
-                } => self.run_block(ctx, seq, block, entry, arg),
+                } => self.run_block(seq, block, entry, arg),
             };
             match next {
                 Some(next) => task = next,
@@ -567,7 +584,7 @@ impl Engine {
 
     /// Starts a launch: prepares it and queues its blocks. A worker keeps
     /// the first block for itself (returned); the main thread queues all.
-    fn start(&self, ctx: &Context, req: Request, aborted: bool, role: Role) -> Option<Task> {
+    fn start(&self, req: Request, aborted: bool, role: Role) -> Option<Task<R::Entry>> {
         let ready = if aborted {
             Err(Outcome::default().failed(
                 ACL_ERROR_RT_DEVICE_TASK_ABORT,
@@ -575,17 +592,15 @@ impl Engine {
                     .to_owned(),
             ))
         } else {
-            crate::prepare(ctx, &req)
+            self.router.prepare(&req)
         };
         let ready = match ready {
             Ok(ready) => ready,
-            Err(outcome) => {
-                return self.complete(ctx, lock(&self.core), req.seq, req.stream, outcome)
-            }
+            Err(outcome) => return self.complete(lock(&self.core), req.seq, req.stream, outcome),
         };
-        let blocks = match ready.entry {
-            Entry::Kernel(_) => req.block_dim.max(1),
-            Entry::DispatcherInit(_) => 1,
+        let blocks = match ready.shape {
+            Shape::Blocks => req.block_dim.max(1),
+            Shape::Single => 1,
         };
         let timeout = Duration::from_millis(req.timeout_ms.into());
         let deadline = Instant::now() + timeout;
@@ -595,6 +610,7 @@ impl Engine {
             seq: req.seq,
             stream: req.stream,
             entry: ready.entry,
+            shape: ready.shape,
             arg: req.args,
             label: ready.label,
             blocks,
@@ -629,7 +645,7 @@ impl Engine {
 
     /// Wakes workers for `queued` new blocks: idle ones, and an idle reader
     /// when there are not enough.
-    fn wake_for_jobs(&self, core: &Core, queued: u32) {
+    fn wake_for_jobs(&self, core: &Core<R::Entry>, queued: u32) {
         for _ in 0..queued.min(core.idle) {
             self.followers.notify_one();
         }
@@ -639,21 +655,8 @@ impl Engine {
     }
 
     /// Runs one block; the last one to finish completes the launch.
-    fn run_block(
-        &self,
-        ctx: &Context,
-        seq: u64,
-        block: u32,
-        entry: Entry,
-        arg: u64,
-    ) -> Option<Task> {
-        let rc = match entry {
-            // SAFETY: `func` was resolved from a loaded kernel SO with the
-            // AICPU kernel signature; the argument is the device address of
-            // the launch's argument block, as on hardware.
-            Entry::Kernel(func) => unsafe { func(arg as *mut c_void) },
-            Entry::DispatcherInit(init) => crate::kfc::call_init(ctx, init, arg),
-        };
+    fn run_block(&self, seq: u64, block: u32, entry: R::Entry, arg: u64) -> Option<Task<R::Entry>> {
+        let rc = self.router.run(entry, arg);
         let mut core = lock(&self.core);
         // Gone: the launch timed out meanwhile; this result is dropped.
         let at = core.running.iter().position(|r| r.seq == seq)?;
@@ -667,22 +670,21 @@ impl Engine {
         }
         let r = core.running.swap_remove(at);
         let stream = r.stream;
-        self.complete(ctx, core, seq, stream, r.finished())
+        self.complete(core, seq, stream, r.finished())
     }
 
     /// Ends a launch: sends its reply, then returns the stream's next launch
     /// (this thread starts it, so the stream keeps its order).
     fn complete(
         &self,
-        ctx: &Context,
-        mut core: MutexGuard<'_, Core>,
+        mut core: MutexGuard<'_, Core<R::Entry>>,
         seq: u64,
         stream: u64,
         outcome: Outcome,
-    ) -> Option<Task> {
+    ) -> Option<Task<R::Entry>> {
         let mut next = None;
         if let Some(s) = core.streams.get_mut(&stream) {
-            s.failed |= outcome.code != 0;
+            s.failed |= outcome.is_failure();
             while let Some(item) = s.pending.pop_front() {
                 match item {
                     Item::ClearError => s.failed = false,
@@ -703,36 +705,29 @@ impl Engine {
             }
         }
         drop(core);
-        let mut reply = Reply::new(reply::DONE, outcome.code, &outcome.message);
-        reply.seq = seq;
-        reply.stream = stream;
-        reply.kfc_calls = outcome.kfc_calls;
-        reply.dispatcher_saves = outcome.dispatcher_saves;
-        reply.dlopens = outcome.dlopens;
-        send_reply(ctx, &reply);
+        self.send_reply(&outcome.reply(seq, stream));
         next
     }
 
     /// Ends every launch past its deadline with 507017.
-    fn expire(&self, ctx: &Context) {
+    fn expire(&self) {
         let now = Instant::now();
-        let expired: Vec<Running> = {
+        let expired: Vec<Running<R::Entry>> = {
             let mut core = lock(&self.core);
             if core.watch_at.is_none_or(|at| now < at) {
                 return;
             }
-            let (expired, running): (Vec<Running>, Vec<Running>) =
-                std::mem::take(&mut core.running)
-                    .into_iter()
-                    .partition(|r| r.deadline <= now);
+            let (expired, running): (Vec<_>, Vec<_>) = std::mem::take(&mut core.running)
+                .into_iter()
+                .partition(|r| r.deadline <= now);
             core.running = running;
             core.watch_at = core.running.iter().map(|r| r.deadline).min();
             expired
         };
         for r in expired {
             let (seq, stream) = (r.seq, r.stream);
-            if let Some(task) = self.complete(ctx, lock(&self.core), seq, stream, r.timed_out()) {
-                self.drive(ctx, task, Role::Main);
+            if let Some(task) = self.complete(lock(&self.core), seq, stream, r.timed_out()) {
+                self.drive(task, Role::Main);
             }
         }
     }

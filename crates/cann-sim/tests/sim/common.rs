@@ -1,125 +1,116 @@
 //! Shared by the simulator's integration tests: the C API loaded from the
-//! built library, running a test body in a child process with its own
-//! simulator environment, test kernels compiled from C, and the bootstrap
-//! and launches exactly as a host performs them.
+//! built library through the one binding, running a test body in a child
+//! process with its own simulator environment, test kernels compiled from
+//! C, and the bootstrap and launches exactly as a host performs them.
 
-#![allow(dead_code)] // Each test binary uses a different part.
-
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_void, CStr};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bytemuck::Zeroable;
-use libloading::Library;
-use simpler_abi::cann::memcpy_kind::{DEVICE_TO_HOST, HOST_TO_DEVICE};
+use simpler_abi::bootstrap::{BOOTSTRAP_KERNEL_NAME_OFFSET, BOOTSTRAP_SO_NAME_OFFSET};
 use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
-use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC, KFC_OP_NAME, NAME_FIELD_LEN};
+use simpler_abi::names::{
+    KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC, KFC_OP_NAME_C, NAME_FIELD_LEN, RUNTIME_EXEC_SYMBOL_C,
+    RUNTIME_INIT_SYMBOL_C,
+};
 use simpler_abi::{
     AicpuArgsEx, BootstrapArgs, BootstrapReport, DeviceArgs, ExecLaunchArgs, InitArgs,
-    InitLaunchArgs, KernelArgs, PreinstallName, SimStats, ABI_VERSION,
+    InitLaunchArgs, KernelArgs, PreinstallName, SimStats,
 };
+use simpler_cann_sys::sys::{self, symbols};
+use simpler_cann_sys::Api;
 use simpler_testkit::{host_artifacts, in_child, is_child, SimRoot, ARTIFACTS_DIR_ENV};
 
 pub use simpler_abi::cann::error::*;
+pub use simpler_abi::sim::env;
+pub use simpler_sim_protocol::layout;
 
 /// The C test kernels' SO name in a preinstall directory.
 pub const TEST_KERNELS: &str = "libsim_test_kernels.so";
 
-type InitFn = unsafe extern "C" fn(*const c_char) -> i32;
-type VoidFn = unsafe extern "C" fn() -> i32;
-type CountFn = unsafe extern "C" fn(*mut u32) -> i32;
-type DeviceFn = unsafe extern "C" fn(i32) -> i32;
-type CreateStreamFn = unsafe extern "C" fn(*mut *mut c_void) -> i32;
-type StreamFn = unsafe extern "C" fn(*mut c_void) -> i32;
-type SyncTimeoutFn = unsafe extern "C" fn(*mut c_void, i32) -> i32;
-type MallocFn = unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> i32;
-type FreeFn = unsafe extern "C" fn(*mut c_void) -> i32;
-type MemcpyFn = unsafe extern "C" fn(*mut c_void, usize, *const c_void, usize, u32) -> i32;
-type ErrMsgFn = unsafe extern "C" fn() -> *const c_char;
-type LaunchFn = unsafe extern "C" fn(
-    u32,
-    *const c_char,
-    u32,
-    *const AicpuArgsEx,
-    *mut c_void,
-    *mut c_void,
-    u32,
-) -> i32;
-type StatsFn = unsafe extern "C" fn(i32, *mut SimStats) -> i32;
-type MachineFn = unsafe extern "C" fn() -> u32;
-type PingFn = unsafe extern "C" fn(u32) -> i32;
-
-/// The simulator's C API, resolved from the built library.
-pub struct Api {
-    pub init: InitFn,
-    pub finalize: VoidFn,
-    pub get_device_count: CountFn,
-    pub set_device: DeviceFn,
-    pub reset_device: DeviceFn,
-    pub create_stream: CreateStreamFn,
-    pub destroy_stream: StreamFn,
-    pub sync: StreamFn,
-    pub sync_timeout: SyncTimeoutFn,
-    pub malloc: MallocFn,
-    pub free: FreeFn,
-    pub memcpy: MemcpyFn,
-    pub err_msg: ErrMsgFn,
-    pub launch: LaunchFn,
-    pub get_stats: StatsFn,
-    pub device_machine: MachineFn,
-    pub ping: PingFn,
-    _lib: Library,
+/// The simulator's C API: the one binding's table (its raw fields for
+/// deliberately bad arguments, its wrappers otherwise), and the three
+/// exports the table leaves out.
+pub struct Sim {
+    api: Api,
+    /// `simpler_sim_get_stats`, raw (the table has it as optional).
+    pub get_stats: sys::SimGetStats,
+    /// `aclrtSynchronizeStream`, raw.
+    pub sync: sys::SyncStreamNoTimeout,
+    finalize: sys::Finalize,
+    ping: sys::SimPing,
+    // Keeps the extras' library loaded (the same one the table holds).
+    _extras: libloading::Library,
 }
 
-macro_rules! sym {
-    ($lib:expr, $name:literal) => {
-        // SAFETY: the library exports this symbol with the matching C
-        // signature (crates/cann-sim/include/simpler_cann_sim.h).
-        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
-            .unwrap_or_else(|e| panic!("{}: {e}", $name))
-    };
+impl Deref for Sim {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
-impl Api {
+/// The code of a wrapper's result.
+pub fn code<T>(result: Result<T, i32>) -> i32 {
+    result.err().unwrap_or(ACL_SUCCESS)
+}
+
+impl Sim {
     /// Loads the library from the artifacts directory.
     pub fn load() -> Self {
         let path = host_artifacts().sim_lib();
-        // SAFETY: loading the simulator runs no initialisers with
-        // preconditions.
-        let lib = unsafe { Library::new(&path) }.expect("load libsimpler_cann_sim.so");
-        Self {
-            init: sym!(lib, "aclInit"),
-            finalize: sym!(lib, "aclFinalize"),
-            get_device_count: sym!(lib, "aclrtGetDeviceCount"),
-            set_device: sym!(lib, "aclrtSetDevice"),
-            reset_device: sym!(lib, "aclrtResetDevice"),
-            create_stream: sym!(lib, "aclrtCreateStream"),
-            destroy_stream: sym!(lib, "aclrtDestroyStream"),
-            sync: sym!(lib, "aclrtSynchronizeStream"),
-            sync_timeout: sym!(lib, "aclrtSynchronizeStreamWithTimeout"),
-            malloc: sym!(lib, "aclrtMalloc"),
-            free: sym!(lib, "aclrtFree"),
-            memcpy: sym!(lib, "aclrtMemcpy"),
-            err_msg: sym!(lib, "aclGetRecentErrMsg"),
-            launch: sym!(lib, "rtAicpuKernelLaunchExWithArgs"),
-            get_stats: sym!(lib, "simpler_sim_get_stats"),
-            device_machine: sym!(lib, "simpler_sim_device_machine"),
-            ping: sym!(lib, "simpler_sim_ping"),
-            _lib: lib,
+        let api = Api::load(std::slice::from_ref(&path)).expect("load libsimpler_cann_sim.so");
+        // SAFETY: the library is already loaded by `api`; opening it again
+        // runs no initialisers.
+        let extras = unsafe { libloading::Library::new(&path) }.expect("open the simulator again");
+        fn get<T: Copy>(lib: &libloading::Library, name: &CStr) -> T {
+            // SAFETY: every caller names `T` as the binding's type of the
+            // symbol `name`, which the simulator checks its exports against.
+            *unsafe { lib.get::<T>(name.to_bytes_with_nul()) }
+                .unwrap_or_else(|e| panic!("{name:?}: {e}"))
         }
+        Self {
+            get_stats: api.sim_get_stats.expect("the simulator exports its stats"),
+            finalize: get(&extras, symbols::FINALIZE),
+            sync: get(&extras, symbols::SYNC_STREAM_NO_TIMEOUT),
+            ping: get(&extras, symbols::SIM_PING),
+            api,
+            _extras: extras,
+        }
+    }
+
+    /// `aclFinalize`.
+    pub fn finalize(&self) -> i32 {
+        // SAFETY: no arguments.
+        unsafe { (self.finalize)() }
+    }
+
+    /// `aclrtSynchronizeStream` of any handle (NULL and dead ones
+    /// included); returns the code.
+    pub fn sync_forever(&self, stream: *mut c_void) -> i32 {
+        // SAFETY: the simulator accepts any handle value and never
+        // dereferences it.
+        unsafe { (self.sync)(stream) }
+    }
+
+    /// `aclrtDestroyStream` of any handle; returns the code.
+    pub fn destroy(&self, stream: *mut c_void) -> i32 {
+        // SAFETY: as in `sync_forever`.
+        unsafe { (self.api.destroy_stream)(stream) }
+    }
+
+    /// `simpler_sim_ping(count)`.
+    pub fn ping(&self, count: u32) -> i32 {
+        // SAFETY: a plain integer argument.
+        unsafe { (self.ping)(count) }
     }
 
     /// This thread's last error message ("" when none).
     pub fn last_error(&self) -> String {
-        // SAFETY: the API returns NULL or a NUL-terminated string.
-        let msg = unsafe { (self.err_msg)() };
-        if msg.is_null() {
-            return String::new();
-        }
-        // SAFETY: non-NULL and NUL-terminated, valid until the next failure.
-        unsafe { CStr::from_ptr(msg) }
-            .to_string_lossy()
-            .into_owned()
+        self.api.recent_error().unwrap_or_default()
     }
 
     /// Panics with the error message unless `rc` is 0.
@@ -139,46 +130,35 @@ impl Api {
     }
 
     pub fn set(&self, device: i32) {
-        // SAFETY: plain integer argument.
-        self.ok("aclrtSetDevice", unsafe { (self.set_device)(device) });
+        self.ok("aclrtSetDevice", code(self.api.set_device(device)));
     }
 
     pub fn reset(&self, device: i32) {
-        // SAFETY: plain integer argument.
-        self.ok("aclrtResetDevice", unsafe { (self.reset_device)(device) });
+        self.ok("aclrtResetDevice", code(self.api.reset_device(device)));
     }
 
+    /// A new stream on the current device, as the handle C sees.
     pub fn stream(&self) -> *mut c_void {
-        let mut s = std::ptr::null_mut();
-        // SAFETY: `s` is writable.
-        self.ok("aclrtCreateStream", unsafe { (self.create_stream)(&mut s) });
-        s
+        match self.api.create_stream() {
+            Ok(stream) => stream.as_ptr(),
+            Err(rc) => panic!("aclrtCreateStream failed with {rc}: {}", self.last_error()),
+        }
     }
 
     pub fn alloc(&self, len: usize) -> u64 {
-        let mut p = std::ptr::null_mut();
-        // SAFETY: `p` is writable.
-        self.ok("aclrtMalloc", unsafe { (self.malloc)(&mut p, len, 0) });
-        p as u64
+        match self.api.malloc(len) {
+            Ok(addr) => addr,
+            Err(rc) => panic!("aclrtMalloc failed with {rc}: {}", self.last_error()),
+        }
     }
 
     pub fn release(&self, addr: u64) {
-        // SAFETY: plain pointer value, never dereferenced by the host.
-        self.ok("aclrtFree", unsafe { (self.free)(addr as *mut c_void) });
+        self.ok("aclrtFree", code(self.api.free(addr)));
     }
 
     /// Host → device copy; returns the code.
     pub fn try_h2d(&self, dst: u64, bytes: &[u8]) -> i32 {
-        // SAFETY: `bytes` is readable for its length.
-        unsafe {
-            (self.memcpy)(
-                dst as *mut c_void,
-                bytes.len(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                HOST_TO_DEVICE,
-            )
-        }
+        code(self.api.copy_to_device(dst, bytes.len(), bytes))
     }
 
     pub fn h2d(&self, dst: u64, bytes: &[u8]) {
@@ -188,16 +168,7 @@ impl Api {
     /// Device → host copy; returns the code and the bytes.
     pub fn try_d2h(&self, src: u64, len: usize) -> (i32, Vec<u8>) {
         let mut out = vec![0u8; len];
-        // SAFETY: `out` is writable for its length.
-        let rc = unsafe {
-            (self.memcpy)(
-                out.as_mut_ptr().cast(),
-                len,
-                src as *const c_void,
-                len,
-                DEVICE_TO_HOST,
-            )
-        };
+        let rc = code(self.api.copy_from_device(&mut out, src));
         (rc, out)
     }
 
@@ -207,12 +178,16 @@ impl Api {
         out
     }
 
+    /// `aclrtSynchronizeStreamWithTimeout` of any handle (NULL and dead
+    /// ones included); returns the code.
     pub fn sync_ms(&self, stream: *mut c_void, ms: i32) -> i32 {
-        // SAFETY: a stream handle from the API (or NULL).
-        unsafe { (self.sync_timeout)(stream, ms) }
+        // SAFETY: the simulator accepts any handle value and never
+        // dereferences it.
+        unsafe { (self.api.sync_stream)(stream, ms) }
     }
 
-    /// Launches with the `rtAicpuArgsEx_t` CANN expects; returns the code.
+    /// Launches with the `rtAicpuArgsEx_t` CANN expects on any handle;
+    /// returns the code.
     pub fn launch_raw(
         &self,
         kernel_type: u32,
@@ -222,9 +197,9 @@ impl Api {
         stream: *mut c_void,
     ) -> i32 {
         // SAFETY: `info` points at a valid struct whose `args` the caller
-        // built from a live buffer.
+        // built from a live buffer (or a device address it names as one).
         unsafe {
-            (self.launch)(
+            (self.api.launch)(
                 kernel_type,
                 op_name.as_ptr(),
                 block_dim,
@@ -237,7 +212,7 @@ impl Api {
     }
 
     /// A type-2 launch of `kernel` in `so` with `payload` (≤ 16 bytes) in
-    /// the per-task block layout of DESIGN section 4; returns the code.
+    /// the per-task block layout; returns the code.
     pub fn launch_type2(
         &self,
         so: &str,
@@ -256,7 +231,7 @@ impl Api {
         self.launch_raw(KERNEL_TYPE_AICPU, c"test_op", block_dim, &info, stream)
     }
 
-    /// [`Api::launch_type2`] of a test kernel; panics unless accepted.
+    /// [`Sim::launch_type2`] of a test kernel; panics unless accepted.
     pub fn launch_ok(
         &self,
         call: &str,
@@ -288,12 +263,17 @@ impl Api {
     }
 
     pub fn stats(&self, device: i32) -> SimStats {
-        let mut s = SimStats::zeroed();
-        // SAFETY: `s` is writable.
-        self.ok("simpler_sim_get_stats", unsafe {
-            (self.get_stats)(device, &mut s)
-        });
-        s
+        match self
+            .api
+            .sim_stats(device)
+            .expect("the simulator exports its stats")
+        {
+            Ok(stats) => stats,
+            Err(rc) => panic!(
+                "simpler_sim_get_stats failed with {rc}: {}",
+                self.last_error()
+            ),
+        }
     }
 }
 
@@ -309,8 +289,8 @@ pub fn payload(a: u64, b: u64) -> [u8; 16] {
 }
 
 /// Loads the API, sets device 0 for this thread and creates a stream on it.
-pub fn device0_stream() -> (Api, *mut c_void) {
-    let api = Api::load();
+pub fn device0_stream() -> (Sim, *mut c_void) {
+    let api = Sim::load();
     api.set(0);
     let stream = api.stream();
     (api, stream)
@@ -340,6 +320,12 @@ pub fn run_child(name: &str, envs: &[(&str, &str)]) -> (SimRoot, Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // A name that matches no test would pass vacuously.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "child test {name} did not run exactly one test:\n{stdout}"
+    );
     (root, out)
 }
 
@@ -357,9 +343,9 @@ pub fn ran_in_child(name: &str, envs: &[(&str, &str)]) -> bool {
 /// Like [`run_child`] without the success assertion.
 pub fn child_output(name: &str, root: &SimRoot, envs: &[(&str, &str)]) -> Output {
     let artifacts = host_artifacts().dir().to_path_buf();
-    install_test_kernels(&root.preinstall(0));
+    install_test_kernels(&layout::preinstall_dir(root.path(), 0));
     let mut all: Vec<(String, String)> = vec![
-        ("SIMPLER_SIM_ROOT".into(), root.path().display().to_string()),
+        (env::ROOT.into(), root.path().display().to_string()),
         (ARTIFACTS_DIR_ENV.into(), artifacts.display().to_string()),
         ("RUST_BACKTRACE".into(), "1".into()),
     ];
@@ -413,7 +399,7 @@ pub struct Bootstrap {
 /// The bootstrap exactly as a host does it: both SOs, `DeviceArgs` and a
 /// zeroed report in device memory, one KFC launch, sync, report read back,
 /// every buffer freed.
-pub fn bootstrap(api: &Api, stream: *mut c_void, dispatcher: &[u8], runtime: &[u8]) -> Bootstrap {
+pub fn bootstrap(api: &Sim, stream: *mut c_void, dispatcher: &[u8], runtime: &[u8]) -> Bootstrap {
     let disp = api.alloc(dispatcher.len());
     let rt = api.alloc(runtime.len());
     let dargs = api.alloc(std::mem::size_of::<DeviceArgs>());
@@ -431,9 +417,12 @@ pub fn bootstrap(api: &Api, stream: *mut c_void, dispatcher: &[u8], runtime: &[u
     };
     api.h2d(dargs, bytemuck::bytes_of(&device_args));
     let block = BootstrapArgs::new(dargs);
-    let info = args_ex(bytemuck::bytes_of(&block), 272, 208);
-    let op = std::ffi::CString::new(KFC_OP_NAME).unwrap();
-    let mut code = api.launch_raw(KERNEL_TYPE_AICPU_KFC, &op, 1, &info, stream);
+    let info = args_ex(
+        bytemuck::bytes_of(&block),
+        BOOTSTRAP_SO_NAME_OFFSET,
+        BOOTSTRAP_KERNEL_NAME_OFFSET,
+    );
+    let mut code = api.launch_raw(KERNEL_TYPE_AICPU_KFC, KFC_OP_NAME_C, 1, &info, stream);
     if code == 0 {
         code = api.sync_ms(stream, 60_000);
     }
@@ -460,7 +449,7 @@ pub fn bootstrap(api: &Api, stream: *mut c_void, dispatcher: &[u8], runtime: &[u
 
 /// `simpler_aicpu_init` for the runtime `so`; returns the sync code.
 pub fn runtime_init(
-    api: &Api,
+    api: &Sim,
     stream: *mut c_void,
     so: &PreinstallName,
     abi: u32,
@@ -480,7 +469,7 @@ pub fn runtime_init(
         LAUNCH_SO_NAME_OFFSET,
         LAUNCH_KERNEL_NAME_OFFSET,
     );
-    let rc = api.launch_raw(KERNEL_TYPE_AICPU, c"simpler_aicpu_init", 1, &info, stream);
+    let rc = api.launch_raw(KERNEL_TYPE_AICPU, RUNTIME_INIT_SYMBOL_C, 1, &info, stream);
     if rc != 0 {
         return rc;
     }
@@ -490,7 +479,7 @@ pub fn runtime_init(
 /// `simpler_aicpu_exec` on `threads` threads for the work at `work`;
 /// returns the sync code.
 pub fn runtime_exec(
-    api: &Api,
+    api: &Sim,
     stream: *mut c_void,
     so: &PreinstallName,
     work: u64,
@@ -510,7 +499,7 @@ pub fn runtime_exec(
     );
     let rc = api.launch_raw(
         KERNEL_TYPE_AICPU,
-        c"simpler_aicpu_exec",
+        RUNTIME_EXEC_SYMBOL_C,
         threads,
         &info,
         stream,
@@ -519,27 +508,4 @@ pub fn runtime_exec(
         return rc;
     }
     api.sync_ms(stream, 60_000)
-}
-
-/// The current ABI version (re-exported for tests that break it on purpose).
-pub const ABI: u32 = ABI_VERSION;
-
-/// Processes whose command line names `needle` (the device process of a
-/// given root, say), from /proc.
-pub fn processes_mentioning(needle: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        // A zombie keeps its pid but has an empty command line.
-        if text.contains(needle) {
-            found.push(pid);
-        }
-    }
-    found
 }

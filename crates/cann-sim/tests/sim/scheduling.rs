@@ -3,18 +3,16 @@
 //! order, streams run at once, and requests are still read (and the op
 //! timeout still kept) while every worker is busy.
 
-mod common;
-
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
     if ran_in_child(
-        "blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
-        &[("SIMPLER_SIM_AICPU_THREADS", "3")],
+        "scheduling::blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time",
+        &[(env::AICPU_THREADS, "3")],
     ) {
         return;
     }
@@ -40,19 +38,18 @@ fn blocks_of_a_launch_and_launches_of_two_streams_run_at_the_same_time() {
         }
         assert_eq!(api.read_u64(count), 2);
     }
-    // SAFETY: a live stream of the current device.
-    api.ok("destroy", unsafe { (api.destroy_stream)(other) });
+    api.ok("destroy", api.destroy(other));
     api.release(count);
     api.reset(0);
 }
 
 #[test]
 fn every_stream_runs_its_launches_in_order() {
-    if ran_in_child("every_stream_runs_its_launches_in_order", &[]) {
+    if ran_in_child("scheduling::every_stream_runs_its_launches_in_order", &[]) {
         return;
     }
     const LAUNCHES: u64 = 300;
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let streams: Vec<*mut c_void> = (0..3).map(|_| api.stream()).collect();
     let counters: Vec<u64> = streams
@@ -81,8 +78,7 @@ fn every_stream_runs_its_launches_in_order() {
     for (&s, &c) in streams.iter().zip(&counters) {
         api.ok("sync", api.sync_ms(s, 30_000));
         assert_eq!(api.read_u64(c), LAUNCHES);
-        // SAFETY: a live stream of the current device.
-        api.ok("destroy", unsafe { (api.destroy_stream)(s) });
+        api.ok("destroy", api.destroy(s));
         api.release(c);
     }
     api.reset(0);
@@ -91,8 +87,8 @@ fn every_stream_runs_its_launches_in_order() {
 #[test]
 fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
     if ran_in_child(
-        "thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
-        &[("SIMPLER_SIM_DEVICE_MEM", "1048576")],
+        "scheduling::thousands_of_launches_without_a_sync_do_not_wedge_the_channel",
+        &[(env::DEVICE_MEM, "1048576")],
     ) {
         return;
     }
@@ -121,15 +117,12 @@ fn thousands_of_launches_without_a_sync_do_not_wedge_the_channel() {
 #[test]
 fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     if ran_in_child(
-        "requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
-        &[
-            ("SIMPLER_SIM_AICPU_THREADS", "1"),
-            ("SIMPLER_SIM_OP_TIMEOUT_MS", "300"),
-        ],
+        "scheduling::requests_are_read_and_timeouts_kept_while_every_worker_is_busy",
+        &[(env::AICPU_THREADS, "1"), (env::OP_TIMEOUT_MS, "300")],
     ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
     let busy = api.stream();
     let queued = api.stream();
@@ -140,8 +133,7 @@ fn requests_are_read_and_timeouts_kept_while_every_worker_is_busy() {
     api.launch_ok("launch", "sim_sleep_ms", &payload(3000, 0), 1, busy);
     std::thread::sleep(Duration::from_millis(50));
     // Still answered: the device's main thread reads the channel.
-    // SAFETY: the current device is set.
-    api.ok("simpler_sim_ping", unsafe { (api.ping)(1) });
+    api.ok("simpler_sim_ping", api.ping(1));
     api.launch_ok("launch", "sim_count", &payload(count, 0), 1, queued);
     // The queued launch's op timeout runs while it waits for a worker, as
     // the sleeping one's does.

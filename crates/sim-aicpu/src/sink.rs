@@ -1,25 +1,20 @@
 //! The device log, `<root>/device<N>/log/device.log`: every `DlogRecord`
-//! call of a device SO and the simulator's own notes, one line each.
+//! line of a device SO and the simulator's own notes, one line each.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::c_int;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Module id the simulator's own lines carry (CANN's ids are small).
-const SIM_MODULE: c_int = -1;
+use simpler_abi::log::dlog;
 
-/// CANN dlog levels.
-pub mod level {
-    /// `DLOG_INFO`.
-    pub const INFO: i32 = 1;
-    /// `DLOG_WARN`.
-    pub const WARN: i32 = 2;
-    /// `DLOG_ERROR`.
-    pub const ERROR: i32 = 3;
-}
+/// Module id the simulator's own lines carry (CANN's ids are small).
+pub const SIM_MODULE: c_int = -1;
+
+/// `DLOG_EVENT`, a level CANN logs beside the four of `simpler_abi`.
+const EVENT: c_int = 0x10;
 
 struct Sink {
     file: Option<File>,
@@ -32,11 +27,7 @@ static SINK: Mutex<Sink> = Mutex::new(Sink {
     held: None,
 });
 
-extern "C" {
-    fn DlogRecord(module: c_int, level: c_int, fmt: *const c_char, ...);
-}
-
-fn sink() -> std::sync::MutexGuard<'static, Sink> {
+fn sink() -> MutexGuard<'static, Sink> {
     SINK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -48,14 +39,6 @@ pub fn open(path: &Path) -> std::io::Result<()> {
         .open(path)?;
     sink().file = Some(file);
     Ok(())
-}
-
-/// Logs one of the simulator's own lines, through `DlogRecord` like any
-/// device SO would.
-pub fn note(level: i32, text: &str) {
-    let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
-    // SAFETY: a "%s" format with one NUL-terminated string argument.
-    unsafe { DlogRecord(SIM_MODULE, level, c"%s".as_ptr(), text.as_ptr()) };
 }
 
 /// Keeps lines in memory until [`release`] (file writes fail meanwhile).
@@ -85,23 +68,17 @@ fn write(s: &mut Sink, line: &str) {
 
 fn level_name(level: c_int) -> String {
     match level {
-        0 => "DEBUG".into(),
-        1 => "INFO".into(),
-        2 => "WARN".into(),
-        3 => "ERROR".into(),
-        0x10 => "EVENT".into(),
+        dlog::DEBUG => "DEBUG".into(),
+        dlog::INFO => "INFO".into(),
+        dlog::WARN => "WARN".into(),
+        dlog::ERROR => "ERROR".into(),
+        EVENT => "EVENT".into(),
         other => format!("LEVEL{other}"),
     }
 }
 
-/// Receives every formatted `DlogRecord` line (called from `dlog.c`).
-///
-/// # Safety
-/// `text` is a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn simpler_sim_dlog_line(module: c_int, level: c_int, text: *const c_char) {
-    // SAFETY: dlog.c always passes its NUL-terminated buffer.
-    let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+/// Writes one formatted line: `[unix time] [pid] LEVEL module M: text`.
+pub fn record(module: c_int, level: c_int, text: &str) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -3,15 +3,14 @@
 //! process poisons the device until reset, and no device process outlives
 //! its host.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 
-use common::*;
 use simpler_testkit::{host_artifacts, SimRoot, ARTIFACTS_DIR_ENV, CHILD_ENV};
+
+use crate::common::*;
 
 /// A fixed sequence of calls; prints each call's code, cleans up whatever
 /// succeeded and checks that no device memory is left.
@@ -20,12 +19,10 @@ fn fault_sequence() {
     let mut codes: Vec<(&str, i32)> = Vec::new();
     let mut live = Vec::new();
     for _ in 0..3 {
-        let mut p = null_mut();
-        // SAFETY: `p` is writable.
-        let rc = unsafe { (api.malloc)(&mut p, 256, 0) };
-        codes.push(("malloc", rc));
-        if rc == 0 {
-            live.push(p as u64);
+        let got = api.malloc(256);
+        codes.push(("malloc", code(got)));
+        if let Ok(addr) = got {
+            live.push(addr);
         }
     }
     for &addr in &live {
@@ -66,54 +63,49 @@ fn injected_faults_give_their_codes_and_leave_no_device_memory() {
         fault_sequence();
         return;
     }
-    let name = "injected_faults_give_their_codes_and_leave_no_device_memory";
+    let name = "faults::injected_faults_give_their_codes_and_leave_no_device_memory";
     let clean =
         "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=0";
     let (_root, out) = run_child(name, &[]);
     assert_eq!(codes_of(&String::from_utf8_lossy(&out.stdout)), clean);
-    for (env, value, want) in [
+    for (var, value, want) in [
         (
-            "SIMPLER_SIM_FAIL_MALLOC",
+            env::FAIL_MALLOC,
             "2",
             "malloc=0 malloc=207001 malloc=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=0",
         ),
         (
-            "SIMPLER_SIM_FAIL_MEMCPY",
+            env::FAIL_MEMCPY,
             "2",
             "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=507000 memcpy=0 launch=0 launch=0 sync=0 sync=0",
         ),
         (
-            "SIMPLER_SIM_FAIL_LAUNCH",
+            env::FAIL_LAUNCH,
             "1",
             "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=507000 launch=0 sync=0 sync=0",
         ),
         (
-            "SIMPLER_SIM_FAIL_SYNC",
+            env::FAIL_SYNC,
             "2",
             "malloc=0 malloc=0 malloc=0 memcpy=0 memcpy=0 memcpy=0 launch=0 launch=0 sync=0 sync=507018",
         ),
     ] {
-        let (_root, out) = run_child(name, &[(env, value)]);
-        assert_eq!(codes_of(&String::from_utf8_lossy(&out.stdout)), want, "{env}={value}");
+        let (_root, out) = run_child(name, &[(var, value)]);
+        assert_eq!(codes_of(&String::from_utf8_lossy(&out.stdout)), want, "{var}={value}");
     }
 }
 
 #[test]
 fn injected_fault_messages_name_the_variable() {
     if ran_in_child(
-        "injected_fault_messages_name_the_variable",
-        &[
-            ("SIMPLER_SIM_FAIL_MALLOC", "1"),
-            ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
-        ],
+        "faults::injected_fault_messages_name_the_variable",
+        &[(env::FAIL_MALLOC, "1"), (env::FAIL_LAUNCH, "1")],
     ) {
         return;
     }
-    let api = Api::load();
+    let api = Sim::load();
     api.set(0);
-    let mut p = null_mut();
-    // SAFETY: `p` is writable.
-    let rc = unsafe { (api.malloc)(&mut p, 8, 0) };
+    let rc = code(api.malloc(8));
     api.expect(
         "malloc",
         rc,
@@ -133,13 +125,10 @@ fn injected_fault_messages_name_the_variable() {
 #[test]
 fn a_bootstrap_under_faults_frees_every_buffer() {
     if !child() {
-        for (env, value) in [
-            ("SIMPLER_SIM_FAIL_LAUNCH", "1"),
-            ("SIMPLER_SIM_FAIL_SYNC", "1"),
-        ] {
+        for (var, value) in [(env::FAIL_LAUNCH, "1"), (env::FAIL_SYNC, "1")] {
             run_child(
-                "a_bootstrap_under_faults_frees_every_buffer",
-                &[(env, value)],
+                "faults::a_bootstrap_under_faults_frees_every_buffer",
+                &[(var, value)],
             );
         }
         return;
@@ -164,8 +153,8 @@ fn a_bootstrap_under_faults_frees_every_buffer() {
 #[test]
 fn kill_at_launch_fails_in_flight_work_then_poisons_until_reset() {
     if ran_in_child(
-        "kill_at_launch_fails_in_flight_work_then_poisons_until_reset",
-        &[("SIMPLER_SIM_KILL_AT_LAUNCH", "2")],
+        "faults::kill_at_launch_fails_in_flight_work_then_poisons_until_reset",
+        &[(env::KILL_AT_LAUNCH, "2")],
     ) {
         return;
     }
@@ -224,10 +213,10 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn no_device_process_outlives_its_host() {
-    let name = "no_device_process_outlives_its_host";
+    let name = "faults::no_device_process_outlives_its_host";
     if child() {
         // The host: start device 0 and 1, report their processes, wait.
-        let api = Api::load();
+        let api = Sim::load();
         for device in [0, 1] {
             api.set(device);
             let cell = api.alloc(8);
@@ -242,14 +231,14 @@ fn no_device_process_outlives_its_host() {
     }
     let root = SimRoot::new();
     for device in [0, 1] {
-        install_test_kernels(&root.preinstall(device));
+        install_test_kernels(&layout::preinstall_dir(root.path(), device));
     }
     let exe = std::env::current_exe().unwrap();
     let mut host = KillOnDrop(
         Command::new(exe)
             .args([name, "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, "1")
-            .env("SIMPLER_SIM_ROOT", root.path())
+            .env(env::ROOT, root.path())
             .env(ARTIFACTS_DIR_ENV, host_artifacts().dir())
             .stdout(Stdio::piped())
             .spawn()

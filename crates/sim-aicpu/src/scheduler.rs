@@ -1,0 +1,102 @@
+//! Type-2 launches, as CANN's AICPU scheduler serves them: the SO named in
+//! the argument block is opened from the preinstall directory once and
+//! cached by name, and the named kernel runs on `blockDim` AICPU threads.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use libloading::os::unix::Library;
+
+use crate::ffi::{self, Kernel};
+use crate::launch::{Outcome, Ready, Shape};
+use crate::log;
+
+/// The AICPU scheduler of this device process: the kernel SOs opened so
+/// far, by file name, never closed, as on hardware. Kernels resolved in
+/// them are remembered too, so a launch of a known kernel costs no symbol
+/// lookup and no allocation.
+pub struct Scheduler {
+    /// `<root>/device<N>/preinstall`.
+    preinstall: PathBuf,
+    libraries: Mutex<HashMap<String, &'static Library>>,
+    kernels: Mutex<Vec<Known>>,
+}
+
+/// A kernel resolved before.
+struct Known {
+    so: Box<str>,
+    kernel: Box<str>,
+    func: Kernel,
+    /// `so:kernel`, for messages (kept for the process's life, like the
+    /// SO).
+    label: &'static str,
+}
+
+impl Scheduler {
+    /// A scheduler opening SOs from `preinstall`.
+    pub fn new(preinstall: PathBuf) -> Self {
+        Self {
+            preinstall,
+            libraries: Mutex::default(),
+            kernels: Mutex::default(),
+        }
+    }
+
+    /// Resolves `kernel` in the preinstalled `so`, opening it on first use.
+    fn resolve(&self, so: &str, kernel: &str, outcome: &mut Outcome) -> Result<Kernel, String> {
+        if so.is_empty() || so.contains('/') || so == "." || so == ".." {
+            return Err(format!(
+                "so name {so:?} is not a file name in the preinstall directory"
+            ));
+        }
+        let mut cache = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
+        let library = match cache.get(so) {
+            Some(library) => *library,
+            None => {
+                let path = self.preinstall.join(so);
+                outcome.dlopens += 1;
+                // Loading a kernel SO runs its initialisers; that is
+                // precisely what the AICPU scheduler does with preinstalled
+                // SOs.
+                let library =
+                    ffi::open(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+                log::note(log::INFO, &format!("loaded {}", path.display()));
+                cache.insert(so.to_owned(), library);
+                library
+            }
+        };
+        ffi::kernel(library, kernel).map_err(|e| format!("{so} has no kernel {kernel:?}: {e}"))
+    }
+
+    /// Prepares one type-2 launch: its kernel, resolved in its SO.
+    pub fn prepare(&self, so: &str, kernel: &str) -> Result<Ready<Kernel>, Outcome> {
+        let ready = |func, label, outcome| Ready {
+            entry: func,
+            shape: Shape::Blocks,
+            label,
+            outcome,
+        };
+        let mut known = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = known.iter().find(|k| &*k.so == so && &*k.kernel == kernel) {
+            return Ok(ready(k.func, k.label, Outcome::default()));
+        }
+        drop(known);
+        let mut outcome = Outcome::default();
+        let func = match self.resolve(so, kernel, &mut outcome) {
+            Ok(func) => func,
+            Err(why) => return Err(outcome.exception(why)),
+        };
+        let label: &'static str = Box::leak(format!("{so}:{kernel}").into_boxed_str());
+        known = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+        if !known.iter().any(|k| &*k.so == so && &*k.kernel == kernel) {
+            known.push(Known {
+                so: so.into(),
+                kernel: kernel.into(),
+                func,
+                label,
+            });
+        }
+        Ok(ready(func, label, outcome))
+    }
+}
