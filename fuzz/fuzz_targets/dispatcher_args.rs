@@ -23,11 +23,11 @@ use simpler_fuzz_cases::bootstrap_case::Dispatcher;
 use simpler_fuzz_cases::decode;
 
 /// Environment variable naming the dispatcher SO to load.
-const DISPATCHER_ENV: &str = "SIMPLER_FUZZ_DISPATCHER";
+const DISPATCHER_ENV: &str = simpler_abi::test_env::FUZZ_DISPATCHER;
 /// Set to 1 to run the inputs whose length is at or just below the 256 MiB
 /// cap; they install a 256 MiB file each and would otherwise dominate the
 /// run, so by default they are skipped (the property tests run some).
-const CAP_IMAGES_ENV: &str = "SIMPLER_FUZZ_CAP_IMAGES";
+const CAP_IMAGES_ENV: &str = simpler_abi::test_env::FUZZ_CAP_IMAGES;
 
 struct Harness {
     dispatcher: Dispatcher,

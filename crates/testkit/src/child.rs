@@ -10,7 +10,7 @@ use crate::artifacts::host_artifacts;
 
 /// Set in a child started by [`in_child`]. A name private to this crate
 /// (it sets and reads it), so it has no home in `simpler-abi`.
-pub const CHILD_ENV: &str = "SIMPLER_TESTKIT_CHILD";
+pub const CHILD_ENV: &str = simpler_abi::test_env::TESTKIT_CHILD;
 
 /// Whether this process is a child started by [`in_child`].
 pub fn is_child() -> bool {

@@ -51,9 +51,9 @@ use crate::support::{
 
 const NAME: &str = "fault_matrix::every_fault_at_every_phase";
 /// Set in a child: the fault it runs under (`Fault::key`), or `recover`.
-const CELL_ENV: &str = "SIMPLER_FAULT_CELL";
+const CELL_ENV: &str = simpler_abi::test_env::FAULT_CELL;
 /// Set in a child: N for a counted fault.
-const N_ENV: &str = "SIMPLER_FAULT_N";
+const N_ENV: &str = simpler_abi::test_env::FAULT_N;
 const RECOVER: &str = "recover";
 const CELL_RECORD: &str = "fault-cell";
 const RECOVER_RECORD: &str = "fault-recover";

@@ -31,7 +31,7 @@ use simpler_testkit::{host_artifacts, in_child, is_child, ARTIFACTS_DIR_ENV};
 /// The child writes each case here, as a `dispatcher_args` fuzz input,
 /// before running it: if the dispatcher crashes the child, the parent
 /// names the case and the file replays it.
-const CASE_FILE_ENV: &str = "SIMPLER_PROP_CASE_FILE";
+const CASE_FILE_ENV: &str = simpler_abi::test_env::PROP_CASE_FILE;
 
 const CAP: u64 = MAX_INNER_SO_LEN;
 

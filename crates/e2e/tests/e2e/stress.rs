@@ -52,9 +52,9 @@ use crate::support::{
 
 const NAME: &str = "stress::eight_processes_share_two_devices";
 /// Set in a worker process: its index.
-const WORKER_ENV: &str = "SIMPLER_STRESS_WORKER";
+const WORKER_ENV: &str = simpler_abi::test_env::STRESS_WORKER;
 /// Cycles per runner thread.
-const CYCLES_ENV: &str = "SIMPLER_STRESS_CYCLES";
+const CYCLES_ENV: &str = simpler_abi::test_env::STRESS_CYCLES;
 const DEFAULT_CYCLES: usize = 50;
 const PROCESSES: usize = 8;
 const RUNNERS: usize = 4;
