@@ -23,7 +23,7 @@ impl EchoPeer {
     /// this is sound in a process that already runs other threads, the
     /// simulator's).
     pub fn spawn() -> io::Result<Self> {
-        let (ours, theirs) = sys::seqpacket_pair()?;
+        let (ours, theirs) = simpler_sim_protocol::channel::pair()?;
         let child = sys::fork_echo::<MESSAGE>(&theirs)?;
         drop(theirs);
         Ok(Self {
