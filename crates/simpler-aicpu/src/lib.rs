@@ -85,6 +85,7 @@ pub mod glue;
 pub mod log;
 pub mod ops;
 
+mod contain;
 mod ffi;
 mod sys;
 

@@ -1,7 +1,8 @@
 //! The built-in ops of `libsimpler_aicpu.so`, one per [`OpCode`].
 //!
 //! Checks run in a fixed order, so a task with several faults gets a
-//! predictable status: the op code and `flags` (`UnknownOp`), then the
+//! predictable status: the op code (`UnknownOp`; a task with non-zero
+//! `flags` never gets here, the glue refuses it as `UnknownOp`), then the
 //! length (`BadLength`), then each operand in the order dst, src0, src1
 //! for a zero address (`NullPointer`) or a range past the end of the
 //! address space (`BadLength`), then the alignment of each operand
@@ -19,11 +20,6 @@ use crate::glue::TaskCtx;
 pub fn run(ctx: &TaskCtx) -> Result<(), TaskStatus> {
     let task = ctx.task();
     let op = OpCode::from_raw(task.op).ok_or(TaskStatus::UnknownOp)?;
-    // No built-in op defines a flag; a set one asks for a variant this
-    // runtime does not have.
-    if task.flags != 0 {
-        return Err(TaskStatus::UnknownOp);
-    }
     match op {
         OpCode::Copy => copy(ctx),
         OpCode::Fill => fill(ctx),

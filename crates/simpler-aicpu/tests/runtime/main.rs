@@ -13,4 +13,6 @@ mod dlog;
 mod failures;
 mod ffi;
 mod lifecycle;
+mod measure;
 mod ops;
+mod panics;
