@@ -9,9 +9,11 @@
 //! (`Misaligned`). An operand the op does not touch because `len` is 0 is
 //! not checked.
 
+use std::hash::Hasher;
 use std::time::Duration;
 
-use simpler_abi::{fingerprint, OpCode, TaskStatus};
+use fnv::FnvHasher;
+use simpler_abi::{OpCode, TaskStatus};
 
 use crate::glue::TaskCtx;
 
@@ -101,6 +103,17 @@ fn fnv1a64(ctx: &TaskCtx) -> Result<(), TaskStatus> {
     let len = ctx.task().len;
     let (dst, src) = (ctx.dst(size_of::<u64>() as u64)?, ctx.src0(len)?);
     let dst = dst.elements::<u64>()?;
-    dst.set(0, fingerprint(src.bytes()));
+    // Through a small copy at a time: device memory is never borrowed as
+    // a slice (see `DeviceRange::read_at`).
+    let mut hasher = FnvHasher::default();
+    let mut chunk = [0u8; 4096];
+    let mut offset = 0;
+    while offset < src.len() {
+        let n = chunk.len().min(src.len() - offset);
+        src.read_at(offset, &mut chunk[..n]);
+        hasher.write(&chunk[..n]);
+        offset += n;
+    }
+    dst.set(0, hasher.finish());
     Ok(())
 }

@@ -16,3 +16,4 @@ mod lifecycle;
 mod measure;
 mod ops;
 mod panics;
+mod ranges;
