@@ -51,6 +51,14 @@ pub mod dlog {
     /// The variadic logger the AICPU process has loaded; device SOs look it
     /// up at run time so that they also load where it is absent.
     pub const SYMBOL_C: &CStr = c"DlogRecord";
+    /// `void DlogRecord(int moduleId, int level, const char *fmt, ...)`, the
+    /// type [`SYMBOL_C`] is resolved as.
+    pub type RecordFn = unsafe extern "C" fn(
+        module_id: core::ffi::c_int,
+        level: core::ffi::c_int,
+        fmt: *const core::ffi::c_char,
+        ...
+    );
     /// `DLOG_DEBUG`.
     pub const DEBUG: i32 = 0;
     /// `DLOG_INFO`.

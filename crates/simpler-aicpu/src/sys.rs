@@ -6,12 +6,10 @@
 //! test process, an old image). The symbol is resolved once with
 //! `dlsym(RTLD_DEFAULT)`.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_int, CStr};
 use std::sync::OnceLock;
 
-use simpler_abi::log::dlog;
-
-type DlogFn = unsafe extern "C" fn(c_int, c_int, *const c_char, ...);
+use simpler_abi::log::dlog::{self, RecordFn as DlogFn};
 
 /// CANN's `DlogRecord`, as found in this process.
 #[derive(Clone, Copy)]
