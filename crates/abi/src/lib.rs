@@ -18,6 +18,7 @@ pub mod launch;
 pub mod log;
 pub mod names;
 pub mod sim;
+pub mod stack;
 pub mod work;
 
 pub use bootstrap::{BootstrapArgs, BootstrapReport, DeviceArgs, ReportStage, ReportStatus};
