@@ -182,6 +182,7 @@ fn doctor_reports_search_order_and_simulator() {
 // `simpler doctor` on the CANN stack.
 
 mod stack {
+    use std::ffi::OsStr;
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -191,7 +192,7 @@ mod stack {
     use super::{simpler, text};
 
     /// `simpler <args>` as [`simpler`] runs it, plus `envs`.
-    fn simpler_with(root: &SimRoot, args: &[&str], envs: &[(&str, &Path)]) -> Command {
+    pub(super) fn simpler_with(root: &SimRoot, args: &[&str], envs: &[(&str, &OsStr)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpler"));
         cmd.args(args)
             .envs(child_env(root.path()))
@@ -220,7 +221,10 @@ mod stack {
         let out = simpler_with(
             &root,
             &["doctor"],
-            &[("ASCEND_HOME_PATH", toolkit), (DRIVER_DIR_ENV, driver)],
+            &[
+                ("ASCEND_HOME_PATH", toolkit.as_os_str()),
+                (DRIVER_DIR_ENV, driver.as_os_str()),
+            ],
         )
         .output()
         .expect("run simpler");
@@ -405,5 +409,86 @@ mod stack {
             ),
             "{stdout}"
         );
+    }
+}
+
+// `simpler run --timeout-ms`.
+
+mod timeout {
+    use std::ffi::OsStr;
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    use simpler_host::abi::sim;
+    use simpler_testkit::SimRoot;
+
+    use super::stack::simpler_with;
+    use super::{simpler, text};
+
+    /// `cmd`'s output; fails the test if it runs past `limit`.
+    fn output_within(mut cmd: Command, limit: Duration) -> Output {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run simpler");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("wait for simpler").is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("reap simpler");
+                let (stdout, stderr) = text(&out);
+                panic!("simpler still running after {limit:?}:\n{stdout}\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("collect simpler's output")
+    }
+
+    #[test]
+    fn run_timeout_ms_bounds_each_launch() {
+        let root = SimRoot::new();
+        // The sleeping task outlasts the 300 ms by far. The device's op
+        // timeout (5 s, far above 300 ms so the host's 507046 comes first)
+        // ends it, which bounds the teardown waiting for the stream.
+        let cmd = simpler_with(
+            &root,
+            &["run", "--sleep-us", "600000000", "--timeout-ms", "300"],
+            &[(sim::env::OP_TIMEOUT_MS, OsStr::new("5000"))],
+        );
+        // Well before the 60 s a launch waits by default.
+        let out = output_within(cmd, Duration::from_secs(50));
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("507046") && stderr.contains("ACL_ERROR_RT_STREAM_SYNC_TIMEOUT"),
+            "{stderr}"
+        );
+
+        // A short sleep within the timeout runs with the batch.
+        let out = simpler(
+            &root,
+            &["run", "--sleep-us", "1000", "--timeout-ms", "30000"],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("7 tasks over 4096 f32 elements"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn run_rejects_a_bad_timeout() {
+        let root = SimRoot::new();
+        for bad in ["0", "-5", "abc", "2147483648"] {
+            let out = simpler(&root, &["run", "--timeout-ms", bad]);
+            let (_, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+            assert!(
+                stderr.contains(&format!("invalid value '{bad}' for '--timeout-ms <MS>'")),
+                "{bad}: {stderr}"
+            );
+        }
     }
 }
