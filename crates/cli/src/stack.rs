@@ -196,7 +196,7 @@ impl fmt::Display for Finding {
 fn shown(text: &str) -> String {
     if text.chars().count() > MAX_SHOWN {
         let head: String = text.chars().take(MAX_SHOWN).collect();
-        format!("{:?}…", head)
+        format!("{head:?}…")
     } else {
         format!("{text:?}")
     }
