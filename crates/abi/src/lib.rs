@@ -18,6 +18,7 @@ pub mod launch;
 pub mod log;
 pub mod names;
 pub mod sim;
+pub mod stack;
 pub mod test_env;
 pub mod work;
 

@@ -8,6 +8,8 @@ use simpler_host::artifacts::{self, files, Side};
 use simpler_host::cann::{self, ResolvedSymbol};
 use simpler_host::{Cann, CannSource, Machine};
 
+use crate::stack::{self, Verdict};
+
 pub fn doctor() -> Result<ExitCode> {
     println!("simpler doctor");
     println!();
@@ -39,6 +41,7 @@ pub fn doctor() -> Result<ExitCode> {
         }
     }
     let toolkit_ok = report_backend("CANN toolkit", &CannSource::Toolkit);
+    report_stack();
 
     println!();
     println!("simulator configuration:");
@@ -46,6 +49,11 @@ pub fn doctor() -> Result<ExitCode> {
         println!("  {var:<34} {}", env_or_unset(var));
     }
     let sim_ok = report_backend("simulator", &CannSource::Simulator);
+    if sim_ok {
+        println!(
+            "  bootstrap (KFC) path: emulated by the simulator; no CANN or driver version applies"
+        );
+    }
 
     println!();
     Ok(if toolkit_ok || sim_ok {
@@ -130,6 +138,31 @@ fn report_backend(name: &str, source: &CannSource) -> bool {
             println!("    device count failed: {err}");
             false
         }
+    }
+}
+
+/// The toolkit's and the driver's versions against the bootstrap's floors,
+/// one line each, then what that means.
+fn report_stack() {
+    println!("  bootstrap (KFC) path:");
+    let findings = [stack::toolkit(), stack::driver()];
+    for finding in &findings {
+        println!("    {finding}");
+    }
+    let too_old: Vec<String> = findings
+        .iter()
+        .filter(|f| f.verdict() == Verdict::TooOld)
+        .map(|f| format!("{} ≥ {}", f.component(), f.required()))
+        .collect();
+    if !too_old.is_empty() {
+        println!(
+            "    fails here: the bootstrap ends in 507018 (\"Get KFC DynTileFwkKernelServerInit api success, but func is nullptr\")"
+        );
+        println!("      hint: install {}", too_old.join(" and "));
+    } else if findings.iter().all(|f| f.verdict() == Verdict::Ok) {
+        println!("    can work here, unless the task-scheduler firmware lacks KFC (then the first bootstrap is refused as not supported)");
+    } else {
+        println!("    cannot tell: a version above is unknown");
     }
 }
 

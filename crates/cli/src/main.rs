@@ -6,6 +6,7 @@
 mod doctor;
 mod inspect;
 mod run;
+mod stack;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use simpler_host::abi::{fingerprint, OpCode};
+use simpler_host::abi::{fingerprint, OpCode, Task};
 use simpler_host::{CacheStatus, Cann, CannSource, DeviceRunner, Machine, Role, SoImage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,6 +48,20 @@ pub struct RunArgs {
     /// f32 elements per operand of the self-check.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     elements: u32,
+    /// How long the host waits for each exec launch, in milliseconds
+    /// (default 60000). The bootstrap and init keep their own 60 s.
+    #[arg(
+        long = "timeout-ms",
+        value_name = "MS",
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
+    )]
+    timeout_ms: Option<u32>,
+    /// Also run one diagnostic `SleepUs` task of this many microseconds in
+    /// the batch: a stand-in for a slow or hung kernel, to try
+    /// `--timeout-ms`.
+    #[arg(long = "sleep-us", value_name = "US")]
+    sleep_us: Option<u64>,
 }
 
 fn parse_machine(name: &str) -> Result<Machine, String> {
@@ -76,14 +90,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let dispatcher = image(args.dispatcher.as_ref(), Role::Dispatcher, machine)?;
     let runtime = image(args.runtime.as_ref(), Role::Runtime, machine)?;
     let preflight_time = started.elapsed();
-    let mut runner = DeviceRunner::builder(&cann)
+    let mut builder = DeviceRunner::builder(&cann)
         .device(args.device)
         .threads(args.threads)
         .device_machine(machine)
         .dispatcher_image(dispatcher)
-        .runtime_image(runtime)
-        .build()
-        .context("building the device runner")?;
+        .runtime_image(runtime);
+    if let Some(ms) = args.timeout_ms {
+        builder = builder.launch_timeout(Duration::from_millis(u64::from(ms)));
+    }
+    let mut runner = builder.build().context("building the device runner")?;
     let info = runner.info().clone();
 
     println!(
@@ -129,7 +145,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     );
     println!("  init            {}", ms(info.init_time));
 
-    let check = self_check(&mut runner, args.elements as usize)?;
+    let check = self_check(&mut runner, args.elements as usize, args.sleep_us)?;
     println!(
         "  exec            {} tasks over {} f32 elements in {}",
         check.tasks,
@@ -177,9 +193,10 @@ struct SelfCheck {
     mismatches: Vec<String>,
 }
 
-/// One batch with one task per built-in op (the diagnostic `SleepUs` and
-/// `Panic` excepted), checked against the same computation on the host.
-fn self_check(runner: &mut DeviceRunner, n: usize) -> Result<SelfCheck> {
+/// One batch with one task per built-in op (the diagnostic `SleepUs` only
+/// when asked for, `Panic` never), checked against the same computation on
+/// the host.
+fn self_check(runner: &mut DeviceRunner, n: usize, sleep_us: Option<u64>) -> Result<SelfCheck> {
     let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.25).collect();
     let b: Vec<f32> = (0..n).map(|i| (n - i) as f32 * 0.125 + 1.0).collect();
     let factor = -3.5f32;
@@ -202,6 +219,13 @@ fn self_check(runner: &mut DeviceRunner, n: usize) -> Result<SelfCheck> {
     batch.scale_f32(&scaled, &dev_a, factor)?;
     batch.sum_f32(&sum, &dev_a)?;
     batch.fnv1a64(&hash, &dev_a)?;
+    if let Some(micros) = sleep_us {
+        batch.push_raw(Task {
+            op: OpCode::SleepUs as u32,
+            scalar: micros,
+            ..Task::default()
+        });
+    }
     let tasks = batch.len();
     let started = Instant::now();
     batch.run().context("running the self-check batch")?;

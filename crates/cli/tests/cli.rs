@@ -178,3 +178,317 @@ fn doctor_reports_search_order_and_simulator() {
         assert!(stdout.contains(part), "{part:?} missing from:\n{stdout}");
     }
 }
+
+// `simpler doctor` on the CANN stack.
+
+mod stack {
+    use std::ffi::OsStr;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use simpler_host::abi::stack::DRIVER_DIR_ENV;
+    use simpler_testkit::{child_env, SimRoot};
+
+    use super::{simpler, text};
+
+    /// `simpler <args>` as [`simpler`] runs it, plus `envs`.
+    pub(super) fn simpler_with(root: &SimRoot, args: &[&str], envs: &[(&str, &OsStr)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpler"));
+        cmd.args(args)
+            .envs(child_env(root.path()))
+            .env_remove("ASCEND_HOME_PATH")
+            .env_remove("ASCEND_TOOLKIT_HOME")
+            .env_remove(DRIVER_DIR_ENV)
+            .env_remove("RUST_LOG");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Writes `contents` to `dir/rel`, making its directories.
+    fn file(dir: &Path, rel: &str, contents: &str) -> PathBuf {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// The verdict section of `simpler doctor` for a toolkit at `toolkit`
+    /// and a driver in `driver`.
+    fn verdict(toolkit: &Path, driver: &Path) -> Vec<String> {
+        let root = SimRoot::new();
+        let out = simpler_with(
+            &root,
+            &["doctor"],
+            &[
+                ("ASCEND_HOME_PATH", toolkit.as_os_str()),
+                (DRIVER_DIR_ENV, driver.as_os_str()),
+            ],
+        )
+        .output()
+        .expect("run simpler");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        stdout
+            .lines()
+            .skip_while(|l| *l != "  bootstrap (KFC) path:")
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    const ARCH_INFO: &str = concat!(
+        "package_name=Ascend-cann-toolkit\n",
+        "version=8.3.RC1\n",
+        "innerversion=V100R001C23SPC001B231\n",
+        "arch=x86_64\n",
+    );
+
+    #[test]
+    fn doctor_passes_a_new_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let (toolkit, driver) = (dir.path().join("cann"), dir.path().join("driver"));
+        let cann = file(
+            &toolkit,
+            "share/info/runtime/version.info",
+            "Version=8.5.0\n",
+        );
+        let drv = file(
+            &driver,
+            "version.info",
+            "Version=25.2.0\nascendhal_version=7.35.23\npackage_version=25.2.0\n",
+        );
+        assert_eq!(
+            verdict(&toolkit, &driver),
+            [
+                format!(
+                    "    CANN toolkit  8.5.0          required ≥ 8.5.0   ok       ({})",
+                    cann.display()
+                ),
+                format!(
+                    "    NPU driver    25.2.0         required ≥ 25.2.0  ok       ({})",
+                    drv.display()
+                ),
+                "    can work here, unless the task-scheduler firmware lacks KFC (then the first bootstrap is refused as not supported)".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn doctor_names_an_old_stack_and_what_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (toolkit, driver) = (dir.path().join("cann"), dir.path().join("driver"));
+        // The installer's record, in the directory of this machine's arch.
+        let arch = std::env::consts::ARCH;
+        let cann = file(
+            &toolkit,
+            &format!("{arch}-linux/ascend_toolkit_install.info"),
+            ARCH_INFO,
+        );
+        let drv = file(&driver, "version.info", "Version=25.2.rc1\n");
+        let fails = "    fails here: the bootstrap ends in 507018 (\"Get KFC DynTileFwkKernelServerInit api success, but func is nullptr\")";
+        assert_eq!(
+            verdict(&toolkit, &driver),
+            [
+                format!(
+                    "    CANN toolkit  8.3.RC1        required ≥ 8.5.0   too old  ({})",
+                    cann.display()
+                ),
+                format!(
+                    "    NPU driver    25.2.rc1       required ≥ 25.2.0  too old  ({})",
+                    drv.display()
+                ),
+                fails.to_owned(),
+                "      hint: install CANN toolkit ≥ 8.5.0 and NPU driver ≥ 25.2.0".to_owned(),
+            ]
+        );
+
+        // An older toolkit's version.cfg, pre-release of the floor; a new
+        // driver: only the toolkit is named.
+        let dir = tempfile::tempdir().unwrap();
+        let (toolkit, driver) = (dir.path().join("cann"), dir.path().join("driver"));
+        let cfg = file(
+            &toolkit,
+            "version.cfg",
+            "# version: 1.0\nruntime_running_version=[7.6.0.1.220:8.5.0.alpha001]\ntoolkit_running_version=[7.6.0.1.220:8.5.0.alpha001]\n",
+        );
+        let drv = file(&driver, "version.info", "Version=25.3.rc1\n");
+        assert_eq!(
+            verdict(&toolkit, &driver),
+            [
+                format!(
+                    "    CANN toolkit  8.5.0.alpha001 required ≥ 8.5.0   too old  ({})",
+                    cfg.display()
+                ),
+                format!(
+                    "    NPU driver    25.3.rc1       required ≥ 25.2.0  ok       ({})",
+                    drv.display()
+                ),
+                fails.to_owned(),
+                "      hint: install CANN toolkit ≥ 8.5.0".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn doctor_says_unknown_for_versions_it_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (toolkit, driver) = (dir.path().join("cann"), dir.path().join("driver"));
+        let cann = file(
+            &toolkit,
+            "share/info/runtime/version.info",
+            "Version=banana\n",
+        );
+        // A directory where the driver's version file should be.
+        let drv = driver.join("version.info");
+        std::fs::create_dir_all(&drv).unwrap();
+        let cannot_tell = "    cannot tell: a version above is unknown".to_owned();
+        assert_eq!(
+            verdict(&toolkit, &driver),
+            [
+                format!(
+                    "    CANN toolkit  \"banana\"       required ≥ 8.5.0   unknown  (not a version simpler understands, in {})",
+                    cann.display()
+                ),
+                format!(
+                    "    NPU driver    not found      required ≥ 25.2.0  unknown  (cannot read {}: Is a directory (os error 21))",
+                    drv.display()
+                ),
+                cannot_tell.clone(),
+            ]
+        );
+
+        // No version file at all; a driver file without the key; binary junk.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let drv = file(
+            &driver.join("other"),
+            "version.info",
+            "package_version=25.2.0\n",
+        );
+        assert_eq!(
+            verdict(&empty, &driver.join("other")),
+            [
+                format!(
+                    "    CANN toolkit  not found      required ≥ 8.5.0   unknown  (no version file in {})",
+                    empty.display()
+                ),
+                format!(
+                    "    NPU driver    not found      required ≥ 25.2.0  unknown  (no Version= line in {})",
+                    drv.display()
+                ),
+                cannot_tell.clone(),
+            ]
+        );
+        let junk = dir.path().join("junk");
+        file(
+            &junk,
+            "version.info",
+            "\u{0}\u{1}\n Version = \u{7f}\u{0}x\n",
+        );
+        let lines = verdict(&toolkit, &junk);
+        assert!(
+            lines[1].starts_with("    NPU driver    \"\\u{7f}\\0x\"")
+                && lines[1].contains("  unknown  (not a version simpler understands"),
+            "{lines:#?}"
+        );
+        assert_eq!(lines[2], cannot_tell);
+    }
+
+    #[test]
+    fn doctor_says_the_simulator_emulates_the_bootstrap() {
+        let root = SimRoot::new();
+        let out = simpler(&root, &["doctor"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(
+                "  bootstrap (KFC) path: emulated by the simulator; no CANN or driver version applies"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+// `simpler run --timeout-ms`.
+
+mod timeout {
+    use std::ffi::OsStr;
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    use simpler_host::abi::sim;
+    use simpler_testkit::SimRoot;
+
+    use super::stack::simpler_with;
+    use super::{simpler, text};
+
+    /// `cmd`'s output; fails the test if it runs past `limit`.
+    fn output_within(mut cmd: Command, limit: Duration) -> Output {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run simpler");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("wait for simpler").is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("reap simpler");
+                let (stdout, stderr) = text(&out);
+                panic!("simpler still running after {limit:?}:\n{stdout}\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("collect simpler's output")
+    }
+
+    #[test]
+    fn run_timeout_ms_bounds_each_launch() {
+        let root = SimRoot::new();
+        // The sleeping task outlasts the 300 ms by far. The device's op
+        // timeout (5 s, far above 300 ms so the host's 507046 comes first)
+        // ends it, which bounds the teardown waiting for the stream.
+        let cmd = simpler_with(
+            &root,
+            &["run", "--sleep-us", "600000000", "--timeout-ms", "300"],
+            &[(sim::env::OP_TIMEOUT_MS, OsStr::new("5000"))],
+        );
+        // Well before the 60 s a launch waits by default.
+        let out = output_within(cmd, Duration::from_secs(50));
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("507046") && stderr.contains("ACL_ERROR_RT_STREAM_SYNC_TIMEOUT"),
+            "{stderr}"
+        );
+
+        // A short sleep within the timeout runs with the batch.
+        let out = simpler(
+            &root,
+            &["run", "--sleep-us", "1000", "--timeout-ms", "30000"],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("7 tasks over 4096 f32 elements"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn run_rejects_a_bad_timeout() {
+        let root = SimRoot::new();
+        for bad in ["0", "-5", "abc", "2147483648"] {
+            let out = simpler(&root, &["run", "--timeout-ms", bad]);
+            let (_, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+            assert!(
+                stderr.contains(&format!("invalid value '{bad}' for '--timeout-ms <MS>'")),
+                "{bad}: {stderr}"
+            );
+        }
+    }
+}
