@@ -483,7 +483,9 @@ pub(crate) fn check(
     Ok(())
 }
 
-fn check_len(len: u64, role: Role, file: &str) -> Result<(), PreflightError> {
+/// Refuses a `role` SO of `len` bytes if that is more than the device
+/// side accepts.
+pub(crate) fn check_len(len: u64, role: Role, file: &str) -> Result<(), PreflightError> {
     if len > role.max_len() {
         return Err(PreflightError {
             file: file.to_owned(),

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -79,11 +81,14 @@ pub(crate) struct ContentKey {
 
 impl SoImage {
     /// Reads the SO at `path` and checks it as the `role` SO for a device
-    /// running `machine` code (as [`elf::preflight`] does).
+    /// running `machine` code (as [`elf::preflight`] does). A file larger
+    /// than `role` allows is refused by the size its metadata gives, before
+    /// any of it is read.
     pub fn from_path(path: impl AsRef<Path>, role: Role, machine: Machine) -> Result<Self, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::new(bytes.into(), path.display().to_string(), role, machine)
+        let label = path.display().to_string();
+        let bytes = read_so(path, role, &label)?;
+        Self::new(bytes.into(), label, role, machine)
     }
 
     /// Checks `bytes` (e.g. from `include_bytes!`, or a `Vec` the image
@@ -191,6 +196,21 @@ impl SoImage {
     pub(crate) fn content_key(&self) -> ContentKey {
         self.inner.content
     }
+}
+
+/// The bytes of the file at `path`, unless its metadata says it is larger
+/// than `role` allows. Reads at most one byte past the limit, so a file
+/// that grows meanwhile (or one without a size, a pipe say) is refused by
+/// the preflight's size check without being read whole.
+fn read_so(path: &Path, role: Role, label: &str) -> Result<Vec<u8>, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    elf::check_len(meta.len(), role, label)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(role.max_len() + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
 }
 
 impl fmt::Debug for SoImage {
