@@ -232,24 +232,23 @@ impl fmt::Debug for SoImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elf::PreflightProblem;
+    use crate::elf::{DynSymbol, PreflightProblem, SymbolKind};
 
-    fn libc_path() -> &'static str {
+    /// A shared library for this machine that exports neither contract.
+    fn libm_path() -> &'static str {
         [
-            "/lib/x86_64-linux-gnu/libc.so.6",
-            "/lib/aarch64-linux-gnu/libc.so.6",
-            "/lib64/libc.so.6",
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib/aarch64-linux-gnu/libm.so.6",
+            "/lib64/libm.so.6",
         ]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("a system libc")
+        .expect("a system libm")
     }
 
     #[test]
     fn bad_sources_are_preflight_or_io_errors() {
-        // libc is a shared object for this machine exporting neither
-        // contract.
-        let bytes = std::fs::read(libc_path()).unwrap();
+        let bytes = std::fs::read(libm_path()).unwrap();
         let err = SoImage::from_bytes(bytes.clone(), Role::Runtime, Machine::host()).unwrap_err();
         let Error::Preflight(err) = err else {
             panic!("{err}")
@@ -281,6 +280,15 @@ mod tests {
                         .iter()
                         .map(|s| s.to_string())
                         .collect(),
+                    symbols: Role::Runtime
+                        .contract()
+                        .iter()
+                        .map(|s| DynSymbol {
+                            name: s.to_string(),
+                            kind: SymbolKind::Function,
+                        })
+                        .collect(),
+                    interpreter: None,
                     needed: Vec::new(),
                     max_glibc: None,
                     glibc_refs: Vec::new(),

@@ -4,11 +4,13 @@
 use std::path::Path;
 
 use simpler_host::abi::names::{DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, RUNTIME_SYMBOLS};
-use simpler_host::{Cann, DeviceRunner, Error, Machine, PreflightProblem, Role, SoImage};
+use simpler_host::{
+    Cann, DeviceRunner, Error, Machine, PreflightProblem, Role, SoImage, SymbolKind,
+};
 use simpler_testkit::host::{builder, cann, stats};
 use simpler_testkit::{
-    child_env, device_artifacts, files, in_sim, is_child, run_child, SimRoot,
-    DEVICE_ARTIFACTS_DIR_ENV,
+    child_env, compile_c, device_artifacts, files, host_artifacts, in_sim, is_child, preinstalled,
+    run_child, sim_root, SimRoot, DEVICE_ARTIFACTS_DIR_ENV,
 };
 
 /// Builds with the given SO sources and returns the preflight error,
@@ -348,4 +350,54 @@ fn oversized_files_are_refused_by_their_size_before_any_read() {
         "peak RSS {peak} bytes after refusing a {runtime_len}-byte file"
     );
     println!("peak RSS {} MiB", peak >> 20);
+}
+
+#[test]
+fn contract_symbols_must_be_functions_and_executables_are_refused() {
+    in_sim(
+        "preflight::contract_symbols_must_be_functions_and_executables_are_refused",
+        &[],
+        || {
+            let cann = cann();
+            let dir = tempfile::tempdir().unwrap();
+            let functions = "
+                int simpler_aicpu_init(void *a) { return 0; }
+                int simpler_aicpu_exec(void *a) { return 0; }
+            ";
+            let data = "
+                int simpler_aicpu_init(void *a) { return 0; }
+                int simpler_aicpu_exec[4] = {1, 2, 3, 4};
+            ";
+            let so = compile_c(dir.path(), "data.so", data, &["-shared", "-fPIC"]);
+            let main = format!("{functions} int main(void) {{ return 0; }}");
+            let pie = compile_c(dir.path(), "pie", &main, &["-fPIE", "-pie", "-rdynamic"]);
+            // Built for this machine, so checked against a device running it,
+            // with a dispatcher for it.
+            let b = || {
+                DeviceRunner::builder(&cann)
+                    .device_machine(Machine::host())
+                    .dispatcher_path(host_artifacts().dispatcher())
+            };
+
+            let (file, role, problem) = preflight_error(&cann, b().runtime_path(&so));
+            assert_eq!((file, role), (so.display().to_string(), Role::Runtime));
+            assert_eq!(
+                problem,
+                PreflightProblem::NotAFunction {
+                    role: Role::Runtime,
+                    symbol: "simpler_aicpu_exec",
+                    kind: SymbolKind::Object
+                }
+            );
+            let (file, _, problem) = preflight_error(&cann, b().runtime_path(&pie));
+            assert_eq!(file, pie.display().to_string());
+            assert!(
+                matches!(&problem, PreflightProblem::Executable { interpreter }
+                    if !interpreter.is_empty()),
+                "{problem}"
+            );
+            // Nothing was installed.
+            assert_eq!(preinstalled(&sim_root(), 0), Vec::<String>::new());
+        },
+    );
 }
