@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use simpler_testkit::{child_env, device_artifacts, host_artifacts, SimRoot};
+use simpler_testkit::{child_env, compile_c, device_artifacts, host_artifacts, SimRoot};
 
 /// `simpler <args>` with a private simulator root and the artifacts of
 /// this test run.
@@ -153,6 +153,52 @@ fn inspect_shows_contracts_and_links() {
     let out = simpler(&root, &["inspect", "/nonexistent.so"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).0.contains("error"));
+}
+
+#[test]
+fn inspect_meets_the_contract_only_when_the_preflight_would_accept() {
+    // The simulator root is a private directory, removed on drop.
+    let root = SimRoot::new();
+    let dir = root.path();
+    let data = "
+        int simpler_aicpu_init(void *a) { return 0; }
+        int simpler_aicpu_exec[4] = {1, 2, 3, 4};
+    ";
+    let so = compile_c(dir, "data.so", data, &["-shared", "-fPIC"]);
+    let functions = "
+        int simpler_aicpu_init(void *a) { return 0; }
+        int simpler_aicpu_exec(void *a) { return 0; }
+        int main(void) { return 0; }
+    ";
+    let pie = compile_c(dir, "pie", functions, &["-fPIE", "-pie", "-rdynamic"]);
+    let out = simpler(
+        &root,
+        &["inspect", so.to_str().unwrap(), pie.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let sections: Vec<&str> = stdout.split("\n\n").collect();
+    assert_eq!(sections.len(), 2, "{stdout}");
+    assert!(!stdout.contains("meets it"), "{stdout}");
+    assert!(
+        sections[0]
+            .contains("exports             simpler_aicpu_exec [STT_OBJECT], simpler_aicpu_init"),
+        "{stdout}"
+    );
+    assert!(
+        sections[0].contains(
+            "runtime contract    exports simpler_aicpu_exec as a data object (STT_OBJECT); a \
+             runtime SO must export it as a function"
+        ),
+        "{stdout}"
+    );
+    assert!(sections[1].contains("interpreter         /"), "{stdout}");
+    assert!(
+        sections[1]
+            .lines()
+            .any(|l| l.starts_with("  runtime contract    an executable (program interpreter /")),
+        "{stdout}"
+    );
 }
 
 #[test]
