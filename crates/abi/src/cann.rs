@@ -45,6 +45,14 @@ assert_offsets!(AicpuArgsEx, size 48, {
     is_no_need_h2d_copy: 40, timeout: 42, reserved: 44,
 });
 
+/// The part of CANN's message that tells the bootstrap's 507018 on a stack
+/// older than the KFC path (CANN < 8.5.0 or driver < 25.2.0) apart:
+/// `libaicpu_extend_kernels` there loads the dispatcher but finds no
+/// function to call ("Get KFC DynTileFwkKernelServerInit api success, but
+/// func is nullptr"). The host recognises the case by it, the simulator
+/// emulates it with it.
+pub const KFC_FUNC_NULLPTR: &str = "func is nullptr";
+
 /// `aclrtMemcpyKind` values.
 pub mod memcpy_kind {
     /// `ACL_MEMCPY_HOST_TO_HOST`.
