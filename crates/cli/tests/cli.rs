@@ -4,14 +4,21 @@
 
 use std::process::{Command, Output};
 
+use simpler_abi::{sim, ABI_VERSION};
 use simpler_testkit::{child_env, compile_c, device_artifacts, host_artifacts, SimRoot};
 
 /// `simpler <args>` with a private simulator root and the artifacts of
 /// this test run.
 fn simpler(root: &SimRoot, args: &[&str]) -> Output {
+    simpler_with(root, &[], args)
+}
+
+/// [`simpler`] with the variables `envs` added.
+fn simpler_with(root: &SimRoot, envs: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simpler"))
         .args(args)
         .envs(child_env(root.path()))
+        .envs(envs.iter().copied())
         .env_remove("ASCEND_HOME_PATH")
         .env_remove("ASCEND_TOOLKIT_HOME")
         .env_remove("RUST_LOG")
@@ -106,6 +113,89 @@ fn run_fails_clearly() {
     let out = simpler(&root, &["run", "--device-machine", "mips"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out).1.contains("unknown machine"));
+}
+
+/// Asserts that each of `facts` occurs exactly once in `text`.
+fn each_once(text: &str, facts: &[&str]) {
+    for fact in facts {
+        assert_eq!(text.matches(fact).count(), 1, "{fact:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn errors_state_each_fact_once_with_the_hint_on_its_own_line() {
+    let root = SimRoot::new();
+    // An I/O error: the OS error once, through anyhow's `{:#}`.
+    let out = simpler(
+        &root,
+        &["run", "--runtime", "/nonexistent/libsimpler_aicpu.so"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out).1,
+        "error: preparing the runtime SO: cannot read /nonexistent/libsimpler_aicpu.so: No such \
+         file or directory (os error 2)\n"
+    );
+
+    // An init rejection (the simulator fails the second sync, init's).
+    let fail_sync = |n: &'static str| {
+        let root = SimRoot::new();
+        let out = simpler_with(
+            &root,
+            &[(sim::env::FAIL_SYNC, n)],
+            &["run", "--threads", "2"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        text(&out).1
+    };
+    let stderr = fail_sync("2");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    let first = format!(
+        "error: building the device runner: simpler_aicpu_init failed on device 0 (host ABI \
+         version {ABI_VERSION}, 2 threads): aclrtSynchronizeStreamWithTimeout failed with 507018 \
+         ACL_ERROR_RT_AICPU_EXCEPTION: "
+    );
+    assert!(lines[0].starts_with(&first), "{stderr}");
+    assert!(
+        lines[1].starts_with("hint: unless the CANN message names another cause"),
+        "{stderr}"
+    );
+    each_once(
+        &stderr,
+        &[
+            "simpler_aicpu_init",
+            "aclrtSynchronizeStreamWithTimeout",
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+            "ABI version other than",
+        ],
+    );
+
+    // One CANN error (exec's sync, the third).
+    let stderr = fail_sync("3");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "error: running the self-check batch: aclrtSynchronizeStreamWithTimeout \
+             (simpler_aicpu_exec) failed with 507018 ACL_ERROR_RT_AICPU_EXCEPTION: "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("hint: an AICPU task failed"),
+        "{stderr}"
+    );
+    each_once(
+        &stderr,
+        &[
+            "simpler_aicpu_exec",
+            "aclrtSynchronizeStreamWithTimeout",
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+        ],
+    );
 }
 
 #[test]
