@@ -582,10 +582,10 @@ pub enum BootstrapFailure {
 }
 
 /// Why `libaicpu_extend_kernels` may not have run the dispatcher.
-const NO_REPORT_HINT: &str =
-    "libaicpu_extend_kernels did not run the dispatcher: it refuses an SO \
-     without the three contract symbols, and keeps the first dispatcher it loaded in a device \
-     process";
+const NO_REPORT_HINT: &str = "libaicpu_extend_kernels did not run the dispatcher: it refuses an \
+     SO without the three contract symbols, keeps the first dispatcher it loaded in a device \
+     process, and on CANN < 8.5.0 or driver < 25.2.0 finds no function to call (its device log \
+     then says \"func is nullptr\")";
 
 impl fmt::Display for BootstrapFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
