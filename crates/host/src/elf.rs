@@ -226,7 +226,7 @@ fn find_symbol<'a>(symbols: &'a [DynSymbol], name: &str) -> Option<&'a DynSymbol
 
 /// Whether `name` is a function defined in and exported by the file whose
 /// dynamic symbols are `symbols`.
-fn defined_function(symbols: &[DynSymbol], name: &str) -> Result<(), NotAFunction> {
+pub(crate) fn defined_function(symbols: &[DynSymbol], name: &str) -> Result<(), NotAFunction> {
     match find_symbol(symbols, name) {
         None => Err(NotAFunction::Missing),
         Some(s) if s.kind.is_function() => Ok(()),

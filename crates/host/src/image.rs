@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use simpler_abi::{fingerprint, PreinstallName};
 
 use crate::artifacts::{self, files, Side};
-use crate::elf::{self, preflight_unhashed, Headers, Machine, Role};
+use crate::elf::{self, preflight_unhashed, Headers, Machine, NotAFunction, Role};
 use crate::error::Error;
 
 /// A dispatcher or runtime SO that passed the preflight: its bytes, what
@@ -164,6 +164,12 @@ impl SoImage {
         self.inner.elf.machine
     }
 
+    /// Whether `name` is a function the SO defines and exports, so that the
+    /// device can call it by name (as [`SoInfo::function`](crate::SoInfo::function)).
+    pub fn function(&self, name: &str) -> Result<(), NotAFunction> {
+        elf::defined_function(&self.inner.elf.symbols, name)
+    }
+
     /// FNV-1a 64 of the bytes, computed on the first call (or by the first
     /// bootstrap of the image) and remembered.
     pub fn fingerprint(&self) -> u64 {
@@ -232,7 +238,7 @@ impl fmt::Debug for SoImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elf::{DynSymbol, PreflightProblem, SymbolKind};
+    use crate::elf::{DynSymbol, NotAFunction, PreflightProblem, SymbolKind};
 
     /// A shared library for this machine that exports neither contract.
     fn libm_path() -> &'static str {
@@ -319,6 +325,8 @@ mod tests {
         );
 
         image.check(Role::Runtime, Machine::host()).unwrap();
+        assert_eq!(image.function("simpler_aicpu_exec"), Ok(()));
+        assert_eq!(image.function("other"), Err(NotAFunction::Missing));
         let Err(Error::Preflight(err)) = image.check(Role::Dispatcher, Machine::host()) else {
             panic!("a runtime image passed as a dispatcher")
         };
