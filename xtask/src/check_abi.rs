@@ -381,6 +381,8 @@ mod tests {
             size: 0,
             fingerprint: 0,
             exports,
+            symbols: Vec::new(),
+            interpreter: None,
             needed: vec!["libgcc_s.so.1".into(), "ld-linux-aarch64.so.1".into()],
             max_glibc: Some(GlibcVersion(2, 17, 0)),
             glibc_refs: vec![

@@ -45,6 +45,14 @@ assert_offsets!(AicpuArgsEx, size 48, {
     is_no_need_h2d_copy: 40, timeout: 42, reserved: 44,
 });
 
+/// The part of CANN's message that tells the bootstrap's 507018 on a stack
+/// older than the KFC path (CANN < 8.5.0 or driver < 25.2.0) apart:
+/// `libaicpu_extend_kernels` there loads the dispatcher but finds no
+/// function to call ("Get KFC DynTileFwkKernelServerInit api success, but
+/// func is nullptr"). The host recognises the case by it, the simulator
+/// emulates it with it.
+pub const KFC_FUNC_NULLPTR: &str = "func is nullptr";
+
 /// `aclrtMemcpyKind` values.
 pub mod memcpy_kind {
     /// `ACL_MEMCPY_HOST_TO_HOST`.
@@ -75,6 +83,9 @@ pub mod error {
     pub const ACL_ERROR_RT_CONTEXT_NULL: i32 = 107002;
     /// Task aborted after an earlier fault.
     pub const ACL_ERROR_RT_DEVICE_TASK_ABORT: i32 = 107022;
+    /// The driver, firmware or chip does not support the call (a KFC launch
+    /// on task-scheduler firmware without the AICPU KFC feature, say).
+    pub const ACL_ERROR_RT_FEATURE_NOT_SUPPORT: i32 = 207000;
     /// Device out of memory.
     pub const ACL_ERROR_RT_MEMORY_ALLOCATION: i32 = 207001;
     /// Internal error; an AICPU op timeout on some chips.
@@ -97,6 +108,7 @@ pub mod error {
             ACL_ERROR_RT_INVALID_DEVICEID => "ACL_ERROR_RT_INVALID_DEVICEID",
             ACL_ERROR_RT_CONTEXT_NULL => "ACL_ERROR_RT_CONTEXT_NULL",
             ACL_ERROR_RT_DEVICE_TASK_ABORT => "ACL_ERROR_RT_DEVICE_TASK_ABORT",
+            ACL_ERROR_RT_FEATURE_NOT_SUPPORT => "ACL_ERROR_RT_FEATURE_NOT_SUPPORT",
             ACL_ERROR_RT_MEMORY_ALLOCATION => "ACL_ERROR_RT_MEMORY_ALLOCATION",
             ACL_ERROR_RT_INTERNAL_ERROR => "ACL_ERROR_RT_INTERNAL_ERROR",
             ACL_ERROR_RT_AICPU_TIMEOUT => "ACL_ERROR_RT_AICPU_TIMEOUT",

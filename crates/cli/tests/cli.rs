@@ -4,14 +4,21 @@
 
 use std::process::{Command, Output};
 
-use simpler_testkit::{child_env, device_artifacts, host_artifacts, SimRoot};
+use simpler_abi::{sim, ABI_VERSION};
+use simpler_testkit::{child_env, compile_c, device_artifacts, host_artifacts, SimRoot};
 
 /// `simpler <args>` with a private simulator root and the artifacts of
 /// this test run.
 fn simpler(root: &SimRoot, args: &[&str]) -> Output {
+    simpler_with(root, &[], args)
+}
+
+/// [`simpler`] with the variables `envs` added.
+fn simpler_with(root: &SimRoot, envs: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simpler"))
         .args(args)
         .envs(child_env(root.path()))
+        .envs(envs.iter().copied())
         .env_remove("ASCEND_HOME_PATH")
         .env_remove("ASCEND_TOOLKIT_HOME")
         .env_remove("RUST_LOG")
@@ -108,6 +115,89 @@ fn run_fails_clearly() {
     assert!(text(&out).1.contains("unknown machine"));
 }
 
+/// Asserts that each of `facts` occurs exactly once in `text`.
+fn each_once(text: &str, facts: &[&str]) {
+    for fact in facts {
+        assert_eq!(text.matches(fact).count(), 1, "{fact:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn errors_state_each_fact_once_with_the_hint_on_its_own_line() {
+    let root = SimRoot::new();
+    // An I/O error: the OS error once, through anyhow's `{:#}`.
+    let out = simpler(
+        &root,
+        &["run", "--runtime", "/nonexistent/libsimpler_aicpu.so"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out).1,
+        "error: preparing the runtime SO: cannot read /nonexistent/libsimpler_aicpu.so: No such \
+         file or directory (os error 2)\n"
+    );
+
+    // An init rejection (the simulator fails the second sync, init's).
+    let fail_sync = |n: &'static str| {
+        let root = SimRoot::new();
+        let out = simpler_with(
+            &root,
+            &[(sim::env::FAIL_SYNC, n)],
+            &["run", "--threads", "2"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        text(&out).1
+    };
+    let stderr = fail_sync("2");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    let first = format!(
+        "error: building the device runner: simpler_aicpu_init failed on device 0 (host ABI \
+         version {ABI_VERSION}, 2 threads): aclrtSynchronizeStreamWithTimeout failed with 507018 \
+         ACL_ERROR_RT_AICPU_EXCEPTION: "
+    );
+    assert!(lines[0].starts_with(&first), "{stderr}");
+    assert!(
+        lines[1].starts_with("hint: unless the CANN message names another cause"),
+        "{stderr}"
+    );
+    each_once(
+        &stderr,
+        &[
+            "simpler_aicpu_init",
+            "aclrtSynchronizeStreamWithTimeout",
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+            "ABI version other than",
+        ],
+    );
+
+    // One CANN error (exec's sync, the third).
+    let stderr = fail_sync("3");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "error: running the self-check batch: aclrtSynchronizeStreamWithTimeout \
+             (simpler_aicpu_exec) failed with 507018 ACL_ERROR_RT_AICPU_EXCEPTION: "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("hint: an AICPU task failed"),
+        "{stderr}"
+    );
+    each_once(
+        &stderr,
+        &[
+            "simpler_aicpu_exec",
+            "aclrtSynchronizeStreamWithTimeout",
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+        ],
+    );
+}
+
 #[test]
 fn inspect_shows_contracts_and_links() {
     let root = SimRoot::new();
@@ -153,6 +243,52 @@ fn inspect_shows_contracts_and_links() {
     let out = simpler(&root, &["inspect", "/nonexistent.so"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).0.contains("error"));
+}
+
+#[test]
+fn inspect_meets_the_contract_only_when_the_preflight_would_accept() {
+    // The simulator root is a private directory, removed on drop.
+    let root = SimRoot::new();
+    let dir = root.path();
+    let data = "
+        int simpler_aicpu_init(void *a) { return 0; }
+        int simpler_aicpu_exec[4] = {1, 2, 3, 4};
+    ";
+    let so = compile_c(dir, "data.so", data, &["-shared", "-fPIC"]);
+    let functions = "
+        int simpler_aicpu_init(void *a) { return 0; }
+        int simpler_aicpu_exec(void *a) { return 0; }
+        int main(void) { return 0; }
+    ";
+    let pie = compile_c(dir, "pie", functions, &["-fPIE", "-pie", "-rdynamic"]);
+    let out = simpler(
+        &root,
+        &["inspect", so.to_str().unwrap(), pie.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let sections: Vec<&str> = stdout.split("\n\n").collect();
+    assert_eq!(sections.len(), 2, "{stdout}");
+    assert!(!stdout.contains("meets it"), "{stdout}");
+    assert!(
+        sections[0]
+            .contains("exports             simpler_aicpu_exec [STT_OBJECT], simpler_aicpu_init"),
+        "{stdout}"
+    );
+    assert!(
+        sections[0].contains(
+            "runtime contract    exports simpler_aicpu_exec as a data object (STT_OBJECT); a \
+             runtime SO must export it as a function"
+        ),
+        "{stdout}"
+    );
+    assert!(sections[1].contains("interpreter         /"), "{stdout}");
+    assert!(
+        sections[1]
+            .lines()
+            .any(|l| l.starts_with("  runtime contract    an executable (program interpreter /")),
+        "{stdout}"
+    );
 }
 
 #[test]

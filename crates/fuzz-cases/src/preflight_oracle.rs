@@ -6,7 +6,7 @@
 //! tests of `simpler-e2e`.
 
 use simpler_abi::fingerprint;
-use simpler_host::elf::{Machine, Role, SoInfo};
+use simpler_host::elf::{Machine, Role, SoInfo, SymbolKind};
 use simpler_host::{PreflightError, PreflightProblem};
 
 /// Size of an ELF64 file header.
@@ -83,11 +83,16 @@ fn u16_at(bytes: &[u8], at: usize) -> u16 {
 /// - an error names `label` and `role`, and its message starts with the
 ///   label;
 /// - the answer agrees with [`SoInfo::parse`] on the same bytes;
-/// - success means the machine matches and every contract symbol is
-///   exported, with the size and fingerprint of these bytes;
+/// - success means the machine matches, the file names no program
+///   interpreter and every contract symbol is a function it defines, with
+///   the size and fingerprint of these bytes;
 /// - `WrongMachine` names the file's `e_machine` and the expected one;
+/// - `Executable` names the interpreter the parsed file has;
 /// - `MissingExports` lists, in contract order, exactly the contract
-///   symbols the parsed file lacks;
+///   symbols the parsed file has no dynamic symbol for;
+/// - `NotAFunction` names the first contract symbol, in contract order,
+///   that the parsed file has but not as a function it defines, and what
+///   it is;
 /// - the same bytes give the same answer again.
 ///
 /// Returns the answer, or the first violation found.
@@ -166,9 +171,17 @@ fn check_ok(
     if !info.exports.windows(2).all(|w| w[0] < w[1]) {
         return Err("exports not sorted and unique".into());
     }
+    if let Some(interpreter) = &info.interpreter {
+        return Err(format!(
+            "accepted an executable (interpreter {interpreter})"
+        ));
+    }
     let missing = lacking(role, info);
     if !missing.is_empty() {
         return Err(format!("accepted without {missing:?}"));
+    }
+    if let Some((symbol, kind)) = first_non_function(role, info) {
+        return Err(format!("accepted with {symbol} {kind}"));
     }
     Ok(())
 }
@@ -197,22 +210,57 @@ fn check_deep(
                 && *found == Machine(u16_at(bytes, E_MACHINE))
                 && *found != machine
         }
+        (PreflightProblem::Executable { interpreter }, Ok(info)) => {
+            info.machine == machine && info.interpreter.as_ref() == Some(interpreter)
+        }
         (PreflightProblem::MissingExports { role: r, missing }, Ok(info)) => {
             *r == role
                 && info.machine == machine
+                && info.interpreter.is_none()
                 && !missing.is_empty()
                 && *missing == lacking(role, &info)
+        }
+        (
+            PreflightProblem::NotAFunction {
+                role: r,
+                symbol,
+                kind,
+            },
+            Ok(info),
+        ) => {
+            *r == role
+                && info.machine == machine
+                && info.interpreter.is_none()
+                && lacking(role, &info).is_empty()
+                && first_non_function(role, &info) == Some((symbol, *kind))
         }
         _ => false,
     })
 }
 
-/// The contract symbols `info` does not export, in contract order, found
-/// by a plain scan (independent of `SoInfo::missing_exports`).
+/// What `info` has under `name`, found by a plain scan (independent of
+/// `SoInfo::symbol`).
+fn kind_of(info: &SoInfo, name: &str) -> Option<SymbolKind> {
+    info.symbols.iter().find(|s| s.name == name).map(|s| s.kind)
+}
+
+/// The contract symbols `info` has no dynamic symbol for, in contract
+/// order.
 fn lacking(role: Role, info: &SoInfo) -> Vec<&'static str> {
     role.contract()
         .iter()
         .copied()
-        .filter(|symbol| !info.exports.iter().any(|e| e == symbol))
+        .filter(|symbol| kind_of(info, symbol).is_none())
         .collect()
+}
+
+/// The first contract symbol `info` has, but not as a function or an
+/// indirect function it defines, and what it is.
+fn first_non_function(role: Role, info: &SoInfo) -> Option<(&'static str, SymbolKind)> {
+    role.contract()
+        .iter()
+        .find_map(|&symbol| match kind_of(info, symbol) {
+            Some(SymbolKind::Function | SymbolKind::Ifunc) | None => None,
+            Some(kind) => Some((symbol, kind)),
+        })
 }

@@ -21,6 +21,10 @@ use crate::error::{BootstrapError, BootstrapFailure, CannError, Error, FailedSte
 use crate::image::{ContentKey, SoImage};
 use crate::single_flight::{CacheStatus, SingleFlight};
 
+/// What the bootstrap's CANN calls name as their context
+/// ([`CannError::context`]); its hints are chosen by it.
+pub(crate) const CONTEXT: &str = "bootstrap";
+
 /// What a successful bootstrap left on the device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Installed {
@@ -194,14 +198,14 @@ fn launch(
         kernel_name_offset: BOOTSTRAP_KERNEL_NAME_OFFSET,
     };
     stream
-        .launch(&desc, "bootstrap")
+        .launch(&desc, CONTEXT)
         .map_err(|e| Failed::Bootstrap(BootstrapFailure::Cann(e)))?;
     meanwhile();
     // After a sync timeout (507046) the dispatcher may still be running;
     // the buffers are freed anyway, as the runner is not built and nothing
     // may be left behind. A bootstrap that outlives a generous timeout is a
     // hung device, which needs a reset whatever the host does.
-    let synced = stream.sync(req.timeout, "bootstrap");
+    let synced = stream.sync(req.timeout, CONTEXT);
 
     // The report explains a failed launch better than its CANN code, so it
     // is read back whatever the sync returned.

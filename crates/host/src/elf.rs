@@ -5,7 +5,7 @@
 use std::fmt;
 
 use object::elf::{self, FileHeader64};
-use object::read::elf::{Dyn as _, FileHeader as _, Sym as _};
+use object::read::elf::{Dyn as _, FileHeader as _, ProgramHeader as _, Sym as _};
 use object::{Endianness, SymbolIndex};
 use simpler_abi::artifacts::{TRIPLE_AARCH64, TRIPLE_X86_64};
 use simpler_abi::names::{
@@ -112,8 +112,18 @@ pub struct SoInfo {
     pub size: u64,
     /// FNV-1a 64 of the whole file.
     pub fingerprint: u64,
-    /// Defined global and weak dynamic symbols, sorted.
+    /// The names of the dynamic symbols it defines for other objects to
+    /// bind to (global, weak or unique; default or protected visibility),
+    /// of any kind, sorted: the defined entries of
+    /// [`symbols`](SoInfo::symbols).
     pub exports: Vec<String>,
+    /// Every dynamic symbol other objects see, defined here or imported,
+    /// with its kind: one entry per name (a definition rather than an
+    /// import of the same name), sorted by name.
+    pub symbols: Vec<DynSymbol>,
+    /// The program interpreter its `PT_INTERP` program header names (e.g.
+    /// `/lib64/ld-linux-x86-64.so.2`): only executables have one.
+    pub interpreter: Option<String>,
     /// `DT_NEEDED` entries, in file order.
     pub needed: Vec<String>,
     /// The highest `GLIBC_x.y[.z]` version the file requires, if any: the
@@ -125,6 +135,103 @@ pub struct SoInfo {
     /// symbol table order, non-numbered versions (`GLIBC_PRIVATE`)
     /// included: what a glibc ceiling is judged on, symbol by symbol.
     pub glibc_refs: Vec<GlibcRef>,
+}
+
+/// A dynamic symbol other objects see: its name and what it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DynSymbol {
+    /// The name.
+    pub name: String,
+    /// What it is.
+    pub kind: SymbolKind,
+}
+
+/// What a dynamic symbol is, as far as calling it by name goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymbolKind {
+    /// A function defined here (`STT_FUNC`).
+    Function,
+    /// An indirect function defined here (`STT_GNU_IFUNC`): the loader
+    /// binds the name to the function its resolver returns.
+    Ifunc,
+    /// Data (`STT_OBJECT`).
+    Object,
+    /// Thread-local data (`STT_TLS`).
+    ThreadLocal,
+    /// A common block (`STT_COMMON`).
+    Common,
+    /// No type (`STT_NOTYPE`), e.g. a label from assembly.
+    NoType,
+    /// Another `st_type`.
+    Other(u8),
+    /// Not defined here (`SHN_UNDEF`): an import another object provides.
+    Undefined,
+}
+
+impl SymbolKind {
+    /// The kind of a symbol with this `st_type` and `st_shndx`.
+    fn of(st_type: u8, st_shndx: u16) -> Self {
+        if st_shndx == elf::SHN_UNDEF {
+            return Self::Undefined;
+        }
+        match st_type {
+            elf::STT_FUNC => Self::Function,
+            elf::STT_GNU_IFUNC => Self::Ifunc,
+            elf::STT_OBJECT => Self::Object,
+            elf::STT_TLS => Self::ThreadLocal,
+            elf::STT_COMMON => Self::Common,
+            elf::STT_NOTYPE => Self::NoType,
+            other => Self::Other(other),
+        }
+    }
+
+    /// Whether a symbol of this kind can be called: a function or an
+    /// indirect function defined in the file.
+    pub fn is_function(self) -> bool {
+        matches!(self, Self::Function | Self::Ifunc)
+    }
+}
+
+impl fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Function => f.write_str("a function (STT_FUNC)"),
+            Self::Ifunc => f.write_str("an indirect function (STT_GNU_IFUNC)"),
+            Self::Object => f.write_str("a data object (STT_OBJECT)"),
+            Self::ThreadLocal => f.write_str("thread-local data (STT_TLS)"),
+            Self::Common => f.write_str("a common block (STT_COMMON)"),
+            Self::NoType => f.write_str("an untyped symbol (STT_NOTYPE)"),
+            Self::Other(t) => write!(f, "a symbol of type {t}"),
+            Self::Undefined => f.write_str("undefined (an import)"),
+        }
+    }
+}
+
+/// Why a name is not a function an SO defines and exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NotAFunction {
+    /// No dynamic symbol of that name that other objects see.
+    Missing,
+    /// A dynamic symbol of that name, of another kind (undefined included).
+    Kind(SymbolKind),
+}
+
+/// The entry for `name` in `symbols` (sorted by name, one per name).
+fn find_symbol<'a>(symbols: &'a [DynSymbol], name: &str) -> Option<&'a DynSymbol> {
+    symbols
+        .binary_search_by(|s| s.name.as_str().cmp(name))
+        .ok()
+        .map(|i| &symbols[i])
+}
+
+/// Whether `name` is a function defined in and exported by the file whose
+/// dynamic symbols are `symbols`.
+pub(crate) fn defined_function(symbols: &[DynSymbol], name: &str) -> Result<(), NotAFunction> {
+    match find_symbol(symbols, name) {
+        None => Err(NotAFunction::Missing),
+        Some(s) if s.kind.is_function() => Ok(()),
+        Some(s) => Err(NotAFunction::Kind(s.kind)),
+    }
 }
 
 /// An undefined symbol and the glibc version it is bound to, e.g.
@@ -194,6 +301,34 @@ impl SoInfo {
     pub fn missing_exports(&self, role: Role) -> Vec<&'static str> {
         missing_exports(&self.exports, role)
     }
+
+    /// The dynamic symbol `name`, if other objects see one.
+    pub fn symbol(&self, name: &str) -> Option<&DynSymbol> {
+        find_symbol(&self.symbols, name)
+    }
+
+    /// Whether `name` is a function this file defines and exports: what
+    /// the device can call by name, as it calls each contract symbol.
+    pub fn function(&self, name: &str) -> Result<(), NotAFunction> {
+        defined_function(&self.symbols, name)
+    }
+
+    /// The checks [`preflight`] makes once the file is parsed: whether the
+    /// preflight accepts the file these are the facts of as the `role` SO
+    /// for a device running `machine` code. `file` names it in the error.
+    pub fn check(&self, role: Role, machine: Machine, file: &str) -> Result<(), PreflightError> {
+        check_parts(
+            Parts {
+                size: self.size,
+                machine: self.machine,
+                interpreter: self.interpreter.as_deref(),
+                symbols: &self.symbols,
+            },
+            role,
+            machine,
+            file,
+        )
+    }
 }
 
 /// What the ELF headers and tables of an SO say: its [`SoInfo`] but for
@@ -206,6 +341,10 @@ pub(crate) struct Headers {
     pub size: u64,
     /// As [`SoInfo::exports`].
     pub exports: Vec<String>,
+    /// As [`SoInfo::symbols`].
+    pub symbols: Vec<DynSymbol>,
+    /// As [`SoInfo::interpreter`].
+    pub interpreter: Option<String>,
     /// As [`SoInfo::needed`].
     pub needed: Vec<String>,
     /// As [`SoInfo::max_glibc`].
@@ -221,6 +360,8 @@ impl Headers {
             machine,
             size,
             exports,
+            symbols,
+            interpreter,
             needed,
             max_glibc,
             glibc_refs,
@@ -230,6 +371,8 @@ impl Headers {
             size,
             fingerprint,
             exports,
+            symbols,
+            interpreter,
             needed,
             max_glibc,
             glibc_refs,
@@ -267,6 +410,12 @@ impl Headers {
                 other => format!("ELF type {other}"),
             }));
         }
+        let mut interpreter = None;
+        for segment in header.program_headers(endian, bytes).map_err(obj_err)? {
+            if let Some(path) = segment.interpreter(endian, bytes).map_err(obj_err)? {
+                interpreter = Some(String::from_utf8_lossy(path).into_owned());
+            }
+        }
         let sections = header.sections(endian, bytes).map_err(obj_err)?;
         let Some((dynamic, strtab)) = sections.dynamic(endian, bytes).map_err(obj_err)? else {
             return Err(PreflightProblem::NotSharedObject(
@@ -285,41 +434,56 @@ impl Headers {
             .symbols(endian, bytes, elf::SHT_DYNSYM)
             .map_err(obj_err)?;
         let versions = sections.versions(endian, bytes).map_err(obj_err)?;
-        let mut exports = Vec::new();
+        let mut dyn_symbols = Vec::new();
         let mut glibc_refs = Vec::new();
         for (index, symbol) in symbols.iter().enumerate() {
-            if symbol.st_shndx(endian) == elf::SHN_UNDEF {
-                let Some(versions) = &versions else { continue };
-                let version = versions
-                    .version(versions.version_index(endian, SymbolIndex(index)))
-                    .map_err(obj_err)?;
-                if let Some(version) = version.filter(|v| v.name().starts_with(b"GLIBC_")) {
-                    let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
-                    glibc_refs.push(GlibcRef {
-                        symbol: String::from_utf8_lossy(name).into_owned(),
-                        version: String::from_utf8_lossy(version.name()).into_owned(),
-                    });
+            let undefined = symbol.st_shndx(endian) == elf::SHN_UNDEF;
+            if undefined {
+                if let Some(versions) = &versions {
+                    let version = versions
+                        .version(versions.version_index(endian, SymbolIndex(index)))
+                        .map_err(obj_err)?;
+                    if let Some(version) = version.filter(|v| v.name().starts_with(b"GLIBC_")) {
+                        let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
+                        glibc_refs.push(GlibcRef {
+                            symbol: String::from_utf8_lossy(name).into_owned(),
+                            version: String::from_utf8_lossy(version.name()).into_owned(),
+                        });
+                    }
                 }
-                continue;
             }
             // STB_GNU_UNIQUE: one definition process-wide, which other
-            // objects bind to like a global one.
-            let exported = matches!(
+            // objects bind to like a global one. A hidden or internal
+            // symbol, defined or not, binds within the file only.
+            let visible = matches!(
                 symbol.st_bind(),
                 elf::STB_GLOBAL | elf::STB_WEAK | elf::STB_GNU_UNIQUE
             ) && matches!(
                 symbol.st_visibility(),
                 elf::STV_DEFAULT | elf::STV_PROTECTED
             ) && !matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE);
-            if exported {
+            if visible {
                 let name = symbols.symbol_name(endian, symbol).map_err(obj_err)?;
                 if !name.is_empty() {
-                    exports.push(String::from_utf8_lossy(name).into_owned());
+                    dyn_symbols.push(DynSymbol {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        kind: SymbolKind::of(symbol.st_type(), symbol.st_shndx(endian)),
+                    });
                 }
             }
         }
-        exports.sort();
-        exports.dedup();
+        // One entry per name: a definition wins over an import of the same
+        // name (as the loader binds to it), else the first in table order.
+        dyn_symbols.sort_by(|a, b| {
+            (a.name.as_str(), a.kind == SymbolKind::Undefined)
+                .cmp(&(b.name.as_str(), b.kind == SymbolKind::Undefined))
+        });
+        dyn_symbols.dedup_by(|later, first| later.name == first.name);
+        let exports = dyn_symbols
+            .iter()
+            .filter(|s| s.kind != SymbolKind::Undefined)
+            .map(|s| s.name.clone())
+            .collect();
         let mut max_glibc = None;
         if let Some((mut needs, link)) = sections.gnu_verneed(endian, bytes).map_err(obj_err)? {
             let strings = sections.strings(endian, bytes, link).map_err(obj_err)?;
@@ -337,6 +501,8 @@ impl Headers {
             machine,
             size: bytes.len() as u64,
             exports,
+            symbols: dyn_symbols,
+            interpreter,
             needed,
             max_glibc,
             glibc_refs,
@@ -410,6 +576,17 @@ pub enum PreflightProblem {
         /// The device's.
         expected: Machine,
     },
+    /// An executable (it has a `PT_INTERP` program header), such as a
+    /// position-independent executable: `ET_DYN` like a shared object,
+    /// but the loader refuses to `dlopen` it.
+    #[error(
+        "an executable (program interpreter {interpreter}), which the device cannot dlopen; \
+         link it with -shared"
+    )]
+    Executable {
+        /// The interpreter its `PT_INTERP` names.
+        interpreter: String,
+    },
     /// Contract symbols it does not export.
     #[error("does not export {} required of a {role} SO", missing.join(", "))]
     MissingExports {
@@ -418,14 +595,35 @@ pub enum PreflightProblem {
         /// The missing symbols.
         missing: Vec<&'static str>,
     },
+    /// A contract symbol it has, but not as a function it defines (data,
+    /// or an import): the device would call it and crash.
+    #[error("{}", not_a_function(role, symbol, kind))]
+    NotAFunction {
+        /// The role whose contract it is.
+        role: Role,
+        /// The symbol.
+        symbol: &'static str,
+        /// What it is instead.
+        kind: SymbolKind,
+    },
     /// The ELF structures are inconsistent.
     #[error("malformed ELF: {0}")]
     Malformed(String),
 }
 
+fn not_a_function(role: &Role, symbol: &str, kind: &SymbolKind) -> String {
+    match kind {
+        SymbolKind::Undefined => {
+            format!("{symbol} is undefined (an import); a {role} SO must define it as a function")
+        }
+        kind => format!("exports {symbol} as {kind}; a {role} SO must export it as a function"),
+    }
+}
+
 /// Checks `bytes` as the `role` SO for a device running `machine` code:
-/// size, ELF class and byte order, shared object, machine, contract
-/// exports. `file` names the SO in the error.
+/// size, ELF class and byte order, a shared object and not an executable,
+/// machine, and each contract symbol a function it defines. `file` names
+/// the SO in the error.
 pub fn preflight(
     bytes: &[u8],
     role: Role,
@@ -455,11 +653,43 @@ pub(crate) fn preflight_unhashed(
     Ok(info)
 }
 
-/// The part of [`preflight`] that needs only the parsed headers: size,
-/// machine and contract exports. Cheap, so a prepared
-/// [`SoImage`](crate::SoImage) is checked again against every use.
+/// The part of [`preflight`] that needs only the parsed headers (as
+/// [`SoInfo::check`]). Cheap, so a prepared [`SoImage`](crate::SoImage) is
+/// checked again against every use.
 pub(crate) fn check(
     info: &Headers,
+    role: Role,
+    machine: Machine,
+    file: &str,
+) -> Result<(), PreflightError> {
+    check_parts(
+        Parts {
+            size: info.size,
+            machine: info.machine,
+            interpreter: info.interpreter.as_deref(),
+            symbols: &info.symbols,
+        },
+        role,
+        machine,
+        file,
+    )
+}
+
+/// What the checks after parsing look at, from a [`Headers`] or an
+/// [`SoInfo`].
+struct Parts<'a> {
+    size: u64,
+    machine: Machine,
+    interpreter: Option<&'a str>,
+    symbols: &'a [DynSymbol],
+}
+
+/// The one implementation of the checks after parsing: size, machine, not
+/// an executable, then the contract: every symbol present (else all the
+/// missing ones are named), then each a function the file defines (else
+/// the first that is not, with what it is).
+fn check_parts(
+    parts: Parts<'_>,
     role: Role,
     machine: Machine,
     file: &str,
@@ -469,21 +699,42 @@ pub(crate) fn check(
         role,
         problem,
     };
-    check_len(info.size, role, file)?;
-    if info.machine != machine {
+    check_len(parts.size, role, file)?;
+    if parts.machine != machine {
         return Err(fail(PreflightProblem::WrongMachine {
-            found: info.machine,
+            found: parts.machine,
             expected: machine,
         }));
     }
-    let missing = missing_exports(&info.exports, role);
+    if let Some(interpreter) = parts.interpreter {
+        return Err(fail(PreflightProblem::Executable {
+            interpreter: interpreter.to_owned(),
+        }));
+    }
+    let checked: Vec<_> = role
+        .contract()
+        .iter()
+        .map(|&symbol| (symbol, defined_function(parts.symbols, symbol)))
+        .collect();
+    let missing: Vec<_> = checked
+        .iter()
+        .filter(|(_, r)| *r == Err(NotAFunction::Missing))
+        .map(|(symbol, _)| *symbol)
+        .collect();
     if !missing.is_empty() {
         return Err(fail(PreflightProblem::MissingExports { role, missing }));
+    }
+    for (symbol, result) in checked {
+        if let Err(NotAFunction::Kind(kind)) = result {
+            return Err(fail(PreflightProblem::NotAFunction { role, symbol, kind }));
+        }
     }
     Ok(())
 }
 
-fn check_len(len: u64, role: Role, file: &str) -> Result<(), PreflightError> {
+/// Refuses a `role` SO of `len` bytes if that is more than the device
+/// side accepts.
+pub(crate) fn check_len(len: u64, role: Role, file: &str) -> Result<(), PreflightError> {
     if len > role.max_len() {
         return Err(PreflightError {
             file: file.to_owned(),
@@ -614,14 +865,155 @@ mod tests {
                 expected: other
             }
         );
-        let err = preflight(&bytes, Role::Dispatcher, Machine::host(), "libc.so.6").unwrap_err();
+        let libm = find_so("libm.so.6").expect("libm");
+        let err = preflight(&libm, Role::Dispatcher, Machine::host(), "libm.so.6").unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
-                "libc.so.6: does not export {} required of a dispatcher SO",
+                "libm.so.6: does not export {} required of a dispatcher SO",
                 DISPATCHER_SYMBOLS.join(", ")
             )
         );
+        // libc can be run as well as loaded: it names an interpreter.
+        let err = preflight(&bytes, Role::Dispatcher, Machine::host(), "libc.so.6").unwrap_err();
+        assert!(
+            matches!(err.problem, PreflightProblem::Executable { .. }),
+            "{err}"
+        );
+    }
+
+    /// The two runtime exports as C functions.
+    const RUNTIME_FNS: &str = "
+        int simpler_aicpu_init(void *a) { return 0; }
+        int simpler_aicpu_exec(void *a) { return 0; }
+    ";
+
+    /// Builds `source` with `cc` and `args` and runs the preflight on it as
+    /// the runtime SO for this machine, labelled `name`.
+    fn preflight_c(
+        name: &str,
+        source: &str,
+        args: &[&str],
+    ) -> (SoInfo, Result<SoInfo, PreflightError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = simpler_testkit::compile_c(dir.path(), name, source, args);
+        let bytes = std::fs::read(&path).unwrap();
+        let info = SoInfo::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (
+            info,
+            preflight(&bytes, Role::Runtime, Machine::host(), name),
+        )
+    }
+
+    const SO: &[&str] = &["-shared", "-fPIC"];
+
+    #[test]
+    fn a_contract_symbol_must_be_a_function_the_so_defines() {
+        let (info, ok) = preflight_c("fns.so", RUNTIME_FNS, SO);
+        ok.unwrap();
+        assert_eq!(info.function("simpler_aicpu_exec"), Ok(()));
+        assert_eq!(
+            info.symbol("simpler_aicpu_init").map(|s| s.kind),
+            Some(SymbolKind::Function)
+        );
+        assert_eq!(info.function("no_such_kernel"), Err(NotAFunction::Missing));
+        assert!(info.symbols.windows(2).all(|w| w[0].name < w[1].name));
+
+        let data = "
+            int simpler_aicpu_init(void *a) { return 0; }
+            int simpler_aicpu_exec[4] = {1, 2, 3, 4};
+        ";
+        let (info, result) = preflight_c("data.so", data, SO);
+        assert_eq!(
+            info.function("simpler_aicpu_exec"),
+            Err(NotAFunction::Kind(SymbolKind::Object))
+        );
+        assert!(info.exports.iter().any(|e| e == "simpler_aicpu_exec"));
+        let err = result.unwrap_err();
+        assert_eq!(
+            err.problem,
+            PreflightProblem::NotAFunction {
+                role: Role::Runtime,
+                symbol: "simpler_aicpu_exec",
+                kind: SymbolKind::Object,
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "data.so: exports simpler_aicpu_exec as a data object (STT_OBJECT); a runtime SO \
+             must export it as a function"
+        );
+
+        let tls = "
+            int simpler_aicpu_init(void *a) { return 0; }
+            __thread int simpler_aicpu_exec;
+        ";
+        let (_, result) = preflight_c("tls.so", tls, SO);
+        assert!(
+            matches!(
+                &result,
+                Err(PreflightError {
+                    problem: PreflightProblem::NotAFunction {
+                        symbol: "simpler_aicpu_exec",
+                        kind: SymbolKind::ThreadLocal,
+                        ..
+                    },
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+
+        // Imported rather than defined: named with what it is.
+        let import = "
+            extern int simpler_aicpu_exec(void *a);
+            int simpler_aicpu_init(void *a) { return simpler_aicpu_exec(a); }
+        ";
+        let (_, result) = preflight_c("import.so", import, SO);
+        let err = result.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "import.so: simpler_aicpu_exec is undefined (an import); a runtime SO must define \
+             it as a function"
+        );
+
+        // An indirect function resolves to a function: accepted.
+        let ifunc = "
+            int simpler_aicpu_init(void *a) { return 0; }
+            static int exec_impl(void *a) { return 0; }
+            static void *resolve(void) { return (void *)exec_impl; }
+            int simpler_aicpu_exec(void *a) __attribute__((ifunc(\"resolve\")));
+        ";
+        let (info, result) = preflight_c("ifunc.so", ifunc, SO);
+        assert_eq!(
+            info.symbol("simpler_aicpu_exec").map(|s| s.kind),
+            Some(SymbolKind::Ifunc)
+        );
+        result.unwrap();
+    }
+
+    #[test]
+    fn an_executable_exporting_the_contract_is_refused_by_name() {
+        let main = format!("{RUNTIME_FNS} int main(void) {{ return 0; }}");
+        let (info, result) = preflight_c("pie", &main, &["-fPIE", "-pie", "-rdynamic"]);
+        // It is ET_DYN, exports both functions and names an interpreter.
+        assert_eq!(info.function("simpler_aicpu_exec"), Ok(()));
+        let interpreter = info.interpreter.clone().expect("a PT_INTERP");
+        let err = result.unwrap_err();
+        assert_eq!(err.file, "pie");
+        assert_eq!(
+            err.problem,
+            PreflightProblem::Executable {
+                interpreter: interpreter.clone()
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("pie: an executable") && text.contains(&interpreter),
+            "{text}"
+        );
+        // A shared object has none.
+        assert_eq!(preflight_c("fns.so", RUNTIME_FNS, SO).0.interpreter, None);
     }
 
     #[test]

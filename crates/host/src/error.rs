@@ -1,13 +1,22 @@
 //! The crate's one error type, the parts of it no other module owns, and
 //! its conversions.
+//!
+//! How every message here is laid out: first the facts, each stated once
+//! (an error that includes another's message does not also return it from
+//! `source()`, so a printer that walks the chain, like `anyhow`'s `{:#}`,
+//! shows it once too), then each hint on a line of its own, `hint: …`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 use simpler_abi::cann::error as codes;
+use simpler_abi::cann::KFC_FUNC_NULLPTR;
+use simpler_abi::names::{text, RUNTIME_INIT_SYMBOL};
 use simpler_abi::{OpCode, ReportStage, TaskStatus};
+use simpler_cann_sys::sys::symbols;
 
 use crate::elf::PreflightError;
 
@@ -17,32 +26,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in `simpler-host`.
 ///
 /// Every variant names what failed and where: the CANN call and its code,
-/// the file and the problem, the dispatcher's report. The type is `Clone`
+/// the file and the problem, the dispatcher's report. Its message is the
+/// whole story: no variant returns a [`source`](std::error::Error::source),
+/// since each shows what it wraps in its own message. The type is `Clone`
 /// so one failed bootstrap can be handed to every runner that waited on it.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The CANN libraries could not be found, opened or resolved.
-    #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(LoadError),
     /// A CANN call returned an error.
-    #[error(transparent)]
-    Cann(#[from] CannError),
+    Cann(CannError),
     /// A dispatcher or runtime SO failed the checks made before upload.
-    #[error(transparent)]
-    Preflight(#[from] PreflightError),
+    Preflight(PreflightError),
     /// The bootstrap launch did not leave the runtime SO in place.
-    #[error(transparent)]
     Bootstrap(Box<BootstrapError>),
     /// `simpler_aicpu_init` failed on the device.
-    #[error(
-        "{init} failed on device {device} (host ABI version {abi_version}, {thread_count} \
-         threads): {source}. Unless the CANN message names another cause (a crashed AICPU \
-         process, say), the runtime SO returned non-zero, which it does for an ABI version \
-         other than the one it was built with: check that the runtime SO and this host were \
-         built from the same simpler-abi",
-        init = simpler_abi::names::RUNTIME_INIT_SYMBOL
-    )]
     InitRejected {
         /// The device.
         device: i32,
@@ -50,12 +49,12 @@ pub enum Error {
         abi_version: u32,
         /// The thread count the host sent.
         thread_count: u32,
-        /// The CANN error the failure surfaced as.
+        /// The CANN error the failure surfaced as (shown in this error's
+        /// message, so not also its `source()`).
         source: CannError,
     },
     /// A batch ran but some of its tasks did not complete with
     /// [`TaskStatus::Ok`].
-    #[error("{} of {total} tasks failed: {}", failures.len(), list_failures(failures))]
     TasksFailed {
         /// Tasks in the batch.
         total: usize,
@@ -63,7 +62,6 @@ pub enum Error {
         failures: Vec<TaskFailure>,
     },
     /// The runtime returned success but did not finish every task.
-    #[error("the runtime finished {done} of {total} tasks and reported success")]
     IncompleteBatch {
         /// Tasks the runtime counted as finished.
         done: u32,
@@ -71,7 +69,6 @@ pub enum Error {
         total: u32,
     },
     /// A task was rejected on the host before anything was launched.
-    #[error("task {index} ({op:?}) is invalid: {reason}")]
     InvalidTask {
         /// Index of the task in its batch.
         index: usize,
@@ -81,19 +78,14 @@ pub enum Error {
         reason: String,
     },
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
+        /// The OS error (shown in this error's message, so not also its
+        /// `source()`).
         source: Arc<std::io::Error>,
     },
     /// A default artifact was not found in any artifacts directory.
-    #[error(
-        "{file} not found; looked in: {}; {}",
-        list_paths(searched),
-        artifact_hint()
-    )]
     ArtifactNotFound {
         /// The file name looked for.
         file: &'static str,
@@ -101,12 +93,92 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
     /// An argument is out of range or inconsistent.
-    #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The runner that was bootstrapping this runtime panicked; nothing was
     /// cached, so building again retries.
-    #[error("the bootstrap this runner waited on was abandoned by a panicking thread")]
     BootstrapAbandoned,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Load(e) => e.fmt(f),
+            Self::Cann(e) => e.fmt(f),
+            Self::Preflight(e) => e.fmt(f),
+            Self::Bootstrap(e) => e.fmt(f),
+            Self::InitRejected {
+                device,
+                abi_version,
+                thread_count,
+                source,
+            } => {
+                // The CANN error's context is this init: not said twice.
+                write!(
+                    f,
+                    "{RUNTIME_INIT_SYMBOL} failed on device {device} (host ABI version \
+                     {abi_version}, {thread_count} threads): {}",
+                    source.facts(false)
+                )?;
+                write_hints(f, source.hint())
+            }
+            Self::TasksFailed { total, failures } => write!(
+                f,
+                "{} of {total} tasks failed: {}",
+                failures.len(),
+                list_failures(failures)
+            ),
+            Self::IncompleteBatch { done, total } => write!(
+                f,
+                "the runtime finished {done} of {total} tasks and reported success"
+            ),
+            Self::InvalidTask { index, op, reason } => {
+                write!(f, "task {index} ({op:?}) is invalid: {reason}")
+            }
+            Self::Io { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            Self::ArtifactNotFound { file, searched } => {
+                write!(f, "{file} not found; looked in: {}", list_paths(searched))?;
+                write_hints(f, Some(artifact_hint()))
+            }
+            Self::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Self::BootstrapAbandoned => f.write_str(
+                "the bootstrap this runner waited on was abandoned by a panicking thread",
+            ),
+        }
+    }
+}
+
+/// No `source()`: every variant shows what it wraps in its own message.
+impl std::error::Error for Error {}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Self {
+        Self::Load(e)
+    }
+}
+
+impl From<CannError> for Error {
+    fn from(e: CannError) -> Self {
+        Self::Cann(e)
+    }
+}
+
+impl From<PreflightError> for Error {
+    fn from(e: PreflightError) -> Self {
+        Self::Preflight(e)
+    }
+}
+
+/// Writes each hint on a line of its own.
+fn write_hints<'a>(
+    f: &mut fmt::Formatter<'_>,
+    hints: impl IntoIterator<Item = &'a str>,
+) -> fmt::Result {
+    for hint in hints {
+        write!(f, "\nhint: {hint}")?;
+    }
+    Ok(())
 }
 
 /// One failed task of a batch.
@@ -165,6 +237,11 @@ fn list_paths(paths: &[PathBuf]) -> String {
 }
 
 /// A CANN call that returned a non-zero `aclError`.
+///
+/// Its message: the call, its context, the code and its name, then CANN's
+/// own message without what that line said already (CANN's messages may
+/// name the call and the code again), at most 8 lines of it; then the
+/// hint, if the code has a usual cause, on its own line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CannError {
     /// The C function that failed.
@@ -177,16 +254,44 @@ pub struct CannError {
     pub message: Option<String>,
 }
 
-impl CannError {
-    /// CANN's name for the code, if it is one the project knows.
-    pub fn name(&self) -> Option<&'static str> {
-        codes::name(self.code)
-    }
+/// Lines of CANN's message a [`CannError`] shows; the rest is counted.
+const MESSAGE_LINES: usize = 8;
+/// Characters of one line of CANN's message a [`CannError`] shows.
+const LINE_CHARS: usize = 160;
 
-    /// What to do about the code, for the ones with a usual cause.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self.code {
-            codes::ACL_ERROR_RT_AICPU_EXCEPTION => {
+/// The calls some hints are chosen by.
+const LAUNCH_CALL: &str = text(symbols::LAUNCH);
+const SYNC_CALL: &str = text(symbols::SYNC_STREAM);
+
+/// A usual cause of a CANN error and what to do about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hint {
+    /// 507018 in general.
+    AicpuException,
+    /// 507018 from `simpler_aicpu_init`.
+    InitRejected,
+    /// The bootstrap's 507018 on a stack older than the KFC path.
+    KfcStackTooOld,
+    /// The bootstrap launch refused as not supported.
+    KfcFirmware,
+    /// 207000 in general.
+    NotSupported,
+    /// 507899.
+    Poisoned,
+    /// 207001.
+    OutOfMemory,
+    /// 507017, and 507000 at a sync.
+    OpTimeout,
+    /// 507046.
+    SyncTimeout,
+    /// 107022.
+    TaskAborted,
+}
+
+impl Hint {
+    fn text(self) -> &'static str {
+        match self {
+            Self::AicpuException => {
                 static HINT: LazyLock<String> = LazyLock::new(|| {
                     format!(
                         "an AICPU task failed: the kernel returned non-zero, crashed, or its SO \
@@ -197,45 +302,173 @@ impl CannError {
                 });
                 &HINT
             }
-            codes::ACL_ERROR_RT_DRV_INTERNAL_ERROR => {
+            Self::InitRejected => {
+                "unless the CANN message names another cause (a crashed AICPU process, say), \
+                 the runtime SO returned non-zero, which it does for an ABI version other than \
+                 the one it was built with: build the runtime SO and this host from the same \
+                 simpler-abi"
+            }
+            Self::KfcStackTooOld => {
+                "libaicpu_extend_kernels found no function to call in the dispatcher: the KFC \
+                 path simpler bootstraps through needs CANN >= 8.5.0 and driver >= 25.2.0 \
+                 (`simpler doctor` shows the versions installed)"
+            }
+            Self::KfcFirmware => {
+                "the board's task-scheduler firmware lacks the AICPU KFC feature the bootstrap \
+                 launches through: install a driver and firmware that have it (the KFC path \
+                 needs driver >= 25.2.0)"
+            }
+            Self::NotSupported => "the driver or firmware of this board does not support the call",
+            Self::Poisoned => {
                 "the device is poisoned by an earlier fault; drop every runner and buffer on \
                  it so it is reset, then build a new runner"
             }
-            codes::ACL_ERROR_RT_MEMORY_ALLOCATION => {
-                "the device is out of memory; free buffers or ask for less"
+            Self::OutOfMemory => {
+                "the device is out of memory: free buffers or ask for less; but after an \
+                 earlier AICPU exception in this process this code is usually not an \
+                 out-of-memory: the device log says what it is (CANN: \
+                 ASCEND_SLOG_PRINT_TO_STDOUT=1 ASCEND_GLOBAL_LOG_LEVEL=1)"
             }
-            codes::ACL_ERROR_RT_AICPU_TIMEOUT | codes::ACL_ERROR_RT_INTERNAL_ERROR => {
-                "an AICPU task may have run past its op timeout"
+            Self::OpTimeout => {
+                "an AICPU task may have run past its op timeout (CANN raises an op timeout \
+                 below about 4.29 s to that floor)"
             }
-            codes::ACL_ERROR_RT_STREAM_SYNC_TIMEOUT => {
+            Self::SyncTimeout => {
                 "the host stopped waiting before the device finished; raise the runner's \
                  timeout if the work is expected to take this long"
             }
-            codes::ACL_ERROR_RT_DEVICE_TASK_ABORT => {
-                "an earlier task on this device failed and this one was aborted"
+            Self::TaskAborted => "an earlier task on this device failed and this one was aborted",
+        }
+    }
+}
+
+impl CannError {
+    /// CANN's name for the code, if it is one the project knows.
+    pub fn name(&self) -> Option<&'static str> {
+        codes::name(self.code)
+    }
+
+    /// What to do about the error, for the codes with a usual cause; chosen
+    /// by the code and, where the code is a generic one, by the call, what
+    /// it was doing and CANN's message.
+    pub fn hint(&self) -> Option<&'static str> {
+        self.usual_cause().map(Hint::text)
+    }
+
+    fn usual_cause(&self) -> Option<Hint> {
+        let bootstrap = self.context == Some(crate::bootstrap::CONTEXT);
+        let says = |part: &str| self.message.as_deref().is_some_and(|m| m.contains(part));
+        Some(match self.code {
+            codes::ACL_ERROR_RT_AICPU_EXCEPTION if says(KFC_FUNC_NULLPTR) => Hint::KfcStackTooOld,
+            codes::ACL_ERROR_RT_AICPU_EXCEPTION if self.context == Some(RUNTIME_INIT_SYMBOL) => {
+                Hint::InitRejected
             }
+            codes::ACL_ERROR_RT_AICPU_EXCEPTION => Hint::AicpuException,
+            codes::ACL_ERROR_RT_FEATURE_NOT_SUPPORT if bootstrap && self.call == LAUNCH_CALL => {
+                Hint::KfcFirmware
+            }
+            codes::ACL_ERROR_RT_FEATURE_NOT_SUPPORT => Hint::NotSupported,
+            codes::ACL_ERROR_RT_DRV_INTERNAL_ERROR => Hint::Poisoned,
+            codes::ACL_ERROR_RT_MEMORY_ALLOCATION => Hint::OutOfMemory,
+            codes::ACL_ERROR_RT_AICPU_TIMEOUT => Hint::OpTimeout,
+            // Generic; an op timeout on some chips, which surfaces at a sync.
+            codes::ACL_ERROR_RT_INTERNAL_ERROR if self.call == SYNC_CALL => Hint::OpTimeout,
+            codes::ACL_ERROR_RT_STREAM_SYNC_TIMEOUT => Hint::SyncTimeout,
+            codes::ACL_ERROR_RT_DEVICE_TASK_ABORT => Hint::TaskAborted,
             _ => return None,
         })
+    }
+
+    /// The message without the hint; without the context when the error
+    /// it is part of says it already.
+    pub(crate) fn facts(&self, with_context: bool) -> CannFacts<'_> {
+        CannFacts {
+            err: self,
+            with_context,
+        }
+    }
+
+    /// One line of CANN's message without what the error's first line says
+    /// already: a leading `<call>: ` and a trailing ` (<NAME> <code>)`.
+    fn own_part<'a>(&self, line: &'a str) -> &'a str {
+        let mut line = line.trim();
+        if let Some(rest) = line
+            .strip_prefix(self.call)
+            .and_then(|r| r.strip_prefix(": "))
+        {
+            line = rest;
+        }
+        let code = self.code.to_string();
+        let suffixes = [
+            self.name().map(|name| format!(" ({name} {code})")),
+            Some(format!(" ({code})")),
+        ];
+        for suffix in suffixes.iter().flatten() {
+            if let Some(rest) = line.strip_suffix(suffix.as_str()) {
+                line = rest;
+                break;
+            }
+        }
+        line.trim_end()
+    }
+}
+
+/// [`CannError::facts`].
+pub(crate) struct CannFacts<'a> {
+    err: &'a CannError,
+    with_context: bool,
+}
+
+impl fmt::Display for CannFacts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let err = self.err;
+        f.write_str(err.call)?;
+        if let (true, Some(context)) = (self.with_context, err.context) {
+            write!(f, " ({context})")?;
+        }
+        write!(f, " failed with {}", err.code)?;
+        if let Some(name) = err.name() {
+            write!(f, " {name}")?;
+        }
+        let lines: Vec<&str> = err
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .map(|line| err.own_part(line))
+            .filter(|line| !line.is_empty())
+            .collect();
+        for (i, line) in lines.iter().take(MESSAGE_LINES).enumerate() {
+            let line = shorten(line, LINE_CHARS);
+            if i == 0 {
+                write!(f, ": {line}")?;
+            } else {
+                write!(f, "\n  {line}")?;
+            }
+        }
+        if lines.len() > MESSAGE_LINES {
+            write!(
+                f,
+                "\n  (and {} more lines from CANN)",
+                lines.len() - MESSAGE_LINES
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `line` cut to `max` characters, marked with `…` if cut.
+fn shorten(line: &str, max: usize) -> Cow<'_, str> {
+    match line.char_indices().nth(max) {
+        None => Cow::Borrowed(line),
+        Some((at, _)) => Cow::Owned(format!("{}…", &line[..at])),
     }
 }
 
 impl fmt::Display for CannError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.call)?;
-        if let Some(context) = self.context {
-            write!(f, " ({context})")?;
-        }
-        write!(f, " failed with {}", self.code)?;
-        if let Some(name) = self.name() {
-            write!(f, " {name}")?;
-        }
-        if let Some(message) = &self.message {
-            write!(f, ": {message}")?;
-        }
-        if let Some(hint) = self.hint() {
-            write!(f, " — {hint}")?;
-        }
-        Ok(())
+        self.facts(true).fmt(f)?;
+        write_hints(f, self.hint())
     }
 }
 
@@ -263,7 +496,7 @@ pub enum LoadError {
     },
     /// A library was not found where it was looked for.
     #[error("{file} not found; looked in: {}{}", list_paths(searched),
-        hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+        hint.map(|h| format!("\nhint: {h}")).unwrap_or_default())]
     NotFound {
         /// The file name.
         file: &'static str,
@@ -277,15 +510,14 @@ pub enum LoadError {
     NoLibraries,
     /// Neither toolkit variable is set.
     #[error(
-        "no CANN toolkit: ASCEND_HOME_PATH and ASCEND_TOOLKIT_HOME are unset (source the \
-         toolkit's set_env.sh, or name the libraries explicitly)"
+        "no CANN toolkit: ASCEND_HOME_PATH and ASCEND_TOOLKIT_HOME are unset\nhint: source the \
+         toolkit's set_env.sh, or name the libraries explicitly"
     )]
     NoToolkit,
 }
 
 /// The bootstrap launch did not leave the runtime SO in place.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bootstrap of {preinstall_name} on device {device} failed: {failure}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootstrapError {
     /// The device.
     pub device: i32,
@@ -305,32 +537,33 @@ impl BootstrapError {
     }
 }
 
+impl fmt::Display for BootstrapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bootstrap of {} on device {} failed: ",
+            self.preinstall_name, self.device
+        )?;
+        self.failure.fmt(f)
+    }
+}
+
+impl std::error::Error for BootstrapError {}
+
 /// How a bootstrap failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BootstrapFailure {
     /// A CANN call failed and the dispatcher left no report.
-    #[error("{0}")]
     Cann(CannError),
     /// The KFC launch completed but the dispatcher never wrote its report.
-    #[error(
-        "the dispatcher did not write its report{}; libaicpu_extend_kernels did not run our \
-         dispatcher (it refuses an SO without the three contract symbols, and keeps the first \
-         dispatcher it loaded in a device process)",
-        cann.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
-    )]
     NoReport {
         /// The CANN error the launch surfaced as, if any.
         cann: Option<CannError>,
     },
     /// The dispatcher reported a failed step.
-    #[error("{0}")]
     Dispatcher(FailedStep),
     /// The dispatcher computed another fingerprint than the host.
-    #[error(
-        "the device computed fingerprint {device:016x} for the runtime SO, the host {host:016x}; \
-         the bytes were damaged in transit"
-    )]
     FingerprintMismatch {
         /// The host's fingerprint.
         host: u64,
@@ -338,9 +571,6 @@ pub enum BootstrapFailure {
         device: u64,
     },
     /// The dispatcher speaks another ABI version.
-    #[error(
-        "the dispatcher SO has ABI version {found}, this host {expected}; rebuild them together"
-    )]
     DispatcherAbi {
         /// The dispatcher's.
         found: u32,
@@ -348,9 +578,53 @@ pub enum BootstrapFailure {
         expected: u32,
     },
     /// The report holds values no dispatcher writes.
-    #[error("the dispatcher's report is unreadable: {0}")]
     BadReport(String),
 }
+
+/// Why `libaicpu_extend_kernels` may not have run the dispatcher.
+const NO_REPORT_HINT: &str = "libaicpu_extend_kernels did not run the dispatcher: it refuses an \
+     SO without the three contract symbols, keeps the first dispatcher it loaded in a device \
+     process, and on CANN < 8.5.0 or driver < 25.2.0 finds no function to call (its device log \
+     then says \"func is nullptr\")";
+
+impl fmt::Display for BootstrapFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The bootstrap is what the whole message is about: the CANN
+            // error's context is not said again.
+            Self::Cann(e) => {
+                e.facts(false).fmt(f)?;
+                write_hints(f, e.hint())
+            }
+            Self::NoReport { cann } => {
+                f.write_str("the dispatcher did not write its report")?;
+                if let Some(e) = cann {
+                    write!(f, ": {}", e.facts(false))?;
+                }
+                // A cause CANN's error pins down beats the general one.
+                let hint = match cann.as_ref().and_then(CannError::usual_cause) {
+                    None | Some(Hint::AicpuException) => NO_REPORT_HINT,
+                    Some(cause) => cause.text(),
+                };
+                write_hints(f, Some(hint))
+            }
+            Self::Dispatcher(step) => step.fmt(f),
+            Self::FingerprintMismatch { host, device } => write!(
+                f,
+                "the device computed fingerprint {device:016x} for the runtime SO, the host \
+                 {host:016x}; the bytes were damaged in transit"
+            ),
+            Self::DispatcherAbi { found, expected } => write!(
+                f,
+                "the dispatcher SO has ABI version {found}, this host {expected}; rebuild them \
+                 together"
+            ),
+            Self::BadReport(what) => write!(f, "the dispatcher's report is unreadable: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for BootstrapFailure {}
 
 /// A failed dispatcher step, from its `BootstrapReport`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,7 +637,8 @@ pub struct FailedStep {
     pub path: String,
     /// Bytes written before the failure.
     pub bytes_written: u64,
-    /// The CANN error the launch surfaced as, if any.
+    /// The CANN error the launch surfaced as, if any (the report says
+    /// more, so the message leaves it out).
     pub cann: Option<CannError>,
 }
 
@@ -383,9 +658,9 @@ impl fmt::Display for FailedStep {
             write!(f, ": {}", std::io::Error::from_raw_os_error(self.errno))?;
         }
         if self.stage == ReportStage::Open || self.stage == ReportStage::Rename {
-            write!(
+            write_hints(
                 f,
-                "; the preinstall directory must exist and be writable by the AICPU process"
+                Some("the preinstall directory must exist and be writable by the AICPU process"),
             )?;
         }
         Ok(())
@@ -439,7 +714,7 @@ mod tests {
         let text = cann(507018).to_string();
         assert!(text.starts_with(
             "aclrtSynchronizeStreamWithTimeout (simpler_aicpu_exec) failed with 507018 \
-             ACL_ERROR_RT_AICPU_EXCEPTION: task failed — an AICPU task failed"
+             ACL_ERROR_RT_AICPU_EXCEPTION: task failed\nhint: an AICPU task failed"
         ));
         assert!(cann(507899).to_string().contains("poisoned"));
         assert!(cann(207001).to_string().contains("out of memory"));
@@ -495,5 +770,270 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("and 2 more"), "{text}");
+    }
+
+    /// What `anyhow`'s `{:#}` prints: the message, then each `source()`.
+    fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut next = err.source();
+        while let Some(source) = next {
+            text.push_str(&format!(": {source}"));
+            next = source.source();
+        }
+        text
+    }
+
+    /// Asserts that `needle` occurs exactly once in `text`.
+    fn once(text: &str, needle: &str) {
+        assert_eq!(text.matches(needle).count(), 1, "{needle:?} in {text:?}");
+    }
+
+    /// A failed call as the simulator reports it: CANN's message names the
+    /// call and the code again.
+    fn restating(call: &'static str, context: &'static str, code: i32, what: &str) -> CannError {
+        let name = codes::name(code).unwrap();
+        CannError {
+            call,
+            context: Some(context),
+            code,
+            message: Some(format!("{call}: {what} ({name} {code})")),
+        }
+    }
+
+    const SYNC: &str = "aclrtSynchronizeStreamWithTimeout";
+
+    #[test]
+    fn io_errors_state_the_os_error_once() {
+        let err = Error::io("/nonexistent/lib.so", std::io::Error::from_raw_os_error(2));
+        assert!(std::error::Error::source(&err).is_none());
+        assert_eq!(
+            chain(&err),
+            "cannot read /nonexistent/lib.so: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn a_cann_error_names_call_and_code_once_and_its_hint_on_a_line_of_its_own() {
+        let err = Error::from(restating(
+            SYNC,
+            "simpler_aicpu_exec",
+            507018,
+            "task 3 failed",
+        ));
+        let text = chain(&err);
+        let (first, hint) = text.split_once('\n').expect("a hint line");
+        assert_eq!(
+            first,
+            "aclrtSynchronizeStreamWithTimeout (simpler_aicpu_exec) failed with 507018 \
+             ACL_ERROR_RT_AICPU_EXCEPTION: task 3 failed"
+        );
+        assert!(hint.starts_with("hint: an AICPU task failed"), "{hint}");
+        for fact in [
+            SYNC,
+            "simpler_aicpu_exec",
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+        ] {
+            once(&text, fact);
+        }
+        // A message with neither is shown whole; no message, no colon.
+        let plain = CannError {
+            message: Some("stream 3 is busy".into()),
+            ..cann(42)
+        };
+        assert_eq!(
+            plain.to_string(),
+            "aclrtSynchronizeStreamWithTimeout (simpler_aicpu_exec) failed with 42: stream 3 is busy"
+        );
+        let bare = CannError {
+            message: None,
+            ..cann(42)
+        };
+        assert_eq!(
+            bare.to_string(),
+            "aclrtSynchronizeStreamWithTimeout (simpler_aicpu_exec) failed with 42"
+        );
+    }
+
+    #[test]
+    fn an_init_rejection_says_each_fact_once() {
+        let err = Error::InitRejected {
+            device: 0,
+            abi_version: 2,
+            thread_count: 4,
+            source: restating(SYNC, RUNTIME_INIT_SYMBOL, 507018, "the kernel returned 1"),
+        };
+        assert!(std::error::Error::source(&err).is_none());
+        let text = chain(&err);
+        assert_eq!(
+            text,
+            format!(
+                "simpler_aicpu_init failed on device 0 (host ABI version 2, 4 threads): \
+                 aclrtSynchronizeStreamWithTimeout failed with 507018 \
+                 ACL_ERROR_RT_AICPU_EXCEPTION: the kernel returned 1\nhint: {}",
+                Hint::InitRejected.text()
+            )
+        );
+        for fact in [
+            SYNC,
+            RUNTIME_INIT_SYMBOL,
+            "507018",
+            "ACL_ERROR_RT_AICPU_EXCEPTION",
+        ] {
+            once(&text, fact);
+        }
+        assert!(text.contains("ABI version other than the one it was built with"));
+    }
+
+    #[test]
+    fn a_bootstrap_failure_does_not_repeat_its_context() {
+        let err = Error::from(BootstrapError {
+            device: 1,
+            preinstall_name: "simpler_inner_0123456789abcdef.so".into(),
+            failure: BootstrapFailure::Cann(restating(
+                "aclrtMalloc",
+                crate::bootstrap::CONTEXT,
+                207001,
+                "no memory",
+            )),
+        });
+        let text = chain(&err);
+        let (first, hint) = text.split_once('\n').expect("a hint line");
+        assert_eq!(
+            first,
+            "bootstrap of simpler_inner_0123456789abcdef.so on device 1 failed: aclrtMalloc \
+             failed with 207001 ACL_ERROR_RT_MEMORY_ALLOCATION: no memory"
+        );
+        assert_eq!(hint, format!("hint: {}", Hint::OutOfMemory.text()));
+        once(&text, "aclrtMalloc");
+        once(&text, "207001");
+    }
+
+    #[test]
+    fn long_cann_messages_are_cut_to_fit_a_screen() {
+        let long = (1..=20)
+            .map(|i| format!("line {i} {}", "x".repeat(if i == 1 { 1000 } else { 10 })))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let err = CannError {
+            message: Some(long),
+            ..cann(507018)
+        };
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        // The call and the first line of CANN's, 7 more, the count, the hint:
+        // a screen of 80 columns and 24 lines holds it.
+        assert!(text.chars().count() < 80 * 24, "{text}");
+        assert_eq!(lines.len(), 10, "{text}");
+        assert!(
+            lines[0].ends_with('…') && lines[0].chars().count() < 300,
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[7], "  line 8 xxxxxxxxxx");
+        assert_eq!(lines[8], "  (and 12 more lines from CANN)");
+        assert!(lines[9].starts_with("hint: "));
+    }
+
+    #[test]
+    fn hints_are_chosen_by_code_call_context_and_message() {
+        let boot = crate::bootstrap::CONTEXT;
+        let hint = |e: &CannError| e.usual_cause();
+        // The KFC path on a stack that is too old.
+        let too_old = restating(
+            SYNC,
+            boot,
+            507018,
+            "Get KFC DynTileFwkKernelServerInit api success, but func is nullptr",
+        );
+        assert_eq!(hint(&too_old), Some(Hint::KfcStackTooOld));
+        assert!(too_old
+            .to_string()
+            .contains("needs CANN >= 8.5.0 and driver >= 25.2.0"));
+        assert_eq!(
+            hint(&restating(SYNC, boot, 507018, "a kernel crashed")),
+            Some(Hint::AicpuException)
+        );
+        // The bootstrap launch on firmware without KFC, and 207000 elsewhere.
+        let no_kfc = restating(
+            LAUNCH_CALL,
+            boot,
+            207000,
+            "Current ts version does not support aicpu kfc kernel launch",
+        );
+        assert_eq!(hint(&no_kfc), Some(Hint::KfcFirmware));
+        assert!(no_kfc
+            .to_string()
+            .contains("task-scheduler firmware lacks the AICPU KFC feature"));
+        assert_eq!(
+            hint(&restating(LAUNCH_CALL, "simpler_aicpu_exec", 207000, "no")),
+            Some(Hint::NotSupported)
+        );
+        assert_eq!(
+            hint(&restating(SYNC, boot, 207000, "no")),
+            Some(Hint::NotSupported)
+        );
+        // Init's 507018 is the runtime's verdict; exec's a task's.
+        assert_eq!(
+            hint(&restating(SYNC, RUNTIME_INIT_SYMBOL, 507018, "x")),
+            Some(Hint::InitRejected)
+        );
+        assert_eq!(hint(&cann(507018)), Some(Hint::AicpuException));
+        // 207001 names the log switches for the case it is not memory.
+        let oom = cann(207001).to_string();
+        assert!(
+            oom.contains("usually not an out-of-memory")
+                && oom.contains("ASCEND_SLOG_PRINT_TO_STDOUT=1 ASCEND_GLOBAL_LOG_LEVEL=1"),
+            "{oom}"
+        );
+        // Op timeouts, with CANN's floor; 507000 only where a timeout shows.
+        assert!(cann(507017).to_string().contains("below about 4.29 s"));
+        assert_eq!(hint(&cann(507000)), Some(Hint::OpTimeout));
+        assert_eq!(
+            hint(&restating(LAUNCH_CALL, "simpler_aicpu_exec", 507000, "x")),
+            None
+        );
+        assert_eq!(hint(&cann(507046)), Some(Hint::SyncTimeout));
+        assert_eq!(hint(&cann(507899)), Some(Hint::Poisoned));
+        assert_eq!(hint(&cann(107022)), Some(Hint::TaskAborted));
+        assert_eq!(hint(&cann(107000)), None);
+    }
+
+    #[test]
+    fn a_missing_report_takes_the_cause_cann_pins_down() {
+        let failed = |cann| {
+            Error::from(BootstrapError {
+                device: 0,
+                preinstall_name: "simpler_inner_0123456789abcdef.so".into(),
+                failure: BootstrapFailure::NoReport { cann },
+            })
+            .to_string()
+        };
+        let too_old = restating(
+            SYNC,
+            crate::bootstrap::CONTEXT,
+            507018,
+            "Get KFC DynTileFwkKernelServerInit api success, but func is nullptr",
+        );
+        let text = failed(Some(too_old));
+        assert_eq!(
+            text,
+            format!(
+                "bootstrap of simpler_inner_0123456789abcdef.so on device 0 failed: the \
+                 dispatcher did not write its report: aclrtSynchronizeStreamWithTimeout failed \
+                 with 507018 ACL_ERROR_RT_AICPU_EXCEPTION: Get KFC DynTileFwkKernelServerInit \
+                 api success, but func is nullptr\nhint: {}",
+                Hint::KfcStackTooOld.text()
+            )
+        );
+        let generic = restating(SYNC, crate::bootstrap::CONTEXT, 507018, "crashed");
+        assert!(failed(Some(generic)).ends_with(&format!("\nhint: {NO_REPORT_HINT}")));
+        assert_eq!(
+            failed(None),
+            format!(
+                "bootstrap of simpler_inner_0123456789abcdef.so on device 0 failed: the \
+                 dispatcher did not write its report\nhint: {NO_REPORT_HINT}"
+            )
+        );
     }
 }

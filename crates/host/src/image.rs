@@ -3,13 +3,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use simpler_abi::{fingerprint, PreinstallName};
 
 use crate::artifacts::{self, files, Side};
-use crate::elf::{self, preflight_unhashed, Headers, Machine, Role};
+use crate::elf::{self, preflight_unhashed, Headers, Machine, NotAFunction, Role};
 use crate::error::Error;
 
 /// A dispatcher or runtime SO that passed the preflight: its bytes, what
@@ -79,11 +81,14 @@ pub(crate) struct ContentKey {
 
 impl SoImage {
     /// Reads the SO at `path` and checks it as the `role` SO for a device
-    /// running `machine` code (as [`elf::preflight`] does).
+    /// running `machine` code (as [`elf::preflight`] does). A file larger
+    /// than `role` allows is refused by the size its metadata gives, before
+    /// any of it is read.
     pub fn from_path(path: impl AsRef<Path>, role: Role, machine: Machine) -> Result<Self, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::new(bytes.into(), path.display().to_string(), role, machine)
+        let label = path.display().to_string();
+        let bytes = read_so(path, role, &label)?;
+        Self::new(bytes.into(), label, role, machine)
     }
 
     /// Checks `bytes` (e.g. from `include_bytes!`, or a `Vec` the image
@@ -159,6 +164,12 @@ impl SoImage {
         self.inner.elf.machine
     }
 
+    /// Whether `name` is a function the SO defines and exports, so that the
+    /// device can call it by name (as [`SoInfo::function`](crate::SoInfo::function)).
+    pub fn function(&self, name: &str) -> Result<(), NotAFunction> {
+        elf::defined_function(&self.inner.elf.symbols, name)
+    }
+
     /// FNV-1a 64 of the bytes, computed on the first call (or by the first
     /// bootstrap of the image) and remembered.
     pub fn fingerprint(&self) -> u64 {
@@ -193,6 +204,21 @@ impl SoImage {
     }
 }
 
+/// The bytes of the file at `path`, unless its metadata says it is larger
+/// than `role` allows. Reads at most one byte past the limit, so a file
+/// that grows meanwhile (or one without a size, a pipe say) is refused by
+/// the preflight's size check without being read whole.
+fn read_so(path: &Path, role: Role, label: &str) -> Result<Vec<u8>, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    elf::check_len(meta.len(), role, label)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(role.max_len() + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
 impl fmt::Debug for SoImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoImage")
@@ -212,24 +238,23 @@ impl fmt::Debug for SoImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elf::PreflightProblem;
+    use crate::elf::{DynSymbol, NotAFunction, PreflightProblem, SymbolKind};
 
-    fn libc_path() -> &'static str {
+    /// A shared library for this machine that exports neither contract.
+    fn libm_path() -> &'static str {
         [
-            "/lib/x86_64-linux-gnu/libc.so.6",
-            "/lib/aarch64-linux-gnu/libc.so.6",
-            "/lib64/libc.so.6",
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib/aarch64-linux-gnu/libm.so.6",
+            "/lib64/libm.so.6",
         ]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("a system libc")
+        .expect("a system libm")
     }
 
     #[test]
     fn bad_sources_are_preflight_or_io_errors() {
-        // libc is a shared object for this machine exporting neither
-        // contract.
-        let bytes = std::fs::read(libc_path()).unwrap();
+        let bytes = std::fs::read(libm_path()).unwrap();
         let err = SoImage::from_bytes(bytes.clone(), Role::Runtime, Machine::host()).unwrap_err();
         let Error::Preflight(err) = err else {
             panic!("{err}")
@@ -261,6 +286,15 @@ mod tests {
                         .iter()
                         .map(|s| s.to_string())
                         .collect(),
+                    symbols: Role::Runtime
+                        .contract()
+                        .iter()
+                        .map(|s| DynSymbol {
+                            name: s.to_string(),
+                            kind: SymbolKind::Function,
+                        })
+                        .collect(),
+                    interpreter: None,
                     needed: Vec::new(),
                     max_glibc: None,
                     glibc_refs: Vec::new(),
@@ -291,6 +325,8 @@ mod tests {
         );
 
         image.check(Role::Runtime, Machine::host()).unwrap();
+        assert_eq!(image.function("simpler_aicpu_exec"), Ok(()));
+        assert_eq!(image.function("other"), Err(NotAFunction::Missing));
         let Err(Error::Preflight(err)) = image.check(Role::Dispatcher, Machine::host()) else {
             panic!("a runtime image passed as a dispatcher")
         };

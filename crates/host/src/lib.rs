@@ -33,7 +33,9 @@ mod single_flight;
 
 pub use batch::{Batch, BatchOutcome};
 pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
-pub use elf::{Machine, PreflightError, PreflightProblem, Role, SoInfo};
+pub use elf::{
+    DynSymbol, Machine, NotAFunction, PreflightError, PreflightProblem, Role, SoInfo, SymbolKind,
+};
 pub use error::{
     BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, Result, TaskFailure,
 };

@@ -12,6 +12,8 @@
 //!   configuration from the process environment, so a test that needs its
 //!   own configuration re-runs itself in a child process with that
 //!   environment.
+//! - [`compile_c`]: ELF files of shapes no artifact has, built from C with
+//!   the host's `cc`.
 //! - [`host`] (feature `host`): the simulator loaded through
 //!   `simpler-host`, its accounting, and a runner builder naming the device
 //!   artifacts.
@@ -21,12 +23,14 @@
 //! its API is written in.
 
 mod artifacts;
+mod cc;
 mod child;
 #[cfg(feature = "host")]
 pub mod host;
 mod sim;
 
 pub use artifacts::{device_artifacts, host_artifacts, workspace_root, Artifacts};
+pub use cc::compile_c;
 pub use child::{in_child, is_child, run_child, CHILD_ENV};
 pub use sim::{child_env, in_sim, preinstall_dir, preinstalled, sim_root, SimRoot};
 pub use simpler_abi::artifacts::{files, host_triple, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};

@@ -13,14 +13,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use object::elf::{self, FileHeader64};
-use object::read::elf::{FileHeader as _, SectionHeader as _};
+use object::read::elf::{FileHeader as _, ProgramHeader as _, SectionHeader as _};
 use object::LittleEndian;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use simpler_fuzz_cases::preflight_oracle::{check, predict, Prediction};
-use simpler_host::elf::{preflight, Machine, Role, SoInfo};
+use simpler_host::elf::{preflight, Machine, Role, SoInfo, SymbolKind};
 use simpler_host::{PreflightError, PreflightProblem};
 use simpler_testkit::{device_artifacts, host_artifacts};
 
@@ -76,7 +76,9 @@ fn outcome(result: &Result<SoInfo, PreflightError>) -> &'static str {
             PreflightProblem::BigEndian => "BigEndian",
             PreflightProblem::NotSharedObject(_) => "NotSharedObject",
             PreflightProblem::WrongMachine { .. } => "WrongMachine",
+            PreflightProblem::Executable { .. } => "Executable",
             PreflightProblem::MissingExports { .. } => "MissingExports",
+            PreflightProblem::NotAFunction { .. } => "NotAFunction",
             PreflightProblem::Malformed(_) => "Malformed",
             _ => "unknown",
         },
@@ -91,9 +93,9 @@ struct Real {
     role: Option<Role>,
     /// The machine it was built for.
     machine: Machine,
-    /// File ranges the preflight reads (headers, section table, dynamic
-    /// section, symbol and string tables, version sections); the rest is
-    /// code and data.
+    /// File ranges the preflight reads (headers, program and section
+    /// tables, the interpreter's name, dynamic section, symbol and string
+    /// tables, version sections); the rest is code and data.
     structural: Vec<Range<usize>>,
 }
 
@@ -201,6 +203,12 @@ fn structural_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
             u64::from(h.e_shnum(e)) * u64::from(h.e_shentsize(e)),
         ),
     ];
+    // The interpreter's name, which an executable's PT_INTERP points at.
+    for segment in h.program_headers(e, bytes).expect("real program headers") {
+        if segment.p_type(e) == elf::PT_INTERP {
+            ranges.push(span(segment.p_offset(e), segment.p_filesz(e)));
+        }
+    }
     let sections = h.sections(e, bytes).expect("real section table");
     let shstrndx = usize::from(h.e_shstrndx(e));
     for (index, section) in sections.iter().enumerate() {
@@ -606,25 +614,94 @@ fn hidden_contract_symbols_are_named_missing() {
             let role = real.role.expect("an artifact");
             let mut bytes = real.bytes.clone();
             let mut missing = Vec::new();
+            let mut imported = Vec::new();
             for (&symbol, how) in role.contract().iter().zip(&hides) {
                 if let Some(how) = *how {
                     hide(&mut bytes, symbol, how);
-                    missing.push(symbol);
+                    match how {
+                        Hide::Undefined => imported.push(symbol),
+                        _ => missing.push(symbol),
+                    }
                 }
             }
             let result = check(&bytes, role, real.machine, LABEL).map_err(TestCaseError::fail)?;
-            if missing.is_empty() {
-                prop_assert!(result.is_ok(), "{:?}", result);
+            // Symbols no other object sees are named together; then the
+            // first one that is there but only as an import.
+            let expected = if !missing.is_empty() {
+                Err(PreflightProblem::MissingExports { role, missing })
+            } else if let Some(&symbol) = imported.first() {
+                Err(PreflightProblem::NotAFunction {
+                    role,
+                    symbol,
+                    kind: SymbolKind::Undefined,
+                })
             } else {
-                prop_assert_eq!(
-                    result.clone().map_err(|e| e.problem),
-                    Err(PreflightProblem::MissingExports { role, missing })
-                );
-            }
+                Ok(())
+            };
+            prop_assert_eq!(result.clone().map(|_| ()).map_err(|e| e.problem), expected);
             Ok(outcome(&result))
         },
     );
-    assert_reached(&counts, &["Ok", "MissingExports"]);
+    assert_reached(&counts, &["Ok", "MissingExports", "NotAFunction"]);
+}
+
+/// Sets the `st_type` of `symbol`'s `.dynsym` entry.
+fn retype(bytes: &mut [u8], symbol: &str, st_type: u8) {
+    const ST_INFO: usize = 4;
+    let (entry, _) = dynsym_entry(bytes, symbol);
+    bytes[entry + ST_INFO] = (bytes[entry + ST_INFO] & 0xf0) | st_type;
+}
+
+#[test]
+fn retyped_contract_symbols_are_named_with_their_kind() {
+    let st_type = prop_oneof![
+        Just(elf::STT_FUNC),
+        Just(elf::STT_GNU_IFUNC),
+        Just(elf::STT_OBJECT),
+        Just(elf::STT_TLS),
+        Just(elf::STT_COMMON),
+        Just(elf::STT_NOTYPE),
+        0..16u8,
+    ];
+    let counts = run_property(
+        (
+            Real::artifacts(),
+            vec(prop::option::weighted(0.5, st_type), 3),
+        ),
+        |(real, types)| {
+            let role = real.role.expect("an artifact");
+            let mut bytes = real.bytes.clone();
+            let mut missing = Vec::new();
+            let mut wrong = None;
+            for (&symbol, st_type) in role.contract().iter().zip(&types) {
+                let Some(st_type) = *st_type else { continue };
+                retype(&mut bytes, symbol, st_type);
+                let kind = match st_type {
+                    elf::STT_FUNC | elf::STT_GNU_IFUNC => continue,
+                    // Section and file symbols name no object's entry.
+                    elf::STT_SECTION | elf::STT_FILE => {
+                        missing.push(symbol);
+                        continue;
+                    }
+                    elf::STT_OBJECT => SymbolKind::Object,
+                    elf::STT_TLS => SymbolKind::ThreadLocal,
+                    elf::STT_COMMON => SymbolKind::Common,
+                    elf::STT_NOTYPE => SymbolKind::NoType,
+                    other => SymbolKind::Other(other),
+                };
+                wrong = wrong.or(Some((symbol, kind)));
+            }
+            let result = check(&bytes, role, real.machine, LABEL).map_err(TestCaseError::fail)?;
+            let expected = match wrong {
+                _ if !missing.is_empty() => Err(PreflightProblem::MissingExports { role, missing }),
+                Some((symbol, kind)) => Err(PreflightProblem::NotAFunction { role, symbol, kind }),
+                None => Ok(()),
+            };
+            prop_assert_eq!(result.clone().map(|_| ()).map_err(|e| e.problem), expected);
+            Ok(outcome(&result))
+        },
+    );
+    assert_reached(&counts, &["Ok", "NotAFunction"]);
 }
 
 #[test]
@@ -688,18 +765,17 @@ fn untouched_artifacts_pass_and_system_elfs_get_specific_problems() {
         }
     }
 
-    // An executable: a PIE is ET_DYN with a dynamic section, so what it
-    // lacks is the contract; a position-dependent one is not an SO.
+    // An executable: a PIE is ET_DYN with a dynamic section, but it names
+    // a program interpreter; a position-dependent one is not an SO.
     if let Some(exe) = reals().iter().find(|r| r.role.is_none()) {
         let result = check(&exe.bytes, Role::Runtime, Machine::host(), exe.name).unwrap();
         let problem = result.unwrap_err().problem;
         if header(&exe.bytes).e_type(LittleEndian) == elf::ET_DYN {
+            let interpreter = SoInfo::parse(&exe.bytes).unwrap().interpreter;
+            assert!(interpreter.is_some(), "{} names no interpreter", exe.name);
             assert_eq!(
-                problem,
-                PreflightProblem::MissingExports {
-                    role: Role::Runtime,
-                    missing: Role::Runtime.contract().to_vec()
-                }
+                Some(problem),
+                interpreter.map(|interpreter| PreflightProblem::Executable { interpreter })
             );
         } else {
             assert!(

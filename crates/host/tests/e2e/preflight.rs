@@ -1,11 +1,17 @@
 //! Every preflight failure: a bad SO is a specific error naming the file,
 //! found before anything reaches the device.
 
+use std::path::Path;
+
 use simpler_host::abi::names::{DISPATCHER_SYMBOLS, MAX_DISPATCHER_SO_LEN, RUNTIME_SYMBOLS};
-use simpler_host::{Cann, DeviceRunner, Error, Machine, PreflightProblem, Role, SoImage};
-use simpler_testkit::device_artifacts;
+use simpler_host::{
+    Cann, DeviceRunner, Error, Machine, PreflightProblem, Role, SoImage, SymbolKind,
+};
 use simpler_testkit::host::{builder, cann, stats};
-use simpler_testkit::in_sim;
+use simpler_testkit::{
+    child_env, compile_c, device_artifacts, files, host_artifacts, in_sim, is_child, preinstalled,
+    run_child, sim_root, SimRoot, DEVICE_ARTIFACTS_DIR_ENV,
+};
 
 /// Builds with the given SO sources and returns the preflight error,
 /// checking that the device saw nothing.
@@ -242,6 +248,156 @@ fn images_are_checked_again_against_each_use() {
                     .device_machine(other_machine(machine)),
             );
             assert!(matches!(problem, PreflightProblem::WrongMachine { .. }));
+        },
+    );
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`), in
+/// bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    kib * 1024
+}
+
+/// Whether `err` is the size error for `file`, `len` bytes long, as `role`.
+fn is_too_large(err: &Error, file: &Path, len: u64, role: Role) -> bool {
+    matches!(err, Error::Preflight(p)
+        if p.file == file.display().to_string() && p.role == role
+        && p.problem == PreflightProblem::TooLarge { len, max: role.max_len(), role })
+}
+
+#[test]
+fn oversized_files_are_refused_by_their_size_before_any_read() {
+    const NAME: &str = "preflight::oversized_files_are_refused_by_their_size_before_any_read";
+    if !is_child() {
+        // Sparse files one byte over each cap, named as the artifacts are:
+        // reading one would fault in every page of it.
+        let dir = tempfile::tempdir().unwrap();
+        for (file, role) in [
+            (files::RUNTIME, Role::Runtime),
+            (files::DISPATCHER, Role::Dispatcher),
+        ] {
+            let f = std::fs::File::create(dir.path().join(file)).unwrap();
+            f.set_len(role.max_len() + 1).unwrap();
+        }
+        // The real dispatcher where the child finds it, for the one build
+        // that must reach the runtime SO.
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::copy(
+            device_artifacts().dispatcher(),
+            dir.path().join("real").join(files::DISPATCHER),
+        )
+        .unwrap();
+        let root = SimRoot::new();
+        let mut env = child_env(root.path());
+        env.push((
+            DEVICE_ARTIFACTS_DIR_ENV.into(),
+            dir.path().display().to_string(),
+        ));
+        run_child(NAME, env);
+        return;
+    }
+    let big = |role: Role| {
+        let file = match role {
+            Role::Runtime => files::RUNTIME,
+            Role::Dispatcher => files::DISPATCHER,
+        };
+        let dir = std::env::var_os(DEVICE_ARTIFACTS_DIR_ENV).unwrap();
+        (Path::new(&dir).join(file), role.max_len() + 1)
+    };
+    let (runtime, runtime_len) = big(Role::Runtime);
+    let (dispatcher, dispatcher_len) = big(Role::Dispatcher);
+    let cann = cann();
+    let machine = cann.device_machine();
+
+    // An image from a path, and from the artifacts directories.
+    let err = SoImage::from_path(&runtime, Role::Runtime, machine).unwrap_err();
+    assert!(
+        is_too_large(&err, &runtime, runtime_len, Role::Runtime),
+        "{err}"
+    );
+    for role in [Role::Runtime, Role::Dispatcher] {
+        let (file, len) = big(role);
+        let err = SoImage::artifact(role, machine).unwrap_err();
+        assert!(is_too_large(&err, &file, len, role), "{err}");
+    }
+    // A builder's path sources, and its default (the artifacts).
+    let real_dispatcher = dispatcher
+        .parent()
+        .unwrap()
+        .join("real")
+        .join(files::DISPATCHER);
+    let b = DeviceRunner::builder(&cann)
+        .dispatcher_path(&real_dispatcher)
+        .runtime_path(&runtime);
+    let (file, role, problem) = preflight_error(&cann, b);
+    assert_eq!((file, role), (runtime.display().to_string(), Role::Runtime));
+    assert!(matches!(problem, PreflightProblem::TooLarge { len, .. } if len == runtime_len));
+    let (file, _, problem) = preflight_error(&cann, DeviceRunner::builder(&cann));
+    assert_eq!(file, dispatcher.display().to_string());
+    assert!(matches!(problem, PreflightProblem::TooLarge { len, .. } if len == dispatcher_len));
+
+    // Nothing of the 256 MiB was read: the peak stays far below it.
+    let peak = peak_rss();
+    assert!(
+        peak < runtime_len / 4,
+        "peak RSS {peak} bytes after refusing a {runtime_len}-byte file"
+    );
+    println!("peak RSS {} MiB", peak >> 20);
+}
+
+#[test]
+fn contract_symbols_must_be_functions_and_executables_are_refused() {
+    in_sim(
+        "preflight::contract_symbols_must_be_functions_and_executables_are_refused",
+        &[],
+        || {
+            let cann = cann();
+            let dir = tempfile::tempdir().unwrap();
+            let functions = "
+                int simpler_aicpu_init(void *a) { return 0; }
+                int simpler_aicpu_exec(void *a) { return 0; }
+            ";
+            let data = "
+                int simpler_aicpu_init(void *a) { return 0; }
+                int simpler_aicpu_exec[4] = {1, 2, 3, 4};
+            ";
+            let so = compile_c(dir.path(), "data.so", data, &["-shared", "-fPIC"]);
+            let main = format!("{functions} int main(void) {{ return 0; }}");
+            let pie = compile_c(dir.path(), "pie", &main, &["-fPIE", "-pie", "-rdynamic"]);
+            // Built for this machine, so checked against a device running it,
+            // with a dispatcher for it.
+            let b = || {
+                DeviceRunner::builder(&cann)
+                    .device_machine(Machine::host())
+                    .dispatcher_path(host_artifacts().dispatcher())
+            };
+
+            let (file, role, problem) = preflight_error(&cann, b().runtime_path(&so));
+            assert_eq!((file, role), (so.display().to_string(), Role::Runtime));
+            assert_eq!(
+                problem,
+                PreflightProblem::NotAFunction {
+                    role: Role::Runtime,
+                    symbol: "simpler_aicpu_exec",
+                    kind: SymbolKind::Object
+                }
+            );
+            let (file, _, problem) = preflight_error(&cann, b().runtime_path(&pie));
+            assert_eq!(file, pie.display().to_string());
+            assert!(
+                matches!(&problem, PreflightProblem::Executable { interpreter }
+                    if !interpreter.is_empty()),
+                "{problem}"
+            );
+            // Nothing was installed.
+            assert_eq!(preinstalled(&sim_root(), 0), Vec::<String>::new());
         },
     );
 }
