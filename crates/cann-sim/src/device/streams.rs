@@ -9,10 +9,6 @@ use simpler_sim_protocol::{request, Request, LAUNCH_FLAG_DIE};
 use super::{lock, order, Device, Inflight, State, StreamState};
 use crate::error::*;
 
-/// How long `aclrtDestroyStream` waits for the stream's launches before it
-/// gives up on a device that does not answer.
-pub const DESTROY_WAIT: Duration = Duration::from_secs(5);
-
 /// What a launch asks of the device.
 #[derive(Clone, Copy, Debug)]
 pub struct LaunchSpec<'a> {
@@ -50,33 +46,19 @@ impl Device {
         Ok(())
     }
 
-    /// Waits for the stream's launches, at most [`DESTROY_WAIT`], then
-    /// forgets it. A device that has not finished them by then is not
-    /// answering (stopped, wedged): the stream is forgotten anyway, so that
-    /// teardown never hangs, and the call fails with 507046. Launches still
-    /// running on the device finish there; their replies are dropped.
+    /// Waits for the stream's launches, then forgets it.
     pub fn destroy_stream(&self, handle: u64) -> AclResult<()> {
         let st = lock(&self.state);
         let mut missing = false;
-        let waited = self.wait_for(st, Some(Instant::now() + DESTROY_WAIT), |st| {
-            match st.streams.get(&handle) {
+        let st = self
+            .wait_for(st, None, |st| match st.streams.get(&handle) {
                 Some(s) => s.completed >= s.submitted,
                 None => {
                     missing = true;
                     true
                 }
-            }
-        });
-        let (st, unfinished) = match waited {
-            Ok(st) => (st, 0),
-            Err(st) => {
-                let left = st
-                    .streams
-                    .get(&handle)
-                    .map_or(0, |s| s.submitted.saturating_sub(s.completed));
-                (st, left)
-            }
-        };
+            })
+            .unwrap_or_else(|st| st);
         if missing {
             return Err(AclError::param(format!(
                 "stream {handle:#x} was already destroyed"
@@ -99,17 +81,6 @@ impl Device {
             };
             // A device that cannot hear it is dead; its streams are gone.
             let _ = self.send(&req);
-        }
-        if unfinished > 0 {
-            return Err(AclError::new(
-                ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
-                format!(
-                    "stream {handle:#x} destroyed with {unfinished} launch(es) unfinished after \
-                     {} ms: device {} is not answering; reset it",
-                    DESTROY_WAIT.as_millis(),
-                    self.id
-                ),
-            ));
         }
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! - [`prop_preflight`], [`prop_dispatcher`]: property tests of the two
 //!   places that take bytes simpler did not make, with the oracles the fuzz
 //!   targets use (`simpler-fuzz-cases`);
-//! - [`teardown`]: tearing a runner down on a device that never answers;
 //! - [`support`]: what the first two share.
 //!
 //! A test that re-runs itself in a child process names itself by its path
@@ -17,4 +16,3 @@ mod prop_dispatcher;
 mod prop_preflight;
 mod stress;
 mod support;
-mod teardown;
