@@ -5,12 +5,12 @@
 //! Every raw address the host sent is turned into a checked value here;
 //! the rest of the crate sees only those.
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_int, c_void};
 use core::marker::PhantomData;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use simpler_abi::log::dlog;
+use simpler_abi::log::dlog::{self, RecordFn as DlogRecordFn};
 use simpler_abi::names::MAX_INNER_SO_LEN;
 use simpler_abi::{BootstrapArgs, BootstrapReport, DeviceArgs, ReportStage};
 
@@ -157,9 +157,6 @@ unsafe fn runtime_so<'a>(device: &DeviceArgs) -> Result<&'a [u8], Failure> {
     }
     Ok(bytes)
 }
-
-/// CANN's `void DlogRecord(int module, int level, const char *fmt, ...)`.
-type DlogRecordFn = unsafe extern "C" fn(c_int, c_int, *const c_char, ...);
 
 /// The resolved `DlogRecord` address, or one of the two markers below.
 static DLOG_RECORD: AtomicUsize = AtomicUsize::new(UNRESOLVED);
