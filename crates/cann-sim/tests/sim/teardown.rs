@@ -8,31 +8,18 @@
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use simpler_testkit::{process_state, stop_process};
 
 use crate::common::*;
 
 /// Far beyond the documented teardown bound (a few seconds).
 const WATCHDOG: Duration = Duration::from_secs(30);
 
-/// Runs `f`, ending the (child) test process with a message if it has not
-/// returned after [`WATCHDOG`].
+/// [`simpler_testkit::within`] at [`WATCHDOG`].
 fn within<T>(what: &str, f: impl FnOnce() -> T) -> T {
-    let (done, wait) = mpsc::channel::<()>();
-    let what_owned = what.to_owned();
-    let dog = std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WATCHDOG) {
-            eprintln!("{what_owned} did not return within {WATCHDOG:?} on a stopped device");
-            std::process::exit(3);
-        }
-    });
-    let started = Instant::now();
-    let out = f();
-    let _ = done.send(());
-    dog.join().expect("the watchdog thread");
-    println!("{what} returned after {:?}", started.elapsed());
-    out
+    simpler_testkit::within(what, WATCHDOG, f)
 }
 
 /// The pid of the current device's process, asked of the device itself.
@@ -43,21 +30,6 @@ fn device_pid(api: &Sim, stream: *mut c_void) -> u32 {
     let pid = api.read_u64(cell) as u32;
     api.release(cell);
     pid
-}
-
-/// The state letter of `pid` in `/proc`, `None` once it is gone (reaped).
-fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim_start().chars().next()
-}
-
-/// Stops `pid` and waits until the kernel reports it stopped.
-fn stop(pid: u32) {
-    // SAFETY: signalling a device process of this test by pid.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
-    while state(pid) != Some('T') {
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// A launch on a stopped device is accepted and its sync times out: the
@@ -84,7 +56,7 @@ fn every_teardown_call_returns_on_a_stopped_device() {
     let other = api.stream();
     let pid = device_pid(&api, stream);
     let buffer = api.alloc(64);
-    stop(pid);
+    stop_process(pid);
     wedge(&api, stream);
 
     let rc = within("aclrtDestroyStream", || api.destroy(stream));
@@ -102,7 +74,11 @@ fn every_teardown_call_returns_on_a_stopped_device() {
     api.ok("aclrtDestroyStream (idle stream)", rc);
     let rc = within("aclrtResetDevice", || code(api.reset_device(0)));
     api.ok("aclrtResetDevice", rc);
-    assert_eq!(state(pid), None, "the stopped device process is gone");
+    assert_eq!(
+        process_state(pid),
+        None,
+        "the stopped device process is gone"
+    );
 
     // A fresh device process serves the device.
     api.set(0);
@@ -136,11 +112,15 @@ fn reset_and_finalize_return_with_launches_in_flight_on_stopped_devices() {
     api.set(0);
     let stream = api.stream();
     let pid0 = device_pid(&api, stream);
-    stop(pid0);
+    stop_process(pid0);
     wedge(&api, stream);
     let rc = within("aclrtResetDevice", || code(api.reset_device(0)));
     api.ok("aclrtResetDevice", rc);
-    assert_eq!(state(pid0), None, "device 0's stopped process is gone");
+    assert_eq!(
+        process_state(pid0),
+        None,
+        "device 0's stopped process is gone"
+    );
     api.expect(
         "aclrtDestroyStream after the reset",
         api.destroy(stream),
@@ -154,14 +134,14 @@ fn reset_and_finalize_return_with_launches_in_flight_on_stopped_devices() {
     for device in [0, 1] {
         api.set(device);
         let pid = device_pid(&api, null_mut());
-        stop(pid);
+        stop_process(pid);
         wedge(&api, null_mut());
         pids.push(pid);
     }
     let rc = within("aclFinalize", || api.finalize());
     api.ok("aclFinalize", rc);
     for pid in pids {
-        assert_eq!(state(pid), None, "device process {pid} is gone");
+        assert_eq!(process_state(pid), None, "device process {pid} is gone");
     }
 
     // The simulator starts again from nothing.

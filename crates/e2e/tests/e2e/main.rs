@@ -6,6 +6,8 @@
 //! - [`prop_preflight`], [`prop_dispatcher`]: property tests of the two
 //!   places that take bytes simpler did not make, with the oracles the fuzz
 //!   targets use (`simpler-fuzz-cases`);
+//! - [`wedged`]: a runner on a device process that stops answering drops
+//!   in bounded time, and the device works again;
 //! - [`support`]: what the first two share.
 //!
 //! A test that re-runs itself in a child process names itself by its path
@@ -16,3 +18,4 @@ mod prop_dispatcher;
 mod prop_preflight;
 mod stress;
 mod support;
+mod wedged;
