@@ -75,6 +75,9 @@ pub mod error {
     pub const ACL_ERROR_RT_CONTEXT_NULL: i32 = 107002;
     /// Task aborted after an earlier fault.
     pub const ACL_ERROR_RT_DEVICE_TASK_ABORT: i32 = 107022;
+    /// The feature is not supported here: e.g. a KFC launch on
+    /// task-scheduler firmware without the AICPU KFC feature.
+    pub const ACL_ERROR_RT_FEATURE_NOT_SUPPORT: i32 = 207000;
     /// Device out of memory.
     pub const ACL_ERROR_RT_MEMORY_ALLOCATION: i32 = 207001;
     /// Internal error; an AICPU op timeout on some chips.
@@ -97,6 +100,7 @@ pub mod error {
             ACL_ERROR_RT_INVALID_DEVICEID => "ACL_ERROR_RT_INVALID_DEVICEID",
             ACL_ERROR_RT_CONTEXT_NULL => "ACL_ERROR_RT_CONTEXT_NULL",
             ACL_ERROR_RT_DEVICE_TASK_ABORT => "ACL_ERROR_RT_DEVICE_TASK_ABORT",
+            ACL_ERROR_RT_FEATURE_NOT_SUPPORT => "ACL_ERROR_RT_FEATURE_NOT_SUPPORT",
             ACL_ERROR_RT_MEMORY_ALLOCATION => "ACL_ERROR_RT_MEMORY_ALLOCATION",
             ACL_ERROR_RT_INTERNAL_ERROR => "ACL_ERROR_RT_INTERNAL_ERROR",
             ACL_ERROR_RT_AICPU_TIMEOUT => "ACL_ERROR_RT_AICPU_TIMEOUT",
