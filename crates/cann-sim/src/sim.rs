@@ -568,6 +568,18 @@ pub fn launch(
                 }
             }
         }
+        if kernel_type == KERNEL_TYPE_AICPU_KFC && sim.config.stack.no_kfc_firmware {
+            // As CANN's runtime refuses it before anything reaches the
+            // device: the firmware lacks the feature.
+            return Err(AclError::new(
+                ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
+                format!(
+                    "Current ts version does not support aicpu kfc kernel launch ({}: \
+                     task-scheduler firmware without the AICPU KFC feature)",
+                    env::NO_KFC_FIRMWARE
+                ),
+            ));
+        }
         sim.calls.launch += 1;
         let nth = sim.calls.launch;
         if sim.config.faults.launch == Some(nth) {

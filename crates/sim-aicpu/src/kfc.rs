@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use simpler_abi::names::{
     DISPATCHER_INIT_SYMBOL, DISPATCHER_SYMBOLS, KFC_KERNEL_NAME, KFC_SO_NAME,
 };
+use simpler_abi::sim::env;
 use simpler_abi::{fingerprint, BootstrapArgs, DeviceArgs};
 
 use crate::faults;
@@ -38,6 +39,9 @@ pub struct Kfc {
     tmp: PathBuf,
     /// `SIMPLER_SIM_FAIL_DISPATCHER_WRITE`.
     fail_dispatcher_write: bool,
+    /// `SIMPLER_SIM_OLD_CANN`: this `libaicpu_extend_kernels` predates the
+    /// KFC entry, so it serves no KFC launch.
+    old_cann: bool,
     latched: Mutex<Option<Latched>>,
     /// Held across each init call: one at a time, as one latched
     /// dispatcher serves them (and the write fault's process-wide limit
@@ -47,10 +51,11 @@ pub struct Kfc {
 
 impl Kfc {
     /// A server with nothing latched that saves dispatchers into `tmp`.
-    pub fn new(tmp: PathBuf, fail_dispatcher_write: bool) -> Self {
+    pub fn new(tmp: PathBuf, fail_dispatcher_write: bool, old_cann: bool) -> Self {
         Self {
             tmp,
             fail_dispatcher_write,
+            old_cann,
             latched: Mutex::new(None),
             calls: Mutex::new(()),
         }
@@ -134,6 +139,15 @@ impl Kfc {
         }
         if kernel != KFC_KERNEL_NAME {
             return Err(outcome.exception(format!("{KFC_SO_NAME} has no kernel {kernel:?}")));
+        }
+        if self.old_cann {
+            // The scheduler finds the SO but not the entry, before anything
+            // of the launch is read: nothing is saved or latched.
+            return Err(outcome.exception(format!(
+                "Get KFC {KFC_KERNEL_NAME} api success, but func is nullptr ({}: the device's \
+                 {KFC_SO_NAME} predates the KFC entry, which needs CANN 8.5.0 and driver 25.2.0)",
+                env::OLD_CANN
+            )));
         }
         let Some(block) = memory
             .read_pod::<BootstrapArgs>(args)

@@ -91,7 +91,7 @@ fn start(cmd: &DeviceCommand, ctl: OwnedFd) -> Result<DeviceEngine, (OwnedFd, St
     let host_bell = Doorbell::from(sys::adopt(cmd.bell_fd));
     let device = router::Device {
         memory: DeviceMemory::new(window),
-        kfc: Kfc::new(tmp, cmd.fail_dispatcher_write),
+        kfc: Kfc::new(tmp, cmd.fail_dispatcher_write, cmd.old_cann),
         scheduler: Scheduler::new(preinstall.clone()),
     };
     let engine = match Engine::new(cmd.threads, host_bell, ctl, device) {

@@ -69,6 +69,7 @@ impl Device {
             device_dir: config.device_dir(id),
             threads: config.aicpu_threads,
             fail_dispatcher_write: config.faults.dispatcher_write,
+            old_cann: config.stack.old_cann,
         };
         command.args(line.to_args());
         // Hand exactly these descriptors to the device process, and let it

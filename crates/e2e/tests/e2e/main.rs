@@ -6,9 +6,11 @@
 //! - [`prop_preflight`], [`prop_dispatcher`]: property tests of the two
 //!   places that take bytes simpler did not make, with the oracles the fuzz
 //!   targets use (`simpler-fuzz-cases`);
+//! - [`stacks`]: the stacks the bootstrap cannot work on, emulated by the
+//!   simulator, give errors with CANN's code and message;
 //! - [`wedged`]: a runner on a device process that stops answering drops
 //!   in bounded time, and the device works again;
-//! - [`support`]: what the first two share.
+//! - [`support`]: what they share.
 //!
 //! A test that re-runs itself in a child process names itself by its path
 //! in this binary (`stress::…`), as libtest does.
@@ -16,6 +18,7 @@
 mod fault_matrix;
 mod prop_dispatcher;
 mod prop_preflight;
+mod stacks;
 mod stress;
 mod support;
 mod wedged;
