@@ -124,7 +124,7 @@ pub enum ReportStage {
     Validate = 1,
     /// Creating the temp file in the preinstall directory.
     Open = 2,
-    /// Writing the bytes, setting mode 0755 or syncing the temp file.
+    /// Writing the bytes, setting mode 0755 or closing the temp file.
     Write = 3,
     /// Renaming the temp file onto the preinstall name.
     Rename = 4,
@@ -169,7 +169,8 @@ pub struct BootstrapReport {
     pub status: u32,
     /// A [`ReportStage`]: where it failed, [`ReportStage::None`] on success.
     pub stage: u32,
-    /// The OS `errno` of the failing call, 0 when none applies.
+    /// 0 on success; the OS `errno` of the failing call, or for
+    /// [`ReportStage::Validate`] the one naming the reason (`docs/abi.md`).
     pub errno: i32,
     /// Zero.
     pub reserved: u32,

@@ -74,10 +74,33 @@ pub const PREINSTALL_DIR_ENV_C: &CStr = c"SIMPLER_AICPU_PREINSTALL_DIR";
 /// [`PREINSTALL_DIR_ENV_C`] as text.
 pub const PREINSTALL_DIR_ENV: &str = text(PREINSTALL_DIR_ENV_C);
 
+/// Environment variable, read in the AICPU process, that overrides
+/// [`DEFAULT_TEMP_STALE_SECS`]: the age in whole seconds past which the
+/// dispatcher removes a temp file of its own naming left in the preinstall
+/// directory (decimal; anything else means the default).
+pub const TEMP_STALE_SECS_ENV_C: &CStr = c"SIMPLER_AICPU_TEMP_STALE_SECS";
+/// [`TEMP_STALE_SECS_ENV_C`] as text.
+pub const TEMP_STALE_SECS_ENV: &str = text(TEMP_STALE_SECS_ENV_C);
+/// Age in seconds past which a temp file of the dispatcher's naming counts
+/// as left behind by a dead writer: a write takes seconds, so a live
+/// writer on another die is never this far behind.
+pub const DEFAULT_TEMP_STALE_SECS: u64 = 600;
+
+/// Environment variable, read in the AICPU process: set to anything but
+/// `0` or the empty string, a runtime SO on the glue adds a backtrace to
+/// the device log line of every panic it contains.
+pub const BACKTRACE_ENV_C: &CStr = c"SIMPLER_AICPU_BACKTRACE";
+/// [`BACKTRACE_ENV_C`] as text.
+pub const BACKTRACE_ENV: &str = text(BACKTRACE_ENV_C);
+
 /// Prefix of every preinstalled runtime SO.
 pub const PREINSTALL_PREFIX: &str = "simpler_inner_";
 /// Suffix of every preinstalled runtime SO.
 pub const PREINSTALL_SUFFIX: &str = ".so";
+/// What follows the preinstall name in the name of the dispatcher's temp
+/// file: `.<preinstall name>.tmp.<device id>.<pid>.<tid>.<seq>.<clock>.<random>`
+/// (four decimal numbers, then two numbers of 16 lower-case hex digits).
+pub const PREINSTALL_TEMP_INFIX: &str = ".tmp.";
 
 /// Largest runtime SO the dispatcher accepts (and the host uploads).
 pub const MAX_INNER_SO_LEN: u64 = 256 << 20;

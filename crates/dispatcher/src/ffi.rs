@@ -200,6 +200,7 @@ pub fn log_outcome(result: &Result<(), Failure>, progress: &Progress) {
     let Some(record) = dlog_record() else {
         return;
     };
+    log_sweep(record, progress);
     match result {
         // SAFETY: the format's conversions match the arguments (C string,
         // unsigned long long, unsigned long long); the path is NUL-terminated.
@@ -232,6 +233,54 @@ pub fn log_outcome(result: &Result<(), Failure>, progress: &Progress) {
                 )
             }
         }
+    }
+}
+
+/// Logs what the sweep of stale temp files did, when it did or failed
+/// anything: a warning if something could not be listed or removed.
+fn log_sweep(record: DlogRecordFn, progress: &Progress) {
+    let swept = &progress.swept;
+    // The directory is the target path up to its last `/`.
+    let path = progress.path.as_bytes();
+    let dir_len = path.iter().rposition(|&b| b == b'/').unwrap_or_default();
+    let dir_len = c_int::try_from(dir_len).unwrap_or_default();
+    if swept.removed == 0 && swept.kept == 0 {
+        if swept.errno != 0 {
+            // SAFETY: the conversions match the arguments: `%.*s` an int
+            // length and a pointer to that many bytes, `%d` an int.
+            unsafe {
+                record(
+                    dlog::MODULE_AICPU,
+                    dlog::WARN,
+                    c"simpler dispatcher: cannot list %.*s for stale temp files (errno %d)"
+                        .as_ptr(),
+                    dir_len,
+                    progress.path.as_ptr(),
+                    swept.errno,
+                )
+            }
+        }
+        return;
+    }
+    let level = if swept.kept == 0 {
+        dlog::INFO
+    } else {
+        dlog::WARN
+    };
+    // SAFETY: the conversions match the arguments: `%u` unsigned ints,
+    // `%.*s` an int length and a pointer to that many bytes, `%d` an int.
+    unsafe {
+        record(
+            dlog::MODULE_AICPU,
+            level,
+            c"simpler dispatcher: removed %u stale temp files from %.*s, %u left (errno %d)"
+                .as_ptr(),
+            swept.removed,
+            dir_len,
+            progress.path.as_ptr(),
+            swept.kept,
+            swept.errno,
+        )
     }
 }
 

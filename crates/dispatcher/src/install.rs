@@ -15,12 +15,12 @@ use core::ffi::c_int;
 
 use simpler_abi::bootstrap::REPORT_PATH_LEN;
 use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
-use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, PREINSTALL_DIR_ENV_C};
+use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, PREINSTALL_DIR_ENV_C, PREINSTALL_TEMP_INFIX};
 use simpler_abi::{fingerprint, PreinstallName, ReportStage};
 
 use crate::cbuf::CBuf;
 use crate::outcome::{Failure, Progress};
-use crate::sys;
+use crate::{sweep, sys};
 
 /// Mode of the installed file: the scheduler only needs to read and map it.
 const INSTALLED_MODE: libc::mode_t = 0o755;
@@ -29,8 +29,8 @@ const TEMP_MODE: libc::mode_t = 0o600;
 /// Temp names tried before giving up on `EEXIST`.
 const CREATE_ATTEMPTS: u32 = 8;
 
-/// `.tmp.` plus the longest unique part: five numbers and their dots.
-const TEMP_SUFFIX_MAX: usize = ".tmp.".len() + 3 * 20 + 10 + 16 + 16 + 5;
+/// `.tmp.` plus the longest unique part: six numbers and the dots between.
+const TEMP_SUFFIX_MAX: usize = PREINSTALL_TEMP_INFIX.len() + 3 * 20 + 10 + 16 + 16 + 5;
 /// Room for every temp path whose target fits the report.
 const TEMP_PATH_LEN: usize = REPORT_PATH_LEN + 1 + TEMP_SUFFIX_MAX;
 
@@ -57,13 +57,19 @@ pub fn install(runtime: &[u8], device_id: u64, progress: &mut Progress) -> Resul
     let dir_len = target_path(&name, &mut progress.path)?;
 
     let mut temp_path = CBuf::<TEMP_PATH_LEN>::new();
-    let stem = progress.path.as_bytes().get(..dir_len).unwrap_or_default();
-    let stem_fits = temp_path.push(stem).is_ok()
+    let dir = progress.path.as_bytes().get(..dir_len).unwrap_or_default();
+    let stem_fits = temp_path.push(dir).is_ok()
         && temp_path.push(b".").is_ok()
         && temp_path.push(name.as_bytes()).is_ok()
-        && temp_path.push(b".tmp.").is_ok();
+        && temp_path.push(PREINSTALL_TEMP_INFIX.as_bytes()).is_ok();
     if !stem_fits {
         return Err(path_too_long());
+    }
+
+    // Before the write, so that space the dead writers held is free for it.
+    let mut dir_path = CBuf::<REPORT_PATH_LEN>::new();
+    if dir_path.push(dir).is_ok() {
+        progress.swept = sweep::sweep(&dir_path);
     }
 
     let mut temp = TempFile::create(temp_path, device_id)?;

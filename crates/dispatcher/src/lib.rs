@@ -17,9 +17,9 @@
 //!
 //! Init reads from top to bottom: this file (the exports), `ffi` (what
 //! crosses the C boundary: the block, the report, the device log),
-//! `install` (the file itself), `outcome` (failure, progress and the report
-//! built from them), then `sys` and `cbuf` (libc, and C strings without
-//! allocation).
+//! `install` (the file itself), `sweep` (the temp files dead writers left),
+//! `outcome` (failure, progress and the report built from them), then
+//! `sys` and `cbuf` (libc, and C strings without allocation).
 //!
 //! # Temp files
 //!
@@ -40,6 +40,14 @@
 //! an older complete one, or the new complete one. Every failure path
 //! unlinks the temp file: after Init returns, no `.simpler_inner_*.tmp.*`
 //! entry of its own is left.
+//!
+//! A writer that dies mid-write leaves its temp file behind, so before
+//! creating its own, Init removes every regular file of exactly this
+//! naming in the directory whose mtime is more than 600 s old
+//! (`SIMPLER_AICPU_TEMP_STALE_SECS` in the AICPU process overrides the
+//! age). A live writer keeps its file's mtime fresh, so one on another die
+//! is never disturbed. The sweep never fails Init; what it removed, or why
+//! it could not, goes to the device log.
 //!
 //! # Two builds from one source
 //!
@@ -72,6 +80,7 @@ mod cbuf;
 mod ffi;
 mod install;
 mod outcome;
+mod sweep;
 mod sys;
 
 use core::ffi::c_void;

@@ -7,6 +7,7 @@ use simpler_abi::bootstrap::{REPORT_MAGIC, REPORT_PATH_LEN};
 use simpler_abi::{BootstrapReport, ReportStage, ReportStatus, ABI_VERSION};
 
 use crate::cbuf::CBuf;
+use crate::sweep::Swept;
 use crate::sys::Errno;
 
 /// Why Init failed.
@@ -36,6 +37,8 @@ pub struct Progress {
     pub bytes_written: u64,
     /// The target path, or as much of it as was built.
     pub path: CBuf<REPORT_PATH_LEN>,
+    /// What the sweep of stale temp files did, if it ran.
+    pub swept: Swept,
 }
 
 impl Progress {
@@ -45,6 +48,11 @@ impl Progress {
             fingerprint: 0,
             bytes_written: 0,
             path: CBuf::new(),
+            swept: Swept {
+                removed: 0,
+                kept: 0,
+                errno: 0,
+            },
         }
     }
 

@@ -123,6 +123,95 @@ pub fn unlink<const N: usize>(path: &CBuf<N>) {
     unsafe { libc::unlink(path.as_ptr()) };
 }
 
+/// An open directory stream, closed on drop.
+pub struct Dir {
+    // Non-null: only `open_dir` makes one.
+    stream: *mut libc::DIR,
+}
+
+/// Opens the directory `path` for listing.
+pub fn open_dir<const N: usize>(path: &CBuf<N>) -> Result<Dir, Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    let stream = unsafe { libc::opendir(path.as_ptr()) };
+    if stream.is_null() {
+        Err(errno())
+    } else {
+        Ok(Dir { stream })
+    }
+}
+
+/// What `lstat` says of a directory entry.
+pub struct EntryStat {
+    /// A regular file (not a symlink, directory or anything else).
+    pub regular: bool,
+    /// Last modification, `CLOCK_REALTIME` seconds.
+    pub mtime: i64,
+}
+
+impl Dir {
+    /// Calls `each` with the name of every entry, `.` and `..` included,
+    /// until the end of the listing or the first error reading it.
+    pub fn for_each(&mut self, mut each: impl FnMut(&Self, &CStr)) {
+        loop {
+            // SAFETY: `stream` is an open stream that only this value uses.
+            let entry = unsafe { libc::readdir64(self.stream) };
+            if entry.is_null() {
+                return;
+            }
+            // SAFETY: a non-null readdir result points to an entry whose
+            // `d_name` is NUL-terminated and valid until the next readdir
+            // on this stream, which comes after `each` returns.
+            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+            each(self, name);
+        }
+    }
+
+    /// `lstat` of entry `name`: never follows a symlink.
+    pub fn lstat(&self, name: &CStr) -> Result<EntryStat, Errno> {
+        // SAFETY: an all-zero `stat` is a valid value of the plain struct.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // `fstatat` has no glibc symbol before 2.33 (only `__fxstatat`), so
+        // the syscall is made directly; both targets' kernels fill the
+        // `struct stat` of their glibc.
+        // SAFETY: the stream's descriptor is open, `name` NUL-terminated,
+        // `st` a writable `struct stat`.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_newfstatat,
+                libc::dirfd(self.stream),
+                name.as_ptr(),
+                &raw mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if ret != 0 {
+            return Err(errno());
+        }
+        Ok(EntryStat {
+            regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+            mtime: st.st_mtime,
+        })
+    }
+
+    /// Removes entry `name`, which must not be a directory. A symlink is
+    /// removed itself, never what it points to.
+    pub fn unlink(&self, name: &CStr) -> Result<(), Errno> {
+        // SAFETY: the stream's descriptor is open, `name` NUL-terminated.
+        if unsafe { libc::unlinkat(libc::dirfd(self.stream), name.as_ptr(), 0) } == 0 {
+            Ok(())
+        } else {
+            Err(errno())
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: closes the stream `open_dir` opened, exactly once.
+        unsafe { libc::closedir(self.stream) };
+    }
+}
+
 /// The process id.
 pub fn pid() -> u64 {
     // SAFETY: getpid cannot fail.
@@ -139,15 +228,27 @@ pub fn tid() -> u64 {
 
 /// `CLOCK_REALTIME` in nanoseconds (wrapping; only used to tell names apart).
 pub fn clock_ns() -> u64 {
+    let ts = realtime();
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// `CLOCK_REALTIME` in whole seconds, the clock file times are kept in.
+pub fn realtime_secs() -> i64 {
+    realtime().tv_sec
+}
+
+/// `CLOCK_REALTIME` (zero if the clock cannot be read, which Linux never
+/// does for this clock).
+fn realtime() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    ts
 }
 
 /// 64 random bits from `getrandom(2)`, else `/dev/urandom` (kernels before

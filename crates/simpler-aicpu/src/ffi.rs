@@ -367,15 +367,43 @@ impl<'t> DeviceRange<'t> {
         unsafe { std::ptr::write_bytes(self.addr as *mut u8, byte, self.len) }
     }
 
-    /// The bytes of the range, for reading.
-    pub fn bytes(&self) -> &'t [u8] {
-        if self.len == 0 {
-            return &[];
+    /// Copies `out.len()` bytes of the range, starting `offset` bytes in,
+    /// into `out`. Panics unless they lie within the range.
+    ///
+    /// The range hands out copies, never a `&[u8]` over device memory:
+    /// the same bytes may be written through another view of the task
+    /// (a [`DeviceSlice`], [`copy_from`](Self::copy_from), an operand that
+    /// aliases this one) while such a reference lived, which Rust forbids.
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) {
+        let end = offset.checked_add(out.len());
+        assert!(
+            end.is_some_and(|end| end <= self.len),
+            "{} bytes at offset {offset} of a {}-byte range",
+            out.len(),
+            self.len
+        );
+        if out.is_empty() {
+            return;
         }
-        // SAFETY: non-empty, so non-null, valid for `len` bytes of reads,
-        // at most isize::MAX long and not wrapping (checked at creation);
-        // no other task writes them during this task (contract item 4).
-        unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) }
+        // SAFETY: `offset + out.len() <= len` with `out` non-empty, so the
+        // range is non-empty: non-null and valid for `len` bytes of reads
+        // (contract item 3), of which these are a part. `out` is an
+        // exclusive borrow, so no device memory view overlaps it (none hands
+        // out references); bytes need no alignment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (self.addr as *const u8).add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        }
+    }
+
+    /// The bytes of the range, copied.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = vec![0; self.len];
+        self.read_at(0, &mut bytes);
+        bytes
     }
 
     /// The range as elements of `T`: `BadLength` unless the length is a

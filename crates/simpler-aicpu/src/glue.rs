@@ -14,17 +14,36 @@
 //! records [`TaskStatus::Ok`], `Err(status)` records `status` and counts as
 //! a failure. Runners must not return `Err(TaskStatus::Pending)` (the host
 //! would read the task as never run); `Err(TaskStatus::Ok)` is recorded as
-//! a success.
+//! a success. A task with non-zero `flags` never reaches a runner: no op
+//! defines a flag, so the glue records it as [`TaskStatus::UnknownOp`].
+//!
+//! # Panics
+//!
+//! A panic in a runner ends its task as [`TaskStatus::Panicked`], and one
+//! in the glue ends the export with [`code::PANICKED`]; the other tasks run
+//! on. Either goes to the device log at error level as `<what> panicked at
+//! <file:line:col>: <message>`, and not to the process's stderr: the
+//! runtime installs a panic hook (once, on its first export call) that
+//! stays silent for the panics it contains and hands every other panic to
+//! the hook installed before it. A backtrace is captured and logged, a
+//! line per record, only when `SIMPLER_AICPU_BACKTRACE` is set to anything
+//! but `0` or the empty string in the AICPU process; `RUST_BACKTRACE` is
+//! not consulted for contained panics. A panic a runner catches itself is
+//! not logged.
+//!
+//! Containment needs unwinding. A runtime SO built with `panic = "abort"`
+//! turns any panic into the death of the AICPU process: see
+//! `docs/abi.md` for what the host sees then.
 //!
 //! Return values are bit sets (see [`code`]) so that the bitwise OR of all
 //! threads' results, which is what a launch reports, still names every
 //! kind of failure that happened.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{PoisonError, RwLock};
 
 use simpler_abi::{InitArgs, KernelArgs, LogLevel, TaskStatus, ABI_VERSION};
 
+use crate::contain::{guard, Caught};
 use crate::dlog;
 use crate::ffi::{read_payload, HeaderError, Launch};
 use crate::log;
@@ -196,18 +215,16 @@ fn run_one<F>(task: &TaskCtx, run: &F) -> TaskStatus
 where
     F: Fn(&TaskCtx) -> Result<(), TaskStatus>,
 {
-    // AssertUnwindSafe: after a panic the task's status says so and its
-    // memory is the host's to judge; the runner holds no state of ours.
-    match catch_unwind(AssertUnwindSafe(|| run(task))) {
+    // No op defines a flag: a set one asks for a variant no runner has, so
+    // the task is refused before any runner sees it.
+    if task.task().flags != 0 {
+        return TaskStatus::UnknownOp;
+    }
+    match guard(|| run(task)) {
         Ok(Ok(())) => TaskStatus::Ok,
         Ok(Err(status)) => status,
-        Err(payload) => {
-            dlog!(
-                LogLevel::Error,
-                "task {} panicked: {}",
-                task.index(),
-                panic_message(payload.as_ref())
-            );
+        Err(caught) => {
+            log_panic(&format_args!("task {}", task.index()), &caught);
             TaskStatus::Panicked
         }
     }
@@ -215,23 +232,25 @@ where
 
 /// Runs an export body, turning a panic into [`code::PANICKED`].
 fn contain(body: impl FnOnce() -> i32) -> i32 {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        dlog!(
-            LogLevel::Error,
-            "contained a panic: {}",
-            panic_message(payload.as_ref())
-        );
+    guard(body).unwrap_or_else(|caught| {
+        log_panic(&format_args!("the glue"), &caught);
         code::PANICKED
     })
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
+/// Logs a contained panic of `what` at error level: where and why, then
+/// the backtrace line by line if one was asked for.
+fn log_panic(what: &std::fmt::Arguments<'_>, caught: &Caught) {
+    match &caught.location {
+        Some(at) => dlog!(
+            LogLevel::Error,
+            "{what} panicked at {at}: {}",
+            caught.message
+        ),
+        None => dlog!(LogLevel::Error, "{what} panicked: {}", caught.message),
+    }
+    for line in caught.backtrace.iter().flat_map(|bt| bt.lines()) {
+        dlog!(LogLevel::Error, "{what} backtrace: {line}");
     }
 }
 

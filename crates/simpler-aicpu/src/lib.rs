@@ -70,13 +70,21 @@
 //! [`abi::TaskStatus`]. To add ops to the built-in set rather than replace
 //! it, handle the new op codes and pass every other task to [`ops::run`].
 //!
+//! Reads copy the bytes out ([`glue::DeviceRange::read_at`],
+//! [`to_vec`](glue::DeviceRange::to_vec), [`glue::DeviceSlice::get`]):
+//! no view lends a reference into device memory, because another view of
+//! the same task may write those bytes.
+//!
 //! The glue does the rest: ABI checks, the process-wide configuration
-//! ([`glue::config`]), claiming, statuses, counters, return codes
-//! ([`glue::code`]), and catching a panic per task (status `Panicked`) and
-//! per export. The new SO keeps the same export names and work
-//! description, so the host runs it unchanged. Build it like this one
-//! (`panic = "unwind"`, as the workspace's `device` profile does), or
-//! panics cannot be contained. A second runtime crate inside this workspace
+//! ([`glue::config`]), claiming, refusing tasks with `flags`, statuses,
+//! counters, return codes ([`glue::code`]), and catching a panic per task
+//! (status `Panicked`) and per export, logged to the device log rather
+//! than printed (see [`glue`]). The new SO keeps the same export names and
+//! work description, so the host runs it unchanged. Build it like this one
+//! (`panic = "unwind"`, as the workspace's `device` profile does): with
+//! `panic = "abort"` a panicking task kills the AICPU process, and every
+//! runner on that device fails until all of them are dropped
+//! (`docs/abi.md`, "Panics"). A second runtime crate inside this workspace
 //! would get this crate's `exports` feature switched back on by feature
 //! unification under `cargo build --workspace`; build it with `-p` or keep
 //! it in a workspace of its own.
@@ -85,6 +93,7 @@ pub mod glue;
 pub mod log;
 pub mod ops;
 
+mod contain;
 mod ffi;
 mod sys;
 

@@ -1,16 +1,19 @@
 //! The built-in ops of `libsimpler_aicpu.so`, one per [`OpCode`].
 //!
 //! Checks run in a fixed order, so a task with several faults gets a
-//! predictable status: the op code and `flags` (`UnknownOp`), then the
+//! predictable status: the op code (`UnknownOp`; a task with non-zero
+//! `flags` never gets here, the glue refuses it as `UnknownOp`), then the
 //! length (`BadLength`), then each operand in the order dst, src0, src1
 //! for a zero address (`NullPointer`) or a range past the end of the
 //! address space (`BadLength`), then the alignment of each operand
 //! (`Misaligned`). An operand the op does not touch because `len` is 0 is
 //! not checked.
 
+use std::hash::Hasher;
 use std::time::Duration;
 
-use simpler_abi::{fingerprint, OpCode, TaskStatus};
+use fnv::FnvHasher;
+use simpler_abi::{OpCode, TaskStatus};
 
 use crate::glue::TaskCtx;
 
@@ -19,11 +22,6 @@ use crate::glue::TaskCtx;
 pub fn run(ctx: &TaskCtx) -> Result<(), TaskStatus> {
     let task = ctx.task();
     let op = OpCode::from_raw(task.op).ok_or(TaskStatus::UnknownOp)?;
-    // No built-in op defines a flag; a set one asks for a variant this
-    // runtime does not have.
-    if task.flags != 0 {
-        return Err(TaskStatus::UnknownOp);
-    }
     match op {
         OpCode::Copy => copy(ctx),
         OpCode::Fill => fill(ctx),
@@ -105,6 +103,17 @@ fn fnv1a64(ctx: &TaskCtx) -> Result<(), TaskStatus> {
     let len = ctx.task().len;
     let (dst, src) = (ctx.dst(size_of::<u64>() as u64)?, ctx.src0(len)?);
     let dst = dst.elements::<u64>()?;
-    dst.set(0, fingerprint(src.bytes()));
+    // Through a small copy at a time: device memory is never borrowed as
+    // a slice (see `DeviceRange::read_at`).
+    let mut hasher = FnvHasher::default();
+    let mut chunk = [0u8; 4096];
+    let mut offset = 0;
+    while offset < src.len() {
+        let n = chunk.len().min(src.len() - offset);
+        src.read_at(offset, &mut chunk[..n]);
+        hasher.write(&chunk[..n]);
+        offset += n;
+    }
+    dst.set(0, hasher.finish());
     Ok(())
 }

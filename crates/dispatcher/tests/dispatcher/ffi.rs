@@ -134,6 +134,68 @@ pub fn limit_file_size(limit: u64) -> c_int {
     }
 }
 
+/// Sets the access and modification times of `path` to `secs_ago` seconds
+/// before now; of a symlink itself, not of what it points to.
+pub fn set_times_ago(path: &std::path::Path, secs_ago: i64) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let then = libc::timespec {
+        tv_sec: now - secs_ago,
+        tv_nsec: 0,
+    };
+    let times = [then, then];
+    // SAFETY: a NUL-terminated path and an array of two timespecs.
+    let ret = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(
+        ret,
+        0,
+        "utimensat {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Gives up every capability of this process, so that file permissions
+/// bind it even when it runs as root; the result of `capset(2)`.
+pub fn drop_capabilities() -> std::ffi::c_long {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    /// `_LINUX_CAPABILITY_VERSION_3`: two `Data` words of 32 capabilities.
+    const VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let none = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: a capability header and the two data words version 3 reads.
+    unsafe { libc::syscall(libc::SYS_capset, &raw const header, none.as_ptr()) }
+}
+
 /// (module, level, formatted message) of every `DlogRecord` call.
 static RECORDS: Mutex<Vec<(c_int, c_int, String)>> = Mutex::new(Vec::new());
 

@@ -143,7 +143,39 @@ fn assert_rejected(dir: &Path, bin: u64, len: u64, errno: i32) {
         call.report.fingerprint, 0,
         "no fingerprint of rejected bytes"
     );
+    // The directory was not looked at: no path either.
+    assert_path_field(&call.report, "");
     assert_entries(dir, &[]);
+}
+
+/// The table of `Validate` errnos in docs/abi.md is the one the checks
+/// here (and in `path_length_limit`) hold the dispatcher to.
+#[test]
+fn validate_errnos_are_the_documented_ones() {
+    let abi_md = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/abi.md");
+    let doc = std::fs::read_to_string(&abi_md).unwrap();
+    let header = "| `errno` | name | `Validate` failure |";
+    let table = &doc[doc.find(header).expect("the Validate errno table")..];
+    let rows: Vec<(i32, String)> = table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (
+                cells[1].parse().unwrap(),
+                cells[2].trim_matches('`').to_owned(),
+            )
+        })
+        .collect();
+    let reported = [
+        (libc::EINVAL, "EINVAL"),
+        (libc::EFBIG, "EFBIG"),
+        (libc::ENOEXEC, "ENOEXEC"),
+        (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+    ]
+    .map(|(errno, name)| (errno, name.to_owned()));
+    assert_eq!(rows, reported);
 }
 
 #[test]
@@ -255,6 +287,7 @@ fn path_length_limit() {
         // As much of the path as fits, for the host's error message.
         assert_path_field(&call.report, &full[..FIELD - 1]);
         assert_eq!(call.report.bytes_written, 0);
+        assert_eq!(call.report.fingerprint, simpler_abi::fingerprint(&runtime));
     }
 }
 

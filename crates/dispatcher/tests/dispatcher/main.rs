@@ -16,3 +16,4 @@ mod dlog;
 mod exports;
 mod ffi;
 mod install;
+mod sweep;

@@ -73,13 +73,21 @@ fn lines_reach_dlog_record_filtered_by_the_latched_level() {
             (l, t)
         })
         .collect();
+    // The panic line names where it happened: the Panic op in ops.rs.
+    let (level, text) = &lines[0];
+    assert_eq!(*level, ERROR);
+    let (line_col, message) = text
+        .strip_prefix("simpler_aicpu: task 0 panicked at crates/simpler-aicpu/src/ops.rs:")
+        .and_then(|rest| rest.split_once(": "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line_col.split(':').all(|n| n.parse::<u32>().is_ok()),
+        "{text}"
+    );
+    assert_eq!(message, "diagnostic Panic op in task 0");
     assert_eq!(
-        lines,
+        lines[1..],
         [
-            (
-                ERROR,
-                "simpler_aicpu: task 0 panicked: diagnostic Panic op in task 0".to_owned()
-            ),
             (
                 WARN,
                 "simpler_aicpu: task 0 (op 0x101) failed: Panicked".to_owned()

@@ -2,9 +2,10 @@
 //! code, and nothing else in the batch is disturbed.
 
 use std::mem::size_of;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use simpler_aicpu::abi::{InitArgs, KernelArgs, OpCode, Task, TaskStatus, WorkHeader, ABI_VERSION};
-use simpler_aicpu::glue::code;
+use simpler_aicpu::glue::{code, TaskCtx};
 
 use crate::common::{addr, addr_mut, init, or, run_one, task, INIT};
 use crate::ffi::{self, exec_on, Batch};
@@ -34,6 +35,41 @@ fn task_flags_are_not_understood() {
     };
     fails(t, TaskStatus::UnknownOp);
     assert_eq!(byte, 0, "a refused task must not run");
+}
+
+/// The glue refuses flags for every runner: a custom one that accepts
+/// anything never sees a task with flags.
+#[test]
+fn task_flags_are_refused_before_any_runner() {
+    init();
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    fn accepts_anything(_: &TaskCtx) -> Result<(), TaskStatus> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    let tasks = [0, 1, 0x8000_0000, u32::MAX, 0]
+        .map(|flags| Task {
+            op: 1,
+            flags,
+            ..Task::default()
+        })
+        .into();
+    let batch = Batch::new(tasks);
+    assert_eq!(
+        ffi::glue_exec(&batch.args(), accepts_anything),
+        code::TASK_FAILED
+    );
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        2,
+        "only the tasks without flags"
+    );
+    use TaskStatus::{Ok as Done, UnknownOp};
+    assert_eq!(
+        batch.statuses(),
+        [Done, UnknownOp, UnknownOp, UnknownOp, Done]
+    );
+    assert_eq!((batch.header().done, batch.header().failed), (5, 3));
 }
 
 #[test]

@@ -13,4 +13,7 @@ mod dlog;
 mod failures;
 mod ffi;
 mod lifecycle;
+mod measure;
 mod ops;
+mod panics;
+mod ranges;
