@@ -70,6 +70,9 @@ pub struct FaultConfig {
     pub dispatcher_write: bool,
     /// The device process dies at the Nth launch.
     pub kill_at_launch: Option<u64>,
+    /// The device process dies once a temp file the dispatcher writes has
+    /// reached this many bytes.
+    pub kill_during_write: Option<u64>,
 }
 
 fn var(name: &str) -> AclResult<Option<String>> {
@@ -143,6 +146,7 @@ impl Config {
                 sync: number(env::FAIL_SYNC, 1, u64::MAX)?,
                 dispatcher_write: switch(env::FAIL_DISPATCHER_WRITE)?,
                 kill_at_launch: number(env::KILL_AT_LAUNCH, 1, u64::MAX)?,
+                kill_during_write: number(env::KILL_DURING_WRITE, 1, u64::MAX)?,
             },
             stack: StackConfig {
                 old_cann: switch(env::OLD_CANN)?,

@@ -20,6 +20,7 @@ const ROOT: &str = "--root";
 const THREADS: &str = "--threads";
 const FAIL_DISPATCHER_WRITE: &str = "--fail-dispatcher-write";
 const OLD_CANN: &str = "--old-cann";
+const KILL_DURING_WRITE: &str = "--kill-during-write";
 
 /// Everything a device process is started with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,12 +47,15 @@ pub struct DeviceCommand {
     /// Serve KFC launches as a CANN whose `libaicpu_extend_kernels` lacks
     /// the KFC entry (`SIMPLER_SIM_OLD_CANN`).
     pub old_cann: bool,
+    /// Kill the device process once a temp file the dispatcher writes has
+    /// reached this many bytes (`SIMPLER_SIM_KILL_DURING_WRITE`).
+    pub kill_during_write: Option<u64>,
 }
 
 impl DeviceCommand {
     /// The arguments after the program name.
     pub fn to_args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = Vec::with_capacity(20);
+        let mut args: Vec<OsString> = Vec::with_capacity(22);
         let mut flag = |name: &str, value: OsString| {
             args.push(name.into());
             args.push(value);
@@ -69,6 +73,10 @@ impl DeviceCommand {
         }
         if self.old_cann {
             args.push(OLD_CANN.into());
+        }
+        if let Some(bytes) = self.kill_during_write {
+            args.push(KILL_DURING_WRITE.into());
+            args.push(bytes.to_string().into());
         }
         args
     }
@@ -121,6 +129,10 @@ impl DeviceCommand {
             threads: small(THREADS)?.max(1),
             fail_dispatcher_write,
             old_cann,
+            kill_during_write: match values.contains_key(KILL_DURING_WRITE) {
+                true => Some(num(KILL_DURING_WRITE)?),
+                false => None,
+            },
         })
     }
 }
@@ -141,6 +153,7 @@ mod tests {
             threads: 4,
             fail_dispatcher_write: false,
             old_cann: false,
+            kill_during_write: None,
         }
     }
 
@@ -154,6 +167,8 @@ mod tests {
         c.fail_dispatcher_write = true;
         assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c.clone()));
         c.old_cann = true;
+        assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c.clone()));
+        c.kill_during_write = Some(32 << 20);
         assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c));
     }
 

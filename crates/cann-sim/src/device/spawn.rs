@@ -70,6 +70,7 @@ impl Device {
             threads: config.aicpu_threads,
             fail_dispatcher_write: config.faults.dispatcher_write,
             old_cann: config.stack.old_cann,
+            kill_during_write: config.faults.kill_during_write,
         };
         command.args(line.to_args());
         // Hand exactly these descriptors to the device process, and let it
