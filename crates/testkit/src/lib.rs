@@ -8,7 +8,7 @@
 //!   always tests the current sources.
 //! - [`SimRoot`]: a private `SIMPLER_SIM_ROOT` removed on drop, and the
 //!   paths of the devices under a root ([`preinstall_dir`], [`layout`]).
-//! - [`in_child`] / [`run_child`] / [`in_sim`]: the simulator reads its
+//! - [`in_child`] / [`run_child`] / [`in_sim`] / [`child_command`]: the simulator reads its
 //!   configuration from the process environment, so a test that needs its
 //!   own configuration re-runs itself in a child process with that
 //!   environment.
@@ -33,7 +33,7 @@ mod sys;
 mod watchdog;
 
 pub use artifacts::{device_artifacts, host_artifacts, workspace_root, Artifacts};
-pub use child::{in_child, is_child, run_child, CHILD_ENV};
+pub use child::{child_command, in_child, is_child, run_child, CHILD_ENV};
 pub use process::{process_state, stop_process};
 pub use sim::{child_env, in_sim, preinstall_dir, preinstalled, sim_root, SimRoot};
 pub use simpler_abi::artifacts::{files, host_triple, ARTIFACTS_DIR_ENV, DEVICE_ARTIFACTS_DIR_ENV};
