@@ -346,4 +346,20 @@ fn kill_during_write_kills_the_device_part_way_through_the_dispatchers_write() {
         "until aclrtResetDevice",
     );
     api.reset(0);
+    // On a fresh device process the leftover is not this write's: the
+    // process dies at the new write's threshold, not at once.
+    api.set(0);
+    let stream = api.stream();
+    large[small.len()] ^= 1;
+    let b = bootstrap(&api, stream, &dispatcher, &large);
+    assert_eq!(b.code, ACL_ERROR_RT_AICPU_EXCEPTION, "{}", b.message);
+    let now = temp_files();
+    println!("left behind then: {now:?}");
+    assert_eq!(now.len(), 2, "{now:?}");
+    let new: Vec<_> = now.iter().filter(|t| **t != temps[0]).collect();
+    assert!(
+        new.len() == 1 && new[0].1 >= AT,
+        "the second write reached {AT} bytes: {now:?}"
+    );
+    api.reset(0);
 }
