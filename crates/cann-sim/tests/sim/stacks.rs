@@ -148,7 +148,7 @@ fn a_stack_switch_other_than_0_or_1_is_refused_naming_it() {
     let name = "stacks::a_stack_switch_other_than_0_or_1_is_refused_naming_it";
     if child() {
         let api = Sim::load();
-        let var = std::env::var("SIM_STACK_VAR").unwrap();
+        let var = std::env::var(simpler_abi::test_env::STACK_SWITCH).unwrap();
         api.expect(
             "aclrtGetDeviceCount",
             code(api.device_count()),
@@ -158,6 +158,9 @@ fn a_stack_switch_other_than_0_or_1_is_refused_naming_it() {
         return;
     }
     for var in [env::OLD_CANN, env::NO_KFC_FIRMWARE] {
-        run_child(name, &[(var, "yes"), ("SIM_STACK_VAR", var)]);
+        run_child(
+            name,
+            &[(var, "yes"), (simpler_abi::test_env::STACK_SWITCH, var)],
+        );
     }
 }

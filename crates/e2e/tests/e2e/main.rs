@@ -3,6 +3,8 @@
 //! - [`stress`]: several host processes sharing simulated devices;
 //! - [`fault_matrix`]: every fault the simulator injects, at every phase of
 //!   a runner's life;
+//! - [`killed_writes`]: bootstraps killed mid-write leave at most one temp
+//!   file each, and the next one past the age bound none;
 //! - [`prop_preflight`], [`prop_dispatcher`]: property tests of the two
 //!   places that take bytes simpler did not make, with the oracles the fuzz
 //!   targets use (`simpler-fuzz-cases`);
@@ -16,6 +18,7 @@
 //! in this binary (`stress::…`), as libtest does.
 
 mod fault_matrix;
+mod killed_writes;
 mod prop_dispatcher;
 mod prop_preflight;
 mod stacks;
