@@ -56,8 +56,17 @@ pub mod env {
     pub const FAIL_DISPATCHER_WRITE: &str = "SIMPLER_SIM_FAIL_DISPATCHER_WRITE";
     /// Kill the device process at the Nth launch.
     pub const KILL_AT_LAUNCH: &str = "SIMPLER_SIM_KILL_AT_LAUNCH";
+    /// Kill the device process once a temp file the dispatcher is writing
+    /// in the preinstall directory has reached this many bytes.
+    pub const KILL_DURING_WRITE: &str = "SIMPLER_SIM_KILL_DURING_WRITE";
+    /// Emulate a CANN older than the KFC path needs (`1`): the KFC launch
+    /// fails because `libaicpu_extend_kernels` lacks its entry.
+    pub const OLD_CANN: &str = "SIMPLER_SIM_OLD_CANN";
+    /// Emulate task-scheduler firmware without the AICPU KFC feature (`1`):
+    /// the KFC launch call itself is refused.
+    pub const NO_KFC_FIRMWARE: &str = "SIMPLER_SIM_NO_KFC_FIRMWARE";
     /// Every variable above.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 16] = [
         ROOT,
         DEVICE_COUNT,
         AICPU_THREADS,
@@ -71,6 +80,9 @@ pub mod env {
         FAIL_SYNC,
         FAIL_DISPATCHER_WRITE,
         KILL_AT_LAUNCH,
+        KILL_DURING_WRITE,
+        OLD_CANN,
+        NO_KFC_FIRMWARE,
     ];
 }
 

@@ -19,3 +19,10 @@ pub const PROP_CASE_FILE: &str = "SIMPLER_PROP_CASE_FILE";
 pub const FUZZ_DISPATCHER: &str = "SIMPLER_FUZZ_DISPATCHER";
 /// The fuzz harness's cap on image sizes.
 pub const FUZZ_CAP_IMAGES: &str = "SIMPLER_FUZZ_CAP_IMAGES";
+/// The run of the killed-write test a child bootstraps (which padded
+/// runtime SO).
+pub const KILLED_WRITE_RUN: &str = "SIMPLER_KILLED_WRITE_RUN";
+/// Set in the killed-write test's last child: its bootstrap must install.
+pub const KILLED_WRITE_CLEAN: &str = "SIMPLER_KILLED_WRITE_CLEAN";
+/// The simulator switch a stack-emulation child checks the refusal of.
+pub const STACK_SWITCH: &str = "SIMPLER_STACK_SWITCH";

@@ -39,6 +39,20 @@ pub struct Config {
     pub launcher: Vec<String>,
     /// Fault injection.
     pub faults: FaultConfig,
+    /// The kind of stack emulated where it differs from a current one.
+    pub stack: StackConfig,
+}
+
+/// Stacks on which simpler's bootstrap cannot work, emulated so their
+/// errors can be tested (`docs/simulator.md`, "Emulated stacks").
+#[derive(Clone, Debug, Default)]
+pub struct StackConfig {
+    /// A CANN whose `libaicpu_extend_kernels` lacks the KFC entry: the KFC
+    /// launch fails at its sync (in the device process).
+    pub old_cann: bool,
+    /// Task-scheduler firmware without the AICPU KFC feature: the KFC
+    /// launch call is refused.
+    pub no_kfc_firmware: bool,
 }
 
 /// Which calls fail on purpose (all counts 1-based, per host process).
@@ -56,6 +70,9 @@ pub struct FaultConfig {
     pub dispatcher_write: bool,
     /// The device process dies at the Nth launch.
     pub kill_at_launch: Option<u64>,
+    /// The device process dies once a temp file the dispatcher writes has
+    /// reached this many bytes.
+    pub kill_during_write: Option<u64>,
 }
 
 fn var(name: &str) -> AclResult<Option<String>> {
@@ -86,6 +103,17 @@ fn number(name: &str, min: u64, max: u64) -> AclResult<Option<u64>> {
     }
 }
 
+/// A `0`/`1` switch; unset or empty is off.
+fn switch(name: &str) -> AclResult<bool> {
+    match var(name)?.as_deref() {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(AclError::param(format!(
+            "{name}={other:?}: expected 0 or 1"
+        ))),
+    }
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> AclResult<Self> {
@@ -103,16 +131,6 @@ impl Config {
         let launcher = var(env::AICPU_LAUNCHER)?
             .map(|l| l.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
-        let dispatcher_write = match var(env::FAIL_DISPATCHER_WRITE)?.as_deref() {
-            None | Some("0") => false,
-            Some("1") => true,
-            Some(other) => {
-                return Err(AclError::param(format!(
-                    "{}={other:?}: expected 0 or 1",
-                    env::FAIL_DISPATCHER_WRITE
-                )))
-            }
-        };
         Ok(Self {
             root,
             device_count: number(env::DEVICE_COUNT, 1, MAX_DEVICES.into())?.unwrap_or(8) as u32,
@@ -126,8 +144,13 @@ impl Config {
                 memcpy: number(env::FAIL_MEMCPY, 1, u64::MAX)?,
                 launch: number(env::FAIL_LAUNCH, 1, u64::MAX)?,
                 sync: number(env::FAIL_SYNC, 1, u64::MAX)?,
-                dispatcher_write,
+                dispatcher_write: switch(env::FAIL_DISPATCHER_WRITE)?,
                 kill_at_launch: number(env::KILL_AT_LAUNCH, 1, u64::MAX)?,
+                kill_during_write: number(env::KILL_DURING_WRITE, 1, u64::MAX)?,
+            },
+            stack: StackConfig {
+                old_cann: switch(env::OLD_CANN)?,
+                no_kfc_firmware: switch(env::NO_KFC_FIRMWARE)?,
             },
         })
     }

@@ -176,12 +176,17 @@ impl Sim {
     }
 
     fn tear_down(&mut self, id: u32) {
-        let slot = &mut self.slots[id as usize];
-        slot.refs = 0;
-        if let Some(device) = slot.device.take() {
+        if let Some(device) = self.take_device(id) {
             device.stop();
         }
+    }
+
+    /// Forgets device `id` and its streams; the caller stops the device.
+    fn take_device(&mut self, id: u32) -> Option<Arc<Device>> {
+        let slot = &mut self.slots[id as usize];
+        slot.refs = 0;
         self.streams.retain(|_, d| *d != id);
+        slot.device.take()
     }
 }
 
@@ -219,12 +224,20 @@ pub fn init(config_path: Option<&std::path::Path>) -> AclResult<()> {
     })
 }
 
-/// `aclFinalize`: stops every device process and forgets all state.
+/// `aclFinalize`: stops every device process and forgets all state. The
+/// devices are stopped together, so finalize takes as long as the slowest
+/// one (see [`Device::stop`]).
 pub fn finalize() -> AclResult<()> {
     let mut guard = SIM.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(sim) = guard.as_mut() {
-        for id in 0..sim.slots.len() as u32 {
-            sim.tear_down(id);
+        let devices: Vec<Arc<Device>> = (0..sim.slots.len() as u32)
+            .filter_map(|id| sim.take_device(id))
+            .collect();
+        for device in &devices {
+            device.begin_stop();
+        }
+        for device in &devices {
+            device.finish_stop();
         }
     }
     *guard = None;
@@ -554,6 +567,18 @@ pub fn launch(
                     )));
                 }
             }
+        }
+        if kernel_type == KERNEL_TYPE_AICPU_KFC && sim.config.stack.no_kfc_firmware {
+            // As CANN's runtime refuses it before anything reaches the
+            // device: the firmware lacks the feature.
+            return Err(AclError::new(
+                ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
+                format!(
+                    "Current ts version does not support aicpu kfc kernel launch ({}: \
+                     task-scheduler firmware without the AICPU KFC feature)",
+                    env::NO_KFC_FIRMWARE
+                ),
+            ));
         }
         sim.calls.launch += 1;
         let nth = sim.calls.launch;

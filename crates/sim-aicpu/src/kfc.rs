@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use simpler_abi::names::{
     DISPATCHER_INIT_SYMBOL, DISPATCHER_SYMBOLS, KFC_KERNEL_NAME, KFC_SO_NAME,
 };
+use simpler_abi::sim::env;
 use simpler_abi::{fingerprint, BootstrapArgs, DeviceArgs};
 
 use crate::faults;
@@ -32,12 +33,24 @@ struct Latched {
     init: Result<Init, String>,
 }
 
+/// How the KFC server misbehaves on purpose.
+#[derive(Clone, Debug, Default)]
+pub struct KfcFaults {
+    /// `SIMPLER_SIM_FAIL_DISPATCHER_WRITE`.
+    pub fail_dispatcher_write: bool,
+    /// `SIMPLER_SIM_OLD_CANN`: this `libaicpu_extend_kernels` predates the
+    /// KFC entry, so it serves no KFC launch.
+    pub old_cann: bool,
+    /// `SIMPLER_SIM_KILL_DURING_WRITE`: the preinstall directory to watch
+    /// and the temp-file size at which the process kills itself.
+    pub kill_during_write: Option<(PathBuf, u64)>,
+}
+
 /// The KFC server of this device process, with its one-shot latch.
 pub struct Kfc {
     /// `<root>/device<N>/tmp`, where the dispatcher is saved.
     tmp: PathBuf,
-    /// `SIMPLER_SIM_FAIL_DISPATCHER_WRITE`.
-    fail_dispatcher_write: bool,
+    faults: KfcFaults,
     latched: Mutex<Option<Latched>>,
     /// Held across each init call: one at a time, as one latched
     /// dispatcher serves them (and the write fault's process-wide limit
@@ -47,10 +60,10 @@ pub struct Kfc {
 
 impl Kfc {
     /// A server with nothing latched that saves dispatchers into `tmp`.
-    pub fn new(tmp: PathBuf, fail_dispatcher_write: bool) -> Self {
+    pub fn new(tmp: PathBuf, faults: KfcFaults) -> Self {
         Self {
             tmp,
-            fail_dispatcher_write,
+            faults,
             latched: Mutex::new(None),
             calls: Mutex::new(()),
         }
@@ -135,6 +148,15 @@ impl Kfc {
         if kernel != KFC_KERNEL_NAME {
             return Err(outcome.exception(format!("{KFC_SO_NAME} has no kernel {kernel:?}")));
         }
+        if self.faults.old_cann {
+            // The scheduler finds the SO but not the entry, before anything
+            // of the launch is read: nothing is saved or latched.
+            return Err(outcome.exception(format!(
+                "Get KFC {KFC_KERNEL_NAME} api success, but func is nullptr ({}: the device's \
+                 {KFC_SO_NAME} predates the KFC entry, which needs CANN 8.5.0 and driver 25.2.0)",
+                env::OLD_CANN
+            )));
+        }
         let Some(block) = memory
             .read_pod::<BootstrapArgs>(args)
             .filter(|_| args_size >= 48)
@@ -200,15 +222,21 @@ impl Kfc {
     }
 
     /// Calls the latched dispatcher's init on this AICPU worker, with the
-    /// dispatcher-write fault around it when configured.
+    /// dispatcher-write faults around it when configured.
     pub fn call_init(&self, init: Init, args: u64) -> u32 {
         let _one = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         // Called with the device address of the KFC argument block, as CANN
         // calls it.
-        if self.fail_dispatcher_write {
-            faults::with_file_writes_failing(|| init.call(args))
-        } else {
-            init.call(args)
+        let call = || {
+            if self.faults.fail_dispatcher_write {
+                faults::with_file_writes_failing(|| init.call(args))
+            } else {
+                init.call(args)
+            }
+        };
+        match &self.faults.kill_during_write {
+            Some((dir, bytes)) => faults::killed_when_a_temp_file_reaches(dir, *bytes, call),
+            None => call(),
         }
     }
 }

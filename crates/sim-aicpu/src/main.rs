@@ -38,7 +38,7 @@ use simpler_sim_protocol::layout;
 use simpler_sim_protocol::{reply, DeviceCommand, Doorbell, Reply};
 
 use crate::engine::Engine;
-use crate::kfc::Kfc;
+use crate::kfc::{Kfc, KfcFaults};
 use crate::memory::DeviceMemory;
 use crate::scheduler::Scheduler;
 
@@ -91,7 +91,16 @@ fn start(cmd: &DeviceCommand, ctl: OwnedFd) -> Result<DeviceEngine, (OwnedFd, St
     let host_bell = Doorbell::from(sys::adopt(cmd.bell_fd));
     let device = router::Device {
         memory: DeviceMemory::new(window),
-        kfc: Kfc::new(tmp, cmd.fail_dispatcher_write),
+        kfc: Kfc::new(
+            tmp,
+            KfcFaults {
+                fail_dispatcher_write: cmd.fail_dispatcher_write,
+                old_cann: cmd.old_cann,
+                kill_during_write: cmd
+                    .kill_during_write
+                    .map(|bytes| (preinstall.clone(), bytes)),
+            },
+        ),
         scheduler: Scheduler::new(preinstall.clone()),
     };
     let engine = match Engine::new(cmd.threads, host_bell, ctl, device) {

@@ -99,7 +99,8 @@ pub fn exit_now() -> ! {
     unsafe { libc::_exit(0) }
 }
 
-/// Kills this process with `SIGKILL` (the kill-at-launch fault).
+/// Kills this process with `SIGKILL` (the kill-at-launch and
+/// kill-during-write faults).
 pub fn kill_self() {
     // SAFETY: signalling ourselves; no memory is involved.
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };

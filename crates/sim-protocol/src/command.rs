@@ -19,6 +19,8 @@ const SIZE: &str = "--size";
 const ROOT: &str = "--root";
 const THREADS: &str = "--threads";
 const FAIL_DISPATCHER_WRITE: &str = "--fail-dispatcher-write";
+const OLD_CANN: &str = "--old-cann";
+const KILL_DURING_WRITE: &str = "--kill-during-write";
 
 /// Everything a device process is started with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,12 +44,18 @@ pub struct DeviceCommand {
     pub threads: u32,
     /// Make the dispatcher's file writes fail (`SIMPLER_SIM_FAIL_DISPATCHER_WRITE`).
     pub fail_dispatcher_write: bool,
+    /// Serve KFC launches as a CANN whose `libaicpu_extend_kernels` lacks
+    /// the KFC entry (`SIMPLER_SIM_OLD_CANN`).
+    pub old_cann: bool,
+    /// Kill the device process once a temp file the dispatcher writes has
+    /// reached this many bytes (`SIMPLER_SIM_KILL_DURING_WRITE`).
+    pub kill_during_write: Option<u64>,
 }
 
 impl DeviceCommand {
     /// The arguments after the program name.
     pub fn to_args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = Vec::with_capacity(19);
+        let mut args: Vec<OsString> = Vec::with_capacity(22);
         let mut flag = |name: &str, value: OsString| {
             args.push(name.into());
             args.push(value);
@@ -63,6 +71,13 @@ impl DeviceCommand {
         if self.fail_dispatcher_write {
             args.push(FAIL_DISPATCHER_WRITE.into());
         }
+        if self.old_cann {
+            args.push(OLD_CANN.into());
+        }
+        if let Some(bytes) = self.kill_during_write {
+            args.push(KILL_DURING_WRITE.into());
+            args.push(bytes.to_string().into());
+        }
         args
     }
 
@@ -72,10 +87,15 @@ impl DeviceCommand {
         let mut args = args.into_iter();
         let mut values: HashMap<String, OsString> = HashMap::new();
         let mut fail_dispatcher_write = false;
+        let mut old_cann = false;
         while let Some(flag) = args.next() {
             let flag = flag.to_string_lossy().into_owned();
             if flag == FAIL_DISPATCHER_WRITE {
                 fail_dispatcher_write = true;
+                continue;
+            }
+            if flag == OLD_CANN {
+                old_cann = true;
                 continue;
             }
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -108,6 +128,11 @@ impl DeviceCommand {
             device_dir: PathBuf::from(get(ROOT)?),
             threads: small(THREADS)?.max(1),
             fail_dispatcher_write,
+            old_cann,
+            kill_during_write: match values.contains_key(KILL_DURING_WRITE) {
+                true => Some(num(KILL_DURING_WRITE)?),
+                false => None,
+            },
         })
     }
 }
@@ -127,6 +152,8 @@ mod tests {
             device_dir: PathBuf::from("/r/device3"),
             threads: 4,
             fail_dispatcher_write: false,
+            old_cann: false,
+            kill_during_write: None,
         }
     }
 
@@ -138,6 +165,10 @@ mod tests {
         assert!(args.contains(&"0x230000000000".into()));
         assert_eq!(DeviceCommand::parse(args), Ok(c.clone()));
         c.fail_dispatcher_write = true;
+        assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c.clone()));
+        c.old_cann = true;
+        assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c.clone()));
+        c.kill_during_write = Some(32 << 20);
         assert_eq!(DeviceCommand::parse(c.to_args()), Ok(c));
     }
 

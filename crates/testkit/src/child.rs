@@ -29,18 +29,30 @@ where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
+    child_command(name, envs)
+        .output()
+        .expect("spawn the test binary as a child")
+}
+
+/// The command [`in_child`] runs, for a test that must act on the child
+/// while it runs (stop or kill it): spawn it yourself.
+pub fn child_command<K, V>(name: &str, envs: impl IntoIterator<Item = (K, V)>) -> Command
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
     let exe = std::env::current_exe().expect("current test binary");
     // Resolved (and built if need be) here, once per test process: a child
     // must not build, both for speed and because some children restrict
     // themselves first (an RLIMIT_FSIZE, say) in ways a build cannot survive.
     let artifacts = host_artifacts().dir().to_path_buf();
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .env(ARTIFACTS_DIR_ENV, artifacts)
-        .envs(envs)
-        .output()
-        .expect("spawn the test binary as a child")
+        .envs(envs);
+    command
 }
 
 /// [`in_child`], asserting that the child ran exactly the test `name` and

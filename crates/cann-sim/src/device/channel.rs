@@ -7,14 +7,21 @@ use std::os::fd::AsFd;
 use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use simpler_sim_protocol::channel::{self, Received};
 use simpler_sim_protocol::{reply, request, Reply, Request};
 
-use super::reap::reap;
+use super::reap::{reap, EXIT_GRACE};
 use super::{lock, order, Device, Inflight, State};
 use crate::error::*;
+
+/// How long a device process has to answer a heartbeat, or to make room in
+/// the channel for a request, before it counts as not answering. A live
+/// one answers within a tick or two of its main thread (about 1 ms) even
+/// while every worker runs a kernel, so this only has to outlast a loaded
+/// machine's scheduling delays.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 impl Device {
     /// The watcher thread: it started the device process (so the process
@@ -33,13 +40,20 @@ impl Device {
             st = self.wait_cond(st, None);
         }
         st.reading = true;
+        // A process that did not answer will not exit on its own either (it
+        // may be stopped): no grace.
+        let grace = if st.unanswered {
+            Duration::ZERO
+        } else {
+            EXIT_GRACE
+        };
         drop(st);
         // Replies the device sent before it ended still count.
         while let Ok(Received::Msg(r)) = channel::try_recv::<Reply>(self.ctl.as_fd()) {
             let mut st = lock(&self.state);
             self.on_reply(&mut st, &r);
         }
-        let status = reap(&mut child);
+        let status = reap(&mut child, grace);
         let mut st = lock(&self.state);
         st.reading = false;
         st.closed = true;
@@ -195,13 +209,20 @@ impl Device {
 
     /// Sends a request, under `send_order`. When the channel is full (the
     /// device is blocked sending replies nobody reads), reads replies while
-    /// waiting for room, so the two sides cannot wait for each other.
+    /// waiting for room, so the two sides cannot wait for each other. A
+    /// device that makes no room within [`ANSWER_WITHIN`] is not answering
+    /// ([`Device::lose`]).
     pub(super) fn send(&self, req: &Request) -> AclResult<()> {
+        let deadline = Instant::now() + ANSWER_WITHIN;
         loop {
             match channel::try_send(self.ctl.as_fd(), req) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(self.unreachable(e)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.lose("made no room in its control channel for a request"));
             }
             let mut st = lock(&self.state);
             let read = !st.reading && !st.closed;
@@ -212,7 +233,7 @@ impl Device {
             } else {
                 libc::POLLOUT
             };
-            let ready = channel::wait(self.ctl.as_fd(), events, None);
+            let ready = channel::wait(self.ctl.as_fd(), events, Some(left));
             if read {
                 let got = if ready & libc::POLLIN != 0 {
                     channel::try_recv::<Reply>(self.ctl.as_fd())
@@ -229,6 +250,79 @@ impl Device {
                 self.wake_waiters(&st);
             }
         }
+    }
+
+    /// Whether the device process answers: one ping, and its pong within
+    /// [`ANSWER_WITHIN`]. One that does not is lost ([`Device::lose`]).
+    /// Teardown asks this of a device whose launches do not finish, since a
+    /// live device always ends them (at the latest at their op timeout),
+    /// while a stopped or hung process never would.
+    pub(super) fn heartbeat(&self) {
+        let order = order(&self.send_order);
+        let want = {
+            let st = lock(&self.state);
+            if st.dead.is_some() {
+                return;
+            }
+            st.pongs + 1
+        };
+        let sent = self.send(&Request {
+            kind: request::PING,
+            ..Request::default()
+        });
+        drop(order);
+        if sent.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + ANSWER_WITHIN;
+        let st = lock(&self.state);
+        if let Err(st) = self.wait_for(st, Some(deadline), |st| {
+            st.pongs >= want || st.dead.is_some()
+        }) {
+            drop(st);
+            self.lose("did not answer a heartbeat");
+        }
+    }
+
+    /// Gives the device up as not answering: what was in flight fails, and
+    /// every later call fails with 507899 until `aclrtResetDevice`, which
+    /// kills the process at once. The process is left as it is until then
+    /// (someone may be inspecting it), and so are the argument copies of
+    /// the launches abandoned here, which it may still read if it resumes.
+    /// Returns the error of the call that found it so.
+    pub(super) fn lose(&self, what: &str) -> AclError {
+        let mut st = lock(&self.state);
+        if let Some(why) = &st.dead {
+            return AclError::new(ACL_ERROR_RT_DRV_INTERNAL_ERROR, why.clone());
+        }
+        let why = format!(
+            "device {} stopped answering: its process {} {what} within {} s",
+            self.id,
+            self.pid,
+            ANSWER_WITHIN.as_secs()
+        );
+        let inflight: Vec<Inflight> = st.inflight.drain().map(|(_, f)| f).collect();
+        for f in inflight {
+            if let Some(s) = st.streams.get_mut(&f.stream) {
+                s.completed += 1;
+                s.error.get_or_insert((
+                    f.ordinal,
+                    AclError::new(
+                        ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+                        format!("{why} while this launch was in flight"),
+                    ),
+                ));
+            }
+        }
+        let dead = format!(
+            "device {} is unusable until aclrtResetDevice: {why}",
+            self.id
+        );
+        st.unanswered = true;
+        st.dead = Some(dead.clone());
+        drop(st);
+        self.cond.notify_all();
+        AclError::new(ACL_ERROR_RT_DRV_INTERNAL_ERROR, dead)
     }
 
     /// One ping-pong with the device process.

@@ -64,8 +64,12 @@ struct State {
     inflight: HashMap<u64, Inflight>,
     next_seq: u64,
     pongs: u64,
-    /// The message of every call once the device process is gone.
+    /// The message of every call once the device process is gone (or was
+    /// found not answering).
     dead: Option<String>,
+    /// The device process did not answer in time ([`Device::lose`]): the
+    /// reset kills it without waiting for it to exit.
+    unanswered: bool,
     /// The host is shutting the device process down on purpose.
     closing: bool,
     /// A thread is reading the control channel (see [`Device::wait_for`]).
@@ -87,6 +91,7 @@ impl State {
             next_seq: 1,
             pongs: 0,
             dead: None,
+            unanswered: false,
             closing: false,
             reading: false,
             closed: false,

@@ -8,7 +8,7 @@ use crate::sys;
 
 /// How long a device process may take to exit once its channel is closed
 /// before it is killed.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
@@ -18,15 +18,17 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// Waits for the child, killing it if it does not exit within
-/// [`EXIT_GRACE`]; returns a description of how it ended.
-pub fn reap(child: &mut Child) -> String {
-    let deadline = Instant::now() + EXIT_GRACE;
+/// Waits for the child, killing it if it does not exit within `grace`
+/// ([`EXIT_GRACE`], or zero for a process already found not answering);
+/// returns a description of how it ended.
+pub fn reap(child: &mut Child, grace: Duration) -> String {
+    let deadline = Instant::now() + grace;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return describe(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Ok(None) => {
+                // SIGKILL, which also ends a stopped process.
                 let _ = child.kill();
                 return match child.wait() {
                     Ok(status) => format!("{} (killed after not exiting)", describe(status)),

@@ -13,7 +13,7 @@ use simpler_abi::sim::env;
 use simpler_sim_protocol::channel;
 use simpler_sim_protocol::{reply, DeviceCommand, Doorbell, Reply};
 
-use super::reap::reap;
+use super::reap::{reap, EXIT_GRACE};
 use super::{device_base, lock, Counters, Device, State};
 use crate::config::Config;
 use crate::error::*;
@@ -69,6 +69,8 @@ impl Device {
             device_dir: config.device_dir(id),
             threads: config.aicpu_threads,
             fail_dispatcher_write: config.faults.dispatcher_write,
+            old_cann: config.stack.old_cann,
+            kill_during_write: config.faults.kill_during_write,
         };
         command.args(line.to_args());
         // Hand exactly these descriptors to the device process, and let it
@@ -106,7 +108,7 @@ impl Device {
                             Ok(None) => "it closed its control channel".to_owned(),
                             Err(e) => format!("control channel error: {e}"),
                         };
-                        let status = reap(&mut child);
+                        let status = reap(&mut child, EXIT_GRACE);
                         let _ = started_tx.send(Err(format!(
                             "device process {bin_name} failed to start: {why}; it {status}"
                         )));
@@ -114,7 +116,7 @@ impl Device {
                     }
                 }
                 let Ok(device) = device_rx.recv() else {
-                    reap(&mut child);
+                    reap(&mut child, EXIT_GRACE);
                     return;
                 };
                 device.watch(child);
@@ -163,10 +165,23 @@ impl Device {
     /// Stops the device process (closing its channel) and waits until it is
     /// reaped. Launches still in flight are abandoned.
     pub fn stop(&self) {
+        self.begin_stop();
+        self.finish_stop();
+    }
+
+    /// The first half of [`Device::stop`]: closes the channel, so the
+    /// process exits (or is killed by the watcher after its grace). Several
+    /// devices begun at once are stopped in the time of one.
+    pub fn begin_stop(&self) {
         lock(&self.state).closing = true;
         // The device process reads end of file and exits; our watcher sees
         // the hang-up.
         channel::shut_down(&self.ctl);
+    }
+
+    /// The second half of [`Device::stop`]: waits until the watcher has
+    /// reaped the process.
+    pub fn finish_stop(&self) {
         let watcher = self
             .watcher
             .lock()

@@ -9,6 +9,10 @@ use simpler_sim_protocol::{request, Request, LAUNCH_FLAG_DIE};
 use super::{lock, order, Device, Inflight, State, StreamState};
 use crate::error::*;
 
+/// How long a stream destroy waits for the stream's launches before it
+/// checks that the device still answers.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+
 /// What a launch asks of the device.
 #[derive(Clone, Copy, Debug)]
 pub struct LaunchSpec<'a> {
@@ -46,19 +50,40 @@ impl Device {
         Ok(())
     }
 
-    /// Waits for the stream's launches, then forgets it.
+    /// Waits for the stream's launches, then forgets it. A device whose
+    /// launches do not finish within [`PROBE_AFTER`] is asked whether it
+    /// still answers, and again after each further [`PROBE_AFTER`]; one that
+    /// does not is given up ([`Device::lose`]), its launches abandoned, and
+    /// the stream destroyed all the same. So this returns within about
+    /// [`PROBE_AFTER`] + [`super::channel::ANSWER_WITHIN`] on a device that
+    /// never answers, and waits for the launches of one that does (which
+    /// end at their op timeout at the latest), as CANN's stream teardown
+    /// waits while the device runs normally.
     pub fn destroy_stream(&self, handle: u64) -> AclResult<()> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         let mut missing = false;
-        let st = self
-            .wait_for(st, None, |st| match st.streams.get(&handle) {
-                Some(s) => s.completed >= s.submitted,
-                None => {
-                    missing = true;
-                    true
+        loop {
+            let waited = self.wait_for(st, Some(Instant::now() + PROBE_AFTER), |st| {
+                match st.streams.get(&handle) {
+                    Some(s) => s.completed >= s.submitted || st.dead.is_some(),
+                    None => {
+                        missing = true;
+                        true
+                    }
                 }
-            })
-            .unwrap_or_else(|st| st);
+            });
+            match waited {
+                Ok(done) => {
+                    st = done;
+                    break;
+                }
+                Err(busy) => {
+                    drop(busy);
+                    self.heartbeat();
+                    st = lock(&self.state);
+                }
+            }
+        }
         if missing {
             return Err(AclError::param(format!(
                 "stream {handle:#x} was already destroyed"

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 
+use simpler_abi::PreinstallName;
 use simpler_testkit::{host_artifacts, SimRoot, ARTIFACTS_DIR_ENV, CHILD_ENV};
 
 use crate::common::*;
@@ -269,4 +270,96 @@ fn no_device_process_outlives_its_host() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The dispatcher's temp files in device 0's preinstall directory, with
+/// their lengths.
+fn temp_files() -> Vec<(String, u64)> {
+    let dir = layout::preinstall_dir(&simpler_testkit::sim_root(), 0);
+    let mut found: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let temp = name.starts_with(&format!(".{}", simpler_abi::names::PREINSTALL_PREFIX))
+                && name.contains(simpler_abi::names::PREINSTALL_TEMP_INFIX);
+            temp.then(|| (name, e.metadata().unwrap().len()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn kill_during_write_kills_the_device_part_way_through_the_dispatchers_write() {
+    const AT: u64 = 1 << 20;
+    if ran_in_child(
+        "faults::kill_during_write_kills_the_device_part_way_through_the_dispatchers_write",
+        &[(env::KILL_DURING_WRITE, &AT.to_string())],
+    ) {
+        return;
+    }
+    let a = host_artifacts();
+    let dispatcher = std::fs::read(a.dispatcher()).unwrap();
+    let small = std::fs::read(a.runtime()).unwrap();
+    assert!((small.len() as u64) < AT);
+    // An SO smaller than the threshold installs as usual.
+    let (api, stream) = device0_stream();
+    let b = bootstrap(&api, stream, &dispatcher, &small);
+    assert_eq!(b.code, 0, "{}", b.message);
+    assert!(temp_files().is_empty());
+    // A large one (the same ELF with a blob appended): the device process
+    // dies while the dispatcher writes it.
+    let mut large = small.clone();
+    large.resize(small.len() + (32 << 20), 0x5a);
+    let b = bootstrap(&api, stream, &dispatcher, &large);
+    assert_eq!(b.code, ACL_ERROR_RT_AICPU_EXCEPTION, "{}", b.message);
+    assert!(b.message.contains("killed by signal 9"), "{}", b.message);
+    let temps = temp_files();
+    println!("left behind: {temps:?}");
+    assert_eq!(temps.len(), 1, "one temp file for the one write: {temps:?}");
+    let len = temps[0].1;
+    assert!(
+        (AT..large.len() as u64).contains(&len),
+        "the temp file has {len} bytes: at least {AT}, less than the {} of the SO",
+        large.len()
+    );
+    let name = PreinstallName::of(&large);
+    assert!(
+        !layout::preinstall_dir(&simpler_testkit::sim_root(), 0)
+            .join(name.as_str())
+            .exists(),
+        "nothing was installed"
+    );
+    let log = std::fs::read_to_string(layout::log_file(&simpler_testkit::sim_root(), 0)).unwrap();
+    assert!(
+        log.contains(&format!(
+            "SIMPLER_SIM_KILL_DURING_WRITE={AT}: {}",
+            temps[0].0
+        )),
+        "{log}"
+    );
+    api.expect(
+        "launch after the kill",
+        api.launch_type2(TEST_KERNELS, "sim_ok", &payload(0, 0), 1, stream),
+        ACL_ERROR_RT_DRV_INTERNAL_ERROR,
+        "until aclrtResetDevice",
+    );
+    api.reset(0);
+    // On a fresh device process the leftover is not this write's: the
+    // process dies at the new write's threshold, not at once.
+    api.set(0);
+    let stream = api.stream();
+    large[small.len()] ^= 1;
+    let b = bootstrap(&api, stream, &dispatcher, &large);
+    assert_eq!(b.code, ACL_ERROR_RT_AICPU_EXCEPTION, "{}", b.message);
+    let now = temp_files();
+    println!("left behind then: {now:?}");
+    assert_eq!(now.len(), 2, "{now:?}");
+    let new: Vec<_> = now.iter().filter(|t| **t != temps[0]).collect();
+    assert!(
+        new.len() == 1 && new[0].1 >= AT,
+        "the second write reached {AT} bytes: {now:?}"
+    );
+    api.reset(0);
 }

@@ -186,6 +186,7 @@ fn generated() -> String {
         codes::ACL_ERROR_RT_INVALID_DEVICEID,
         codes::ACL_ERROR_RT_CONTEXT_NULL,
         codes::ACL_ERROR_RT_DEVICE_TASK_ABORT,
+        codes::ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
         codes::ACL_ERROR_RT_MEMORY_ALLOCATION,
         codes::ACL_ERROR_RT_INTERNAL_ERROR,
         codes::ACL_ERROR_RT_AICPU_TIMEOUT,

@@ -1,6 +1,8 @@
 //! The simulator's integration tests, one binary: every error path of the
 //! C API (`errors`), fault injection and device-process lifetime
-//! (`faults`), scheduling on the emulated AICPU (`scheduling`), the real
+//! (`faults`), teardown on a device that never answers (`teardown`), the
+//! stacks the bootstrap cannot work on, emulated (`stacks`),
+//! scheduling on the emulated AICPU (`scheduling`), the real
 //! device SOs through the C API (`real_path`, also run with the device side
 //! under qemu), and the C header checked against the Rust layouts
 //! (`header`). `common` is what they share.
@@ -14,3 +16,5 @@ mod faults;
 mod header;
 mod real_path;
 mod scheduling;
+mod stacks;
+mod teardown;
