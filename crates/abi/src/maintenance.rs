@@ -48,7 +48,8 @@ pub enum Command {
     /// One entry per file of simpler's naming in the preinstall directory.
     List = 1,
     /// Remove the installed runtimes with the fingerprints the arguments
-    /// name; one entry per fingerprint.
+    /// name; one entry per file removed or not removable (a fingerprint
+    /// without an entry has no installed file).
     Remove = 2,
     /// Keep the `keep` most recently installed runtimes, remove the other
     /// installed ones and the temp files older than `stale_secs`; one
@@ -106,7 +107,8 @@ pub struct MaintenanceArgs {
     /// [`Command::Gc`]: temp files whose mtime is more than this many
     /// seconds before the device's clock are removed.
     pub stale_secs: u64,
-    /// [`Command::Remove`]: device address of `fingerprint_count` `u64`s.
+    /// [`Command::Remove`]: device address of `fingerprint_count` `u64`s
+    /// (any alignment).
     pub fingerprints: u64,
     /// [`Command::Remove`]: how many, at most [`MAX_REPLY_ENTRIES`].
     pub fingerprint_count: u32,
@@ -230,8 +232,6 @@ pub enum EntryAction {
     Removed = 1,
     /// Not removed: `errno` says why.
     Failed = 2,
-    /// [`Command::Remove`]: no regular file of that name.
-    Missing = 3,
 }
 
 impl EntryAction {
@@ -241,7 +241,6 @@ impl EntryAction {
             0 => Some(Self::Listed),
             1 => Some(Self::Removed),
             2 => Some(Self::Failed),
-            3 => Some(Self::Missing),
             _ => None,
         }
     }
@@ -259,10 +258,9 @@ pub struct MaintenanceEntry {
     pub errno: i32,
     /// Nanoseconds of the last modification.
     pub mtime_nsec: u32,
-    /// Size in bytes (0 for [`EntryAction::Missing`]).
+    /// Size in bytes.
     pub size: u64,
-    /// Last modification, `CLOCK_REALTIME` seconds (0 for
-    /// [`EntryAction::Missing`]).
+    /// Last modification, `CLOCK_REALTIME` seconds.
     pub mtime: i64,
     /// The file name (no directory), NUL-terminated.
     pub name: [u8; ENTRY_NAME_LEN],
