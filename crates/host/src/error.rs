@@ -34,6 +34,9 @@ pub enum Error {
     /// The bootstrap launch did not leave the runtime SO in place.
     #[error(transparent)]
     Bootstrap(Box<BootstrapError>),
+    /// A maintenance command on a preinstall directory did not run.
+    #[error(transparent)]
+    Maintenance(Box<crate::maintenance::MaintenanceError>),
     /// `simpler_aicpu_init` failed on the device.
     #[error(
         "{init} failed on device {device} (host ABI version {abi_version}, {thread_count} \
