@@ -76,13 +76,21 @@ pub struct DeviceArgs {
     pub inner_so_len: u64,
     /// Device address of a [`BootstrapReport`], or 0 for none.
     pub report: u64,
-    /// Zero.
-    pub reserved1: [u64; 2],
+    /// 0 for the install; a maintenance command word
+    /// ([`Command::word`](crate::maintenance::Command::word)) for a command
+    /// on the preinstall directory. A word without the
+    /// [`COMMAND_TAG`](crate::maintenance::COMMAND_TAG) is an install.
+    pub command: u64,
+    /// With a maintenance command: device address of its
+    /// [`MaintenanceArgs`](crate::maintenance::MaintenanceArgs). Zero
+    /// otherwise.
+    pub maintenance: u64,
 }
 
 assert_offsets!(DeviceArgs, size 160, {
     reserved0: 0, aicpu_so_bin: 96, aicpu_so_len: 104, device_id: 112,
-    inner_so_bin: 120, inner_so_len: 128, report: 136, reserved1: 144,
+    inner_so_bin: 120, inner_so_len: 128, report: 136, command: 144,
+    maintenance: 152,
 });
 
 /// Value of [`BootstrapReport::magic`] once the dispatcher has written it

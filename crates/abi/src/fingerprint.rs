@@ -4,7 +4,7 @@
 
 use core::hash::Hasher;
 
-use crate::names::{NAME_FIELD_LEN, PREINSTALL_PREFIX, PREINSTALL_SUFFIX};
+use crate::names::{NAME_FIELD_LEN, PREINSTALL_PREFIX, PREINSTALL_SUFFIX, PREINSTALL_TEMP_INFIX};
 
 /// FNV-1a 64 of `bytes`.
 pub fn fingerprint(bytes: &[u8]) -> u64 {
@@ -91,13 +91,98 @@ impl PreinstallName {
 
     /// The fingerprint encoded in a preinstall basename, if `name` is one.
     pub fn parse(name: &str) -> Option<u64> {
-        let hex = name
-            .strip_prefix(PREINSTALL_PREFIX)?
-            .strip_suffix(PREINSTALL_SUFFIX)?;
-        if hex.len() != HEX_LEN || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return None;
+        Self::parse_bytes(name.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) for a name that may not be UTF-8 (a
+    /// directory entry): exactly `simpler_inner_<16 lower-case hex>.so`.
+    pub fn parse_bytes(name: &[u8]) -> Option<u64> {
+        let mut rest = Cursor(name);
+        let ok = rest.literal(PREINSTALL_PREFIX.as_bytes());
+        let fp = rest.hex16();
+        (ok && rest.literal(PREINSTALL_SUFFIX.as_bytes()) && rest.0.is_empty())
+            .then_some(fp)
+            .flatten()
+    }
+}
+
+/// Whether `name` is exactly what the dispatcher names a temp file:
+/// `.simpler_inner_<16 hex>.so.tmp.<dec>.<dec>.<dec>.<dec>.<16 hex>.<16 hex>`
+/// (see [`PREINSTALL_TEMP_INFIX`]), hex in lower case, decimals without
+/// leading zeros. Nothing looser: the sweep and the maintenance commands
+/// remove files by this test.
+pub fn is_temp_name(name: &[u8]) -> bool {
+    let mut rest = Cursor(name);
+    rest.literal(b".")
+        && rest.literal(PREINSTALL_PREFIX.as_bytes())
+        && rest.hex16().is_some()
+        && rest.literal(PREINSTALL_SUFFIX.as_bytes())
+        && rest.literal(PREINSTALL_TEMP_INFIX.as_bytes())
+        && rest.decimal()
+        && rest.literal(b".")
+        && rest.decimal()
+        && rest.literal(b".")
+        && rest.decimal()
+        && rest.literal(b".")
+        && rest.decimal()
+        && rest.literal(b".")
+        && rest.hex16().is_some()
+        && rest.literal(b".")
+        && rest.hex16().is_some()
+        && rest.0.is_empty()
+}
+
+/// The longest name [`is_temp_name`] accepts: the dot, the preinstall name,
+/// the infix, four `u64` decimals (20 digits) with their dots, and two
+/// numbers of 16 hex digits with the dot between.
+pub const TEMP_NAME_MAX_LEN: usize =
+    1 + PREINSTALL_NAME_LEN + PREINSTALL_TEMP_INFIX.len() + 4 * 21 + 2 * HEX_LEN + 1;
+
+/// What is left of a name being matched. Every step is checked, so the
+/// dispatcher links it without a panic path.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn literal(&mut self, text: &[u8]) -> bool {
+        self.take_if(text.len(), |head| head == text)
+    }
+
+    /// 16 lower-case hex digits, as the dispatcher writes them, and their
+    /// value.
+    fn hex16(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        let ok = self.take_if(HEX_LEN, |head| {
+            head.iter().all(|&b| {
+                let digit = match b {
+                    b'0'..=b'9' => b - b'0',
+                    b'a'..=b'f' => b - b'a' + 10,
+                    _ => return false,
+                };
+                value = (value << 4) | u64::from(digit);
+                true
+            })
+        });
+        ok.then_some(value)
+    }
+
+    /// A `u64` in decimal, as the dispatcher writes it: 1 to 20 digits, no
+    /// leading zero unless the number is 0.
+    fn decimal(&mut self) -> bool {
+        let digits = self.0.iter().take_while(|b| b.is_ascii_digit()).count();
+        let leading_zero = digits > 1 && self.0.first() == Some(&b'0');
+        (1..=20).contains(&digits) && !leading_zero && self.take_if(digits, |_| true)
+    }
+
+    /// Consumes the next `len` bytes if there are that many and `accept`
+    /// takes them.
+    fn take_if(&mut self, len: usize, accept: impl FnOnce(&[u8]) -> bool) -> bool {
+        match self.0.split_at_checked(len) {
+            Some((head, tail)) if accept(head) => {
+                self.0 = tail;
+                true
+            }
+            _ => false,
         }
-        u64::from_str_radix(hex, 16).ok()
     }
 }
 
@@ -156,5 +241,62 @@ mod tests {
         );
         assert_eq!(PreinstallName::parse("simpler_inner_af63.so"), None);
         assert_eq!(PreinstallName::parse("libfoo.so"), None);
+        for near in [
+            "simpler_inner_af63dc4c8601ec8c.so.",
+            "simpler_inner_af63dc4c8601ec8c.s",
+            "simpler_inner_af63dc4c8601ec8cc.so",
+            "simpler_inner_af63dc4c8601ec8g.so",
+            "xsimpler_inner_af63dc4c8601ec8c.so",
+            ".simpler_inner_af63dc4c8601ec8c.so",
+        ] {
+            assert_eq!(PreinstallName::parse(near), None, "{near}");
+        }
+        assert_eq!(
+            PreinstallName::parse_bytes(b"simpler_inner_\xff\xfe3dc4c8601ec8c.so"),
+            None
+        );
+    }
+
+    const GOOD: &str =
+        ".simpler_inner_0123456789abcdef.so.tmp.3.41.42.0.17f0c3a2b4d5e6f7.00ff00ff00ff00ff";
+
+    #[test]
+    fn temp_names_match_exactly_the_dispatchers() {
+        extern crate std;
+        use std::borrow::ToOwned;
+        use std::format;
+        use std::string::String;
+        assert!(is_temp_name(GOOD.as_bytes()));
+        let longest = ".simpler_inner_ffffffffffffffff.so.tmp.18446744073709551615.\
+                       18446744073709551615.18446744073709551615.18446744073709551615.\
+                       0000000000000000.ffffffffffffffff";
+        assert!(is_temp_name(longest.as_bytes()));
+        assert_eq!(longest.len(), TEMP_NAME_MAX_LEN);
+        let near_misses = [
+            String::new(),
+            // The installed file, and the temp name without its dot.
+            "simpler_inner_0123456789abcdef.so".to_owned(),
+            GOOD[1..].to_owned(),
+            // Upper-case or short hex in the fingerprint, clock or random.
+            GOOD.replace("abcdef.so", "ABCDEF.so"),
+            GOOD.replace("0123456789abcdef", "0123456789abcde"),
+            GOOD.replace(".17f0c3a2b4d5e6f7", ".17f0c3a2b4d5e6f"),
+            GOOD.replace(".00ff00ff00ff00ff", ".00ff00ff00ff00f"),
+            GOOD.replace(".00ff00ff00ff00ff", ".00ff00ff00ff00fg"),
+            // Something after the name, or a part missing.
+            format!("{GOOD}.partial"),
+            format!("{GOOD}x"),
+            GOOD.replace(".0.", "."),
+            // A leading zero, an empty number, or more than 20 digits.
+            GOOD.replace(".41.", ".041."),
+            GOOD.replace(".41.", ".."),
+            GOOD.replace(".41.", ".123456789012345678901."),
+            // Another infix or suffix.
+            GOOD.replace(".tmp.", ".tmp"),
+            GOOD.replace(".so.", ".os."),
+        ];
+        for name in near_misses {
+            assert!(!is_temp_name(name.as_bytes()), "{name:?}");
+        }
     }
 }

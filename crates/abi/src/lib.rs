@@ -16,6 +16,7 @@ pub mod cann;
 pub mod fingerprint;
 pub mod launch;
 pub mod log;
+pub mod maintenance;
 pub mod names;
 pub mod sim;
 pub mod stack;

@@ -1,8 +1,10 @@
 //! `simpler`: run a self-checking batch on an Ascend device or the CANN
-//! simulator, inspect device SOs, and diagnose a setup.
+//! simulator, inspect device SOs, diagnose a setup, and list and clean what
+//! simpler installed on a device.
 
 #![forbid(unsafe_code)]
 
+mod device;
 mod doctor;
 mod inspect;
 mod run;
@@ -31,6 +33,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Show which CANN libraries, simulator and artifacts this machine has.
     Doctor,
+    /// List and clean what simpler installed on a device (`ls`, `rm`, `gc`).
+    Device(device::DeviceArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Doctor => doctor::doctor(),
+        Command::Device(args) => device::device(&args),
     };
     match result {
         Ok(code) => code,

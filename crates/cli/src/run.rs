@@ -18,33 +18,67 @@ pub enum Backend {
     Cann,
 }
 
+/// The CANN implementation, the device and the dispatcher SO: the flags
+/// `simpler run` and `simpler device` share.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct Target {
     /// Which CANN implementation to load.
     #[arg(long, value_enum, default_value_t = Backend::Sim)]
-    backend: Backend,
+    pub backend: Backend,
     /// A library implementing the CANN API; repeat for several (replaces
     /// the default library search).
     #[arg(long = "cann-lib", value_name = "PATH")]
-    cann_libs: Vec<PathBuf>,
+    pub cann_libs: Vec<PathBuf>,
     /// Device id.
     #[arg(long, default_value_t = 0)]
-    device: i32,
-    /// AICPU threads per exec launch.
-    #[arg(long, default_value_t = 4)]
-    threads: u32,
+    pub device: i32,
     /// Dispatcher SO (default: from the artifacts directory for the device
     /// machine).
     #[arg(long, value_name = "PATH")]
-    dispatcher: Option<PathBuf>,
+    pub dispatcher: Option<PathBuf>,
+    /// The machine the device side runs (default: aarch64 for `cann`, what
+    /// the simulator reports for `sim`).
+    #[arg(long, value_name = "aarch64|x86_64", value_parser = parse_machine)]
+    pub device_machine: Option<Machine>,
+}
+
+impl Target {
+    /// The CANN API these flags name and the device machine to check SOs
+    /// against.
+    pub fn load(&self) -> Result<(Cann, Machine)> {
+        let source = if !self.cann_libs.is_empty() {
+            CannSource::Libraries(self.cann_libs.clone())
+        } else {
+            match self.backend {
+                Backend::Sim => CannSource::Simulator,
+                Backend::Cann => CannSource::Toolkit,
+            }
+        };
+        let cann = Cann::load(&source).context("loading the CANN API")?;
+        let machine = self.device_machine.unwrap_or(match self.backend {
+            Backend::Sim => cann.device_machine(),
+            Backend::Cann => Machine::AARCH64,
+        });
+        Ok((cann, machine))
+    }
+
+    /// The dispatcher SO these flags name, read and checked.
+    pub fn dispatcher_image(&self, machine: Machine) -> Result<SoImage> {
+        image(self.dispatcher.as_ref(), Role::Dispatcher, machine)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// AICPU threads per exec launch.
+    #[arg(long, default_value_t = 4)]
+    threads: u32,
     /// Runtime SO (default: from the artifacts directory for the device
     /// machine).
     #[arg(long, value_name = "PATH")]
     runtime: Option<PathBuf>,
-    /// The machine the device side runs (default: aarch64 for `cann`, what
-    /// the simulator reports for `sim`).
-    #[arg(long, value_name = "aarch64|x86_64", value_parser = parse_machine)]
-    device_machine: Option<Machine>,
     /// f32 elements per operand of the self-check.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     elements: u32,
@@ -70,28 +104,16 @@ fn parse_machine(name: &str) -> Result<Machine, String> {
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    let source = if !args.cann_libs.is_empty() {
-        CannSource::Libraries(args.cann_libs.clone())
-    } else {
-        match args.backend {
-            Backend::Sim => CannSource::Simulator,
-            Backend::Cann => CannSource::Toolkit,
-        }
-    };
-    let cann = Cann::load(&source).context("loading the CANN API")?;
-    let machine = args.device_machine.unwrap_or(match args.backend {
-        Backend::Sim => cann.device_machine(),
-        Backend::Cann => Machine::AARCH64,
-    });
+    let (cann, machine) = args.target.load()?;
     // The SOs are read, checked and hashed once, as images, the way an
     // application building several runners should; the report shows what
     // that costs apart from the bootstrap.
     let started = Instant::now();
-    let dispatcher = image(args.dispatcher.as_ref(), Role::Dispatcher, machine)?;
+    let dispatcher = args.target.dispatcher_image(machine)?;
     let runtime = image(args.runtime.as_ref(), Role::Runtime, machine)?;
     let preflight_time = started.elapsed();
     let mut builder = DeviceRunner::builder(&cann)
-        .device(args.device)
+        .device(args.target.device)
         .threads(args.threads)
         .device_machine(machine)
         .dispatcher_image(dispatcher)
@@ -104,7 +126,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
     println!(
         "simpler run: {} ({}), device {}, {} AICPU thread{}",
-        match args.backend {
+        match args.target.backend {
             Backend::Sim => "simulator",
             Backend::Cann => "CANN",
         },

@@ -1,6 +1,7 @@
 //! The C boundary with CANN: what the bootstrap hands Init (the block, the
-//! `DeviceArgs` it points to, the runtime SO bytes), the `BootstrapReport`
-//! Init writes back, and CANN's device logger.
+//! `DeviceArgs` it points to, the runtime SO bytes or a maintenance
+//! command's arguments), the `BootstrapReport` or `MaintenanceReply` Init
+//! writes back, and CANN's device logger.
 //!
 //! Every raw address the host sent is turned into a checked value here;
 //! the rest of the crate sees only those.
@@ -11,6 +12,9 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use simpler_abi::log::dlog::{self, RecordFn as DlogRecordFn};
+use simpler_abi::maintenance::{
+    tagged_command, MaintenanceArgs, MaintenanceEntry, MaintenanceReply,
+};
 use simpler_abi::names::MAX_INNER_SO_LEN;
 use simpler_abi::{BootstrapArgs, BootstrapReport, DeviceArgs, ReportStage};
 
@@ -23,7 +27,16 @@ extern "C" {}
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 
-/// What the host sent, as far as it checks out.
+/// What Init is asked to do.
+pub enum Work<'a> {
+    /// Install a runtime SO (every request without a tagged command word).
+    Install(Request<'a>),
+    /// Run a maintenance command; `None` when its arguments or reply
+    /// address is 0, so that there is nowhere to answer.
+    Maintain(Option<Maintain<'a>>),
+}
+
+/// What the host sent for an install, as far as it checks out.
 pub struct Request<'a> {
     /// Where the report goes; nowhere without `DeviceArgs`.
     pub report: Report<'a>,
@@ -68,9 +81,10 @@ impl Report<'_> {
 /// readable `DeviceArgs`. There a non-zero `inner_so_bin` addresses
 /// `inner_so_len` readable bytes whenever that length is within
 /// [`MAX_INNER_SO_LEN`], unchanged while `'a` lasts, and `report` is 0 or
-/// the address of a `BootstrapReport` writable while `'a` lasts. Any
-/// alignment is accepted.
-pub unsafe fn read<'a>(block: *const c_void) -> Request<'a> {
+/// the address of a `BootstrapReport` writable while `'a` lasts. With a
+/// tagged `command`, [`maintain`]'s contract holds for `maintenance`
+/// instead. Any alignment is accepted.
+pub unsafe fn read<'a>(block: *const c_void) -> Work<'a> {
     let nowhere = Report {
         at: core::ptr::null_mut(),
         _host: PhantomData,
@@ -79,12 +93,16 @@ pub unsafe fn read<'a>(block: *const c_void) -> Request<'a> {
     let device = match unsafe { device_args(block) } {
         Ok(device) => device,
         Err(failure) => {
-            return Request {
+            return Work::Install(Request {
                 report: nowhere,
                 install: Err(failure),
-            }
+            })
         }
     };
+    if let Some(command) = tagged_command(device.command) {
+        // SAFETY: forwarded from this function's contract.
+        return Work::Maintain(unsafe { maintain(command, &device) });
+    }
     let report = Report {
         at: device.report as usize as *mut BootstrapReport,
         _host: PhantomData,
@@ -94,7 +112,82 @@ pub unsafe fn read<'a>(block: *const c_void) -> Request<'a> {
         device_id: device.device_id,
         runtime,
     });
-    Request { report, install }
+    Work::Install(Request { report, install })
+}
+
+/// A maintenance command whose arguments and reply address are non-zero.
+/// Nothing else of the arguments is checked yet: `maintain.rs` refuses
+/// bad values in the reply.
+pub struct Maintain<'a> {
+    /// The low half of the tagged command word.
+    pub command: u32,
+    /// A copy of the host's arguments.
+    pub args: MaintenanceArgs,
+    // Non-null; writable for the header and `args.capacity` entries.
+    reply: *mut MaintenanceReply,
+    _host: PhantomData<&'a mut MaintenanceReply>,
+}
+
+impl Maintain<'_> {
+    /// Fingerprint `index` of a remove command, if `index` is below
+    /// `fingerprint_count` and the array's address is non-zero.
+    pub fn fingerprint(&self, index: u32) -> Option<u64> {
+        let base = self.args.fingerprints as usize as *const u64;
+        if base.is_null() || index >= self.args.fingerprint_count {
+            return None;
+        }
+        // SAFETY: `maintain`'s caller vouches for `fingerprint_count`
+        // readable u64s at a non-zero `fingerprints`; `index` is below it.
+        Some(unsafe { base.add(index as usize).read_unaligned() })
+    }
+
+    /// Writes `entry` at `index` after the reply header, if the reply has
+    /// room for it.
+    pub fn write_entry(&self, index: u32, entry: &MaintenanceEntry) {
+        if index >= self.args.capacity {
+            return;
+        }
+        // SAFETY: the reply is writable for its header and `capacity`
+        // entries after it (`maintain`'s contract); `index` is below that.
+        unsafe {
+            self.reply
+                .add(1)
+                .cast::<MaintenanceEntry>()
+                .add(index as usize)
+                .write_unaligned(*entry)
+        };
+    }
+
+    /// Writes the reply header.
+    pub fn write_reply(&self, reply: &MaintenanceReply) {
+        // SAFETY: `reply` is non-null and writable (`maintain`'s contract).
+        unsafe { self.reply.write_unaligned(*reply) };
+    }
+}
+
+/// The maintenance command `command` with the arguments `device` names.
+///
+/// # Safety
+///
+/// `device.maintenance` is 0 or the address of a readable
+/// `MaintenanceArgs` whose `reply` is 0 or addresses a `MaintenanceReply`
+/// followed by `capacity` `MaintenanceEntry`s, all writable, and whose
+/// `fingerprints`, when non-zero, addresses `fingerprint_count` readable
+/// `u64`s, while `'a` lasts. Any alignment is accepted.
+unsafe fn maintain<'a>(command: u32, device: &DeviceArgs) -> Option<Maintain<'a>> {
+    let at = device.maintenance as usize as *const MaintenanceArgs;
+    if at.is_null() {
+        return None;
+    }
+    // SAFETY: a non-zero `maintenance` addresses a readable MaintenanceArgs.
+    let args = unsafe { at.read_unaligned() };
+    let reply = args.reply as usize as *mut MaintenanceReply;
+    (!reply.is_null()).then_some(Maintain {
+        command,
+        args,
+        reply,
+        _host: PhantomData,
+    })
 }
 
 const fn invalid(errno: c_int, what: &'static core::ffi::CStr) -> Failure {

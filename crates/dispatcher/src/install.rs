@@ -18,7 +18,7 @@ use simpler_abi::fingerprint::PREINSTALL_NAME_LEN;
 use simpler_abi::names::{DEFAULT_PREINSTALL_DIR, PREINSTALL_DIR_ENV_C, PREINSTALL_TEMP_INFIX};
 use simpler_abi::{fingerprint, PreinstallName, ReportStage};
 
-use crate::cbuf::CBuf;
+use crate::cbuf::{CBuf, TooLong};
 use crate::outcome::{Failure, Progress};
 use crate::{sweep, sys};
 
@@ -84,17 +84,24 @@ fn path_too_long() -> Failure {
 /// Builds `<dir>/<name>` in `path` (as much as fits, on failure) and returns
 /// the length of `<dir>/`.
 fn target_path(name: &PreinstallName, path: &mut CBuf<REPORT_PATH_LEN>) -> Result<usize, Failure> {
+    preinstall_dir(path).map_err(|_| path_too_long())?;
+    let dir_len = path.mark();
+    path.push(name.as_bytes()).map_err(|_| path_too_long())?;
+    Ok(dir_len)
+}
+
+/// Appends the preinstall directory, with a trailing `/`, to `path`: the
+/// one place that reads `SIMPLER_AICPU_PREINSTALL_DIR`.
+pub fn preinstall_dir(path: &mut CBuf<REPORT_PATH_LEN>) -> Result<(), TooLong> {
     let dir = match sys::getenv(PREINSTALL_DIR_ENV_C) {
         Some(dir) if !dir.is_empty() => dir,
         _ => DEFAULT_PREINSTALL_DIR.as_bytes(),
     };
-    path.push(dir).map_err(|_| path_too_long())?;
+    path.push(dir)?;
     if path.as_bytes().last() != Some(&b'/') {
-        path.push(b"/").map_err(|_| path_too_long())?;
+        path.push(b"/")?;
     }
-    let dir_len = path.mark();
-    path.push(name.as_bytes()).map_err(|_| path_too_long())?;
-    Ok(dir_len)
+    Ok(())
 }
 
 /// A temp file being written; closed and unlinked on drop unless published.

@@ -11,15 +11,23 @@
 //! exports are stubs CANN requires before it calls Init. Nothing else is
 //! exported.
 //!
+//! The same launch also carries the maintenance commands (list, remove,
+//! gc of the files of simpler's naming in that directory): a `DeviceArgs`
+//! whose `command` word has the tag of `simpler_abi::maintenance` asks for
+//! one of those instead of an install, and is answered in a
+//! `MaintenanceReply` (the `maintain` module).
+//!
 //! The preinstall directory is `SIMPLER_AICPU_PREINSTALL_DIR` when that is
 //! set and non-empty in the AICPU process, else CANN's
 //! `/usr/lib64/aicpu_kernels/0/aicpu_kernels_device`.
 //!
 //! Init reads from top to bottom: this file (the exports), `ffi` (what
-//! crosses the C boundary: the block, the report, the device log),
-//! `install` (the file itself), `sweep` (the temp files dead writers left),
-//! `outcome` (failure, progress and the report built from them), then
-//! `sys` and `cbuf` (libc, and C strings without allocation).
+//! crosses the C boundary: the block, the report or reply, the device
+//! log), `install` (the file itself), `sweep` (the temp files dead writers
+//! left), `maintain` (the maintenance commands), `files` (the files of
+//! simpler's naming, as both of those list them), `outcome` (failure,
+//! progress and the report built from them), then `sys` and `cbuf` (libc,
+//! and C strings without allocation).
 //!
 //! # Temp files
 //!
@@ -78,7 +86,9 @@
 
 mod cbuf;
 mod ffi;
+mod files;
 mod install;
+mod maintain;
 mod outcome;
 mod sweep;
 mod sys;
@@ -86,6 +96,7 @@ mod sys;
 use core::ffi::c_void;
 
 use outcome::Progress;
+use simpler_abi::ReportStage;
 
 /// Contract stub: CANN resolves it before calling Init and never needs it
 /// to do anything here. Returns 0.
@@ -103,7 +114,8 @@ pub extern "C" fn DynTileFwkBackendKernelServer(_args: *mut c_void) -> i32 {
     0
 }
 
-/// Installs the runtime SO described by the bootstrap block at `args`.
+/// Installs the runtime SO described by the bootstrap block at `args`, or
+/// runs the maintenance command it carries.
 ///
 /// Returns 0 when `simpler_inner_<fp>.so` is in place, otherwise the
 /// [`ReportStage`](simpler_abi::ReportStage) that failed as a positive
@@ -112,21 +124,37 @@ pub extern "C" fn DynTileFwkBackendKernelServer(_args: *mut c_void) -> i32 {
 /// is written on success and on every failure; the outcome is also logged
 /// through `DlogRecord` when the process has one.
 ///
+/// A maintenance command returns 0 once its reply is written, whatever it
+/// says, and 1 when there is nowhere to write one; it never writes the
+/// report.
+///
 /// # Safety
 ///
 /// `args` is null or points to a readable `BootstrapArgs` block whose
 /// `device_args` is 0 or the address of a readable `DeviceArgs`. There,
 /// `inner_so_bin` must address `inner_so_len` readable bytes whenever it is
 /// non-zero and the length is within the cap, and `report` is 0 or the
-/// address of a writable `BootstrapReport`, all for the duration of the
+/// address of a writable `BootstrapReport`; with a tagged `command`,
+/// `maintenance` is 0 or addresses a readable `MaintenanceArgs` whose
+/// `reply` is 0 or addresses a writable `MaintenanceReply` and `capacity`
+/// entries after it, and whose non-zero `fingerprints` addresses
+/// `fingerprint_count` readable `u64`s. All of it for the duration of the
 /// call, during which the runtime SO bytes do not change. Any alignment is
 /// accepted.
 #[no_mangle]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn DynTileFwkBackendKernelServerInit(args: *mut c_void) -> i32 {
     // SAFETY: the caller's contract above is `ffi::read`'s, for a lifetime
-    // that ends with this call (nothing of `request` outlives it).
-    let request = unsafe { ffi::read(args.cast_const()) };
+    // that ends with this call (nothing of what it returns outlives it).
+    let request = match unsafe { ffi::read(args.cast_const()) } {
+        ffi::Work::Install(request) => request,
+        // The reply says everything; the host reports it.
+        ffi::Work::Maintain(Some(command)) => {
+            maintain::run(&command);
+            return 0;
+        }
+        ffi::Work::Maintain(None) => return ReportStage::Validate as i32,
+    };
     let mut progress = Progress::new();
     let result = request
         .install

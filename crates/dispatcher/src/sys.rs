@@ -141,11 +141,16 @@ pub fn open_dir<const N: usize>(path: &CBuf<N>) -> Result<Dir, Errno> {
 }
 
 /// What `lstat` says of a directory entry.
+#[derive(Clone, Copy, Default)]
 pub struct EntryStat {
     /// A regular file (not a symlink, directory or anything else).
     pub regular: bool,
+    /// Size in bytes.
+    pub size: u64,
     /// Last modification, `CLOCK_REALTIME` seconds.
     pub mtime: i64,
+    /// And its nanoseconds.
+    pub mtime_nsec: i64,
 }
 
 impl Dir {
@@ -189,7 +194,9 @@ impl Dir {
         }
         Ok(EntryStat {
             regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+            size: u64::try_from(st.st_size).unwrap_or_default(),
             mtime: st.st_mtime,
+            mtime_nsec: st.st_mtime_nsec,
         })
     }
 

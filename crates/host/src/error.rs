@@ -41,6 +41,8 @@ pub enum Error {
     Preflight(PreflightError),
     /// The bootstrap launch did not leave the runtime SO in place.
     Bootstrap(Box<BootstrapError>),
+    /// A maintenance command on a preinstall directory did not run.
+    Maintenance(Box<crate::maintenance::MaintenanceError>),
     /// `simpler_aicpu_init` failed on the device.
     InitRejected {
         /// The device.
@@ -106,6 +108,7 @@ impl fmt::Display for Error {
             Self::Cann(e) => e.fmt(f),
             Self::Preflight(e) => e.fmt(f),
             Self::Bootstrap(e) => e.fmt(f),
+            Self::Maintenance(e) => e.fmt(f),
             Self::InitRejected {
                 device,
                 abi_version,

@@ -14,6 +14,7 @@
 //!   [`SoImage`]: an SO checked once, for building many runners.
 //! - [`artifacts`]: where `cargo xtask build` put the SOs and the simulator.
 //! - [`DeviceRunner`] / [`Batch`]: bootstrap, init, exec and typed batches.
+//! - [`maintenance`]: list and clean what simpler installed on a device.
 //! - [`Error`]: the one error type.
 //!
 //! The crate has no `unsafe` code: every C call and its safety argument is
@@ -28,6 +29,7 @@ pub mod cann;
 pub mod elf;
 mod error;
 mod image;
+pub mod maintenance;
 mod runner;
 mod single_flight;
 

@@ -1,10 +1,14 @@
-//! Where the tests meet C: the dispatcher's exports, the bootstrap memory
-//! they read and write, the libc calls a test restricts its child with, and
+//! Where the tests meet C: the dispatcher's exports, the bootstrap and
+//! maintenance memory they read and write, the libc calls a test restricts its child with, and
 //! the stand-in for CANN's `DlogRecord`.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::mem::size_of;
 use std::sync::{Mutex, OnceLock};
 
+use simpler_abi::maintenance::{
+    MaintenanceArgs, MaintenanceEntry, MaintenanceReply, MAINTENANCE_VERSION,
+};
 use simpler_abi::names::{
     DISPATCHER_INIT_SYMBOL_C, DISPATCHER_SERVER_SYMBOL_C, DISPATCHER_STATIC_SYMBOL_C,
 };
@@ -112,6 +116,96 @@ impl Bootstrap {
     }
 }
 
+/// One maintenance call's memory: the block, its `DeviceArgs`, a report
+/// (which a current dispatcher must leave alone), the `MaintenanceArgs`,
+/// the fingerprints of a remove, and the reply with room for `capacity`
+/// entries and a guard entry after them, all poisoned before the call.
+pub struct Maintenance {
+    pub args: BootstrapArgs,
+    pub device: DeviceArgs,
+    pub report: BootstrapReport,
+    pub maintenance: MaintenanceArgs,
+    pub fingerprints: Vec<u64>,
+    /// Header, `capacity` entries, one guard entry.
+    reply: Vec<u8>,
+}
+
+impl Maintenance {
+    /// A call of `command` (the whole `DeviceArgs::command` word) with room
+    /// for `capacity` entries.
+    pub fn new(command: u64, capacity: u32) -> Box<Self> {
+        let len =
+            size_of::<MaintenanceReply>() + (capacity as usize + 1) * size_of::<MaintenanceEntry>();
+        let mut this = Box::new(Self {
+            args: BootstrapArgs::new(0),
+            device: DeviceArgs::default(),
+            report: bytemuck::Zeroable::zeroed(),
+            maintenance: MaintenanceArgs {
+                version: MAINTENANCE_VERSION,
+                capacity,
+                ..MaintenanceArgs::default()
+            },
+            fingerprints: Vec::new(),
+            reply: vec![REPORT_POISON; len],
+        });
+        bytemuck::bytes_of_mut(&mut this.report).fill(REPORT_POISON);
+        this.device.device_id = 3;
+        this.device.command = command;
+        this
+    }
+
+    /// Calls Init with every address filled in, as the host lays them out.
+    pub fn run(&mut self) -> i32 {
+        self.fill();
+        self.run_as_is()
+    }
+
+    /// Fills in every address, as the host lays them out.
+    pub fn fill(&mut self) {
+        self.maintenance.fingerprints = if self.fingerprints.is_empty() {
+            0
+        } else {
+            self.fingerprints.as_ptr() as u64
+        };
+        self.maintenance.fingerprint_count = self.fingerprints.len() as u32;
+        self.maintenance.reply = self.reply.as_mut_ptr() as u64;
+        self.device.maintenance = &raw const self.maintenance as u64;
+        self.device.report = &raw mut self.report as u64;
+        self.args.device_args = &raw const self.device as u64;
+    }
+
+    /// Calls Init with the addresses as they are.
+    pub fn run_as_is(&mut self) -> i32 {
+        // SAFETY: the block, DeviceArgs, report, arguments, fingerprints
+        // and reply are live and as large as the addresses in them claim.
+        unsafe { (dispatcher().init)((&raw mut self.args).cast()) }
+    }
+
+    /// The reply header as the dispatcher left it.
+    pub fn reply(&self) -> MaintenanceReply {
+        bytemuck::pod_read_unaligned(&self.reply[..size_of::<MaintenanceReply>()])
+    }
+
+    /// Entry `index` (up to the guard entry after the last).
+    pub fn entry_bytes(&self, index: usize) -> &[u8] {
+        let at = size_of::<MaintenanceReply>() + index * size_of::<MaintenanceEntry>();
+        &self.reply[at..at + size_of::<MaintenanceEntry>()]
+    }
+
+    /// The `count` entries the reply says were written.
+    pub fn entries(&self) -> Vec<MaintenanceEntry> {
+        (0..self.reply().count as usize)
+            .map(|i| bytemuck::pod_read_unaligned(self.entry_bytes(i)))
+            .collect()
+    }
+
+    /// Whether nothing was written from entry `from` on, guard included.
+    pub fn untouched_from(&self, from: usize) -> bool {
+        let at = size_of::<MaintenanceReply>() + from * size_of::<MaintenanceEntry>();
+        self.reply[at..].iter().all(|&b| b == REPORT_POISON)
+    }
+}
+
 /// Sets this process's file creation mask.
 pub fn set_umask(mask: libc::mode_t) {
     // SAFETY: umask only changes this process's creation mask.
@@ -137,6 +231,11 @@ pub fn limit_file_size(limit: u64) -> c_int {
 /// Sets the access and modification times of `path` to `secs_ago` seconds
 /// before now; of a symlink itself, not of what it points to.
 pub fn set_times_ago(path: &std::path::Path, secs_ago: i64) {
+    set_times_ago_ns(path, secs_ago, 0);
+}
+
+/// [`set_times_ago`] with `nsec` nanoseconds on top of the whole seconds.
+pub fn set_times_ago_ns(path: &std::path::Path, secs_ago: i64, nsec: i64) {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let now = std::time::SystemTime::now()
@@ -145,7 +244,7 @@ pub fn set_times_ago(path: &std::path::Path, secs_ago: i64) {
         .as_secs() as i64;
     let then = libc::timespec {
         tv_sec: now - secs_ago,
-        tv_nsec: 0,
+        tv_nsec: nsec,
     };
     let times = [then, then];
     // SAFETY: a NUL-terminated path and an array of two timespecs.

@@ -16,4 +16,5 @@ mod dlog;
 mod exports;
 mod ffi;
 mod install;
+mod maintenance;
 mod sweep;

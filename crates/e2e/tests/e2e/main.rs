@@ -5,6 +5,8 @@
 //!   a runner's life;
 //! - [`killed_writes`]: bootstraps killed mid-write leave at most one temp
 //!   file each, and the next one past the age bound none;
+//! - [`maintenance`]: listing and cleaning a device's preinstall directory
+//!   through `simpler_host::maintenance`;
 //! - [`prop_preflight`], [`prop_dispatcher`]: property tests of the two
 //!   places that take bytes simpler did not make, with the oracles the fuzz
 //!   targets use (`simpler-fuzz-cases`);
@@ -19,6 +21,7 @@
 
 mod fault_matrix;
 mod killed_writes;
+mod maintenance;
 mod prop_dispatcher;
 mod prop_preflight;
 mod stacks;

@@ -1,6 +1,8 @@
 //! The `simpler` binary end to end: run on the simulator (also as a
 //! CANN-compatible library), inspect, doctor, and failures with their exit
-//! status.
+//! status; [`device`]: `simpler device ls | rm | gc`.
+
+mod device;
 
 use std::process::{Command, Output};
 
