@@ -96,7 +96,6 @@ mod sys;
 use core::ffi::c_void;
 
 use outcome::Progress;
-use simpler_abi::ReportStage;
 
 /// Contract stub: CANN resolves it before calling Init and never needs it
 /// to do anything here. Returns 0.
@@ -153,7 +152,7 @@ pub unsafe extern "C" fn DynTileFwkBackendKernelServerInit(args: *mut c_void) ->
             maintain::run(&command);
             return 0;
         }
-        ffi::Work::Maintain(None) => return ReportStage::Validate as i32,
+        ffi::Work::Maintain(None) => return simpler_abi::ReportStage::Validate as i32,
     };
     let mut progress = Progress::new();
     let result = request

@@ -694,6 +694,7 @@ impl Error {
                 BootstrapFailure::Dispatcher(step) => step.cann.as_ref(),
                 _ => None,
             },
+            Self::Maintenance(e) => e.cann(),
             _ => None,
         }
     }

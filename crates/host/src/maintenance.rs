@@ -651,8 +651,9 @@ pub enum MaintenanceFailure {
     #[error(
         "the dispatcher loaded in this device's AICPU process predates maintenance commands \
          and refused the request as an install, touching nothing{}. CANN's KFC server keeps \
-         the first dispatcher an AICPU process loaded; once every process using the device \
-         has exited (or the device is reset), the next launch loads this one",
+         the first dispatcher its AICPU process loaded; this one is loaded once that process \
+         restarts (a device reset; on the simulator, once every process using the device has \
+         released it)",
         launch_ended(cann)
     )]
     OutdatedDispatcher {
