@@ -62,8 +62,10 @@ pub struct BootstrapCase {
     /// `DeviceArgs::device_id` (it only shapes the temp file name).
     pub device_id: u64,
     /// Seed for the fields the dispatcher must ignore: the rest of the
-    /// block, the `DeviceArgs` reserved words and the dispatcher SO address
-    /// and length (CANN's, never dereferenced by our Init).
+    /// block, the `DeviceArgs` reserved words, its `command` and
+    /// `maintenance` words (noise carries no maintenance tag, so it still
+    /// means install) and the dispatcher SO address and length (CANN's,
+    /// never dereferenced by our Init).
     pub noise: u64,
     /// Bytes between the end of the block, the `DeviceArgs` and the report
     /// and their guard pages (any alignment is accepted).
