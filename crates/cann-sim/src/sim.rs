@@ -635,6 +635,7 @@ pub fn stats(device: i32) -> AclResult<SimStats> {
         dispatcher_saves: get(&c.dispatcher_saves),
         dlopens: get(&c.dlopens),
         device_restarts: get(&c.starts).saturating_sub(1),
+        ..SimStats::default()
     })
 }
 
