@@ -689,3 +689,38 @@ impl Kernel {
 /// The largest payload a launch takes: CANN's `argsSize` is a `uint32_t`,
 /// and the block holds the names too on the type-2 path.
 const MAX_PAYLOAD: usize = u32::MAX as usize / 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_paths_parse_and_print_as_their_names() {
+        for path in LaunchPath::ALL {
+            assert_eq!(path.to_string().parse::<LaunchPath>().unwrap(), path);
+        }
+        assert_eq!(LaunchPath::default(), LaunchPath::Type2);
+        assert_eq!(LaunchPath::Binary.to_string(), "binary");
+        let err = "type3".parse::<LaunchPath>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid argument: unknown launch path \"type3\"; use type2 or binary"
+        );
+    }
+
+    #[test]
+    fn a_missing_launch_path_names_the_calls_and_libraries() {
+        let err = Error::LaunchPathUnsupported {
+            path: LaunchPath::Binary,
+            missing: vec!["rtsBinaryLoadFromFile", "rtsLaunchCpuKernel"],
+            libraries: vec!["/opt/libruntime.so".into()],
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "the binary launch path needs rtsBinaryLoadFromFile, rtsLaunchCpuKernel, which \
+             /opt/libruntime.so do not export"
+        );
+        assert!(text.contains("\nhint: use the type2 launch path"), "{text}");
+    }
+}

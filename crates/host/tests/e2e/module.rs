@@ -44,15 +44,15 @@ const BAD_KERNELS: &str = r#"
 /// `struct write_args`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct WriteArgs {
-    dst: u64,
-    value: u32,
-    count: u32,
+pub(crate) struct WriteArgs {
+    pub(crate) dst: u64,
+    pub(crate) value: u32,
+    pub(crate) count: u32,
 }
 
 /// The kernel SO, compiled once per process for this machine (the
 /// simulator's device machine in these tests).
-fn kernel_so() -> &'static Path {
+pub(crate) fn kernel_so() -> &'static Path {
     static SO: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     compiled(&SO, KERNELS)
 }
@@ -78,7 +78,7 @@ fn compiled(cell: &'static OnceLock<(tempfile::TempDir, PathBuf)>, source: &str)
         .1
 }
 
-fn module(cann: &Cann, path: LaunchPath) -> ModuleBuilder {
+pub(crate) fn module(cann: &Cann, path: LaunchPath) -> ModuleBuilder {
     Module::builder(cann)
         .device_machine(Machine::host())
         .dispatcher_path(host_artifacts().dispatcher())
