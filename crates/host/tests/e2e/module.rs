@@ -494,42 +494,53 @@ fn leftover_descriptors() -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_thousand_module_cycles_leak_nothing() {
-    in_sim("module::a_thousand_module_cycles_leak_nothing", &[], || {
-        let cann = cann();
-        let dispatcher = SoImage::from_path(
-            host_artifacts().dispatcher(),
-            Role::Dispatcher,
-            Machine::host(),
-        )
-        .unwrap();
-        let so = SoImage::from_path(kernel_so(), Role::Kernels, Machine::host()).unwrap();
-        let device = cann.open_device(0).unwrap();
-        let mut stream = Stream::new(&device).unwrap();
-        let build = |path| {
-            Module::builder(&cann)
-                .device_machine(Machine::host())
-                .dispatcher_image(dispatcher.clone())
-                .so_image(so.clone())
-                .kernels(["k_write", "k_fail"])
-                .launch_path(path)
-                .build()
-                .unwrap()
-        };
-        for path in LaunchPath::ALL {
-            for i in 0..500 {
-                let m = build(path);
-                if i % 100 == 0 {
-                    write_and_check(&m, &mut stream, 1, i);
+fn a_thousand_module_cycles_per_path_leak_nothing() {
+    in_sim(
+        "module::a_thousand_module_cycles_per_path_leak_nothing",
+        &[],
+        || {
+            let cann = cann();
+            let dispatcher = SoImage::from_path(
+                host_artifacts().dispatcher(),
+                Role::Dispatcher,
+                Machine::host(),
+            )
+            .unwrap();
+            let so = SoImage::from_path(kernel_so(), Role::Kernels, Machine::host()).unwrap();
+            let device = cann.open_device(0).unwrap();
+            let mut stream = Stream::new(&device).unwrap();
+            let build = |path| {
+                Module::builder(&cann)
+                    .device_machine(Machine::host())
+                    .dispatcher_image(dispatcher.clone())
+                    .so_image(so.clone())
+                    .kernels(["k_write", "k_fail"])
+                    .launch_path(path)
+                    .build()
+                    .unwrap()
+            };
+            // Warm: whatever the first build of each path opens for good.
+            for path in LaunchPath::ALL {
+                write_and_check(&build(path), &mut stream, 1, 1);
+            }
+            let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+            let fds = open_fds();
+            for path in LaunchPath::ALL {
+                for i in 0..1000 {
+                    let m = build(path);
+                    if i % 100 == 0 {
+                        write_and_check(&m, &mut stream, 1, i);
+                    }
                 }
             }
-        }
-        let st = stats(&cann, 0);
-        assert_eq!(st.binary_loads, 500);
-        assert_eq!((st.binaries_live, st.functions_live), (0, 0));
-        assert_eq!(st.live_allocations, 0);
-        assert_eq!(leftover_descriptors(), Vec::<PathBuf>::new());
-    });
+            let st = stats(&cann, 0);
+            assert_eq!(st.binary_loads, 1001);
+            assert_eq!(open_fds(), fds, "file descriptors leaked");
+            assert_eq!((st.binaries_live, st.functions_live), (0, 0));
+            assert_eq!(st.live_allocations, 0);
+            assert_eq!(leftover_descriptors(), Vec::<PathBuf>::new());
+        },
+    );
 }
 
 /// A registration that fails (at `fault`'s first call) leaves nothing
