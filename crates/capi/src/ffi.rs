@@ -395,7 +395,10 @@ pub extern "C" fn simpler_last_cann_code() -> i32 {
 /// # Safety
 /// `cann` is NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn simpler_cann_supports(cann: *const simpler_cann, launch_path: c_int) -> c_int {
+pub unsafe extern "C" fn simpler_cann_supports(
+    cann: *const simpler_cann,
+    launch_path: c_int,
+) -> c_int {
     let mut supported = false;
     let code = guard(|| {
         non_null(cann, "cann")?;

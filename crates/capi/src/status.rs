@@ -65,14 +65,14 @@ impl From<Error> for Failure {
     fn from(err: Error) -> Self {
         let cann_code = err.cann().map_or(0, |c| c.code);
         let code = match &err {
-            Error::InvalidArgument(_) | Error::InvalidTask { .. } => {
-                SIMPLER_ERROR_INVALID_ARGUMENT
-            }
-            Error::Load(_) => SIMPLER_ERROR_LOAD,
+            Error::InvalidArgument(_) | Error::InvalidTask { .. } => SIMPLER_ERROR_INVALID_ARGUMENT,
+            Error::Load(_) | Error::LaunchPathUnsupported { .. } => SIMPLER_ERROR_LOAD,
             Error::Preflight(_) => SIMPLER_ERROR_PREFLIGHT,
             Error::Bootstrap(_) | Error::BootstrapAbandoned => SIMPLER_ERROR_BOOTSTRAP,
-            Error::Io { .. } | Error::ArtifactNotFound { .. } => SIMPLER_ERROR_IO,
-            Error::KernelFailed { .. }
+            Error::Io { .. } | Error::Write { .. } | Error::ArtifactNotFound { .. } => {
+                SIMPLER_ERROR_IO
+            }
+            Error::Kernel(_)
             | Error::InitRejected { .. }
             | Error::TasksFailed { .. }
             | Error::IncompleteBatch { .. } => SIMPLER_ERROR_KERNEL,
@@ -139,7 +139,11 @@ fn set_last(failure: Failure) {
 /// This thread's last error message, or NULL; valid until this thread's
 /// next call into libsimpler.
 pub(crate) fn last_error() -> *const c_char {
-    LAST.with(|l| l.borrow().as_ref().map_or(std::ptr::null(), |e| e.message.as_ptr()))
+    LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .map_or(std::ptr::null(), |e| e.message.as_ptr())
+    })
 }
 
 /// The CANN code behind this thread's last error, or 0.

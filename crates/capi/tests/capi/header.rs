@@ -73,7 +73,13 @@ fn compile(compiler: &str, lang: &str, std: &str) {
     std::fs::write(&src, PROMISED).expect("write the source");
     let include = workspace_root().join("include");
     let out = Command::new(compiler)
-        .args([&format!("-std={std}"), "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args([
+            &format!("-std={std}"),
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+        ])
         .arg("-I")
         .arg(&include)
         .args(["-fsyntax-only"])

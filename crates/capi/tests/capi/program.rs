@@ -101,7 +101,10 @@ int main(int argc, char **argv) {
 /// test runs from).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     assert!(
         dir.join("libsimpler.so").is_file(),
         "libsimpler.so is not in {}",
