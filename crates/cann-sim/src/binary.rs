@@ -288,9 +288,11 @@ pub fn check_options(config: &LoadConfig) -> AclResult<()> {
                     "options[{i}]: lazy load value {value} is invalid (0 or 1)"
                 )))
             }
-            RT_LOAD_BINARY_OPT_MAGIC => return Err(AclError::param(format!(
+            RT_LOAD_BINARY_OPT_MAGIC => {
+                return Err(AclError::param(format!(
                 "options[{i}]: RT_LOAD_BINARY_OPT_MAGIC is not supported when loading from a file"
-            ))),
+            )))
+            }
             RT_LOAD_BINARY_OPT_CPU_KERNEL_MODE => {
                 let m = value as i32;
                 if m != cpu_kernel_mode::JSON_ONLY && m != cpu_kernel_mode::SO_AND_JSON {

@@ -456,7 +456,7 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
             "no_such_kernel",
             "has no kernel \"no_such_kernel\"",
         ),
-        ("../escape.so", "k", "not a file name"),
+        ("../escape.so", "k", "so name \"../escape.so\" is invalid"),
     ] {
         api.ok(
             "launch",
