@@ -659,6 +659,16 @@ fn configuration_and_start_failures_are_clear() {
             "17".into(),
             format!("{param}:SIMPLER_SIM_DEVICE_COUNT=17 is out of range"),
         ),
+        (
+            env::SPIN_US,
+            "2000000".into(),
+            format!("{param}:SIMPLER_SIM_SPIN_US=2000000 is out of range"),
+        ),
+        (
+            env::FAIL_BINARY_LOAD,
+            "0".into(),
+            format!("{param}:SIMPLER_SIM_FAIL_BINARY_LOAD=0 is out of range"),
+        ),
     ];
     for (var, value, expect) in &cases {
         run_child(
