@@ -33,6 +33,12 @@
 //! takes the channel as above, and it ends the process when the channel
 //! hangs up.
 //!
+//! **Spinning.** A worker that has just finished work does not go to sleep
+//! at once: for `SIMPLER_SIM_SPIN_US` it keeps looking (the reader polls
+//! the channel, a follower the block queue), yielding the CPU each turn, so
+//! a host that syncs and launches again costs no wake-up. A worker that
+//! did no work sleeps at once.
+//!
 //! **Router.** What a launch runs is not the engine's business: it hands
 //! each launch request to its [`Router`], which checks it and says what
 //! its blocks call, and calls that on the AICPU thread of each block.

@@ -675,6 +675,21 @@ fn a_device_reset_makes_its_handles_stale() {
     api.ok("load", rc);
     let (rc, func) = raw.func(binary, c"count_op");
     api.ok("func", rc);
+    // The handles are device 0's: not for device 1's default stream.
+    api.set(1);
+    let block = payload(0, 0);
+    let mut args = cpu_args(&block, 0);
+    api.expect(
+        "launch on another device",
+        raw.launch(func, 1, ptr::null_mut(), None, Some(&mut args)),
+        ACL_ERROR_RT_INVALID_HANDLE,
+        "loaded on device 0 but the stream is on device 1",
+    );
+    assert_eq!(api.stats(1).launches_cpu_kernel, 0);
+    assert_eq!(api.stats(0).launches_cpu_kernel, 1);
+    api.reset(1);
+    api.set(0);
+    api.reset(0);
     let s = api.stats(0);
     assert_eq!((s.binaries_live, s.functions_live), (1, 1));
     api.reset(0);
