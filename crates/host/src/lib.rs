@@ -33,7 +33,7 @@ pub mod maintenance;
 mod runner;
 mod single_flight;
 
-pub use batch::{Batch, BatchOutcome};
+pub use batch::{Batch, BatchOutcome, CustomTask};
 pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
 pub use elf::{
     DynSymbol, Machine, NotAFunction, PreflightError, PreflightProblem, Role, SoInfo, SymbolKind,

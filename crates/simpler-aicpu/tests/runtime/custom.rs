@@ -75,7 +75,13 @@ fn custom_ops_read_the_register_block_and_the_rest_are_builtins() {
         7,
     ];
     let tasks = vec![
-        custom(AFFINE, addr_mut(affine.as_mut_ptr()), addr(src.as_ptr()), 256, 0),
+        custom(
+            AFFINE,
+            addr_mut(affine.as_mut_ptr()),
+            addr(src.as_ptr()),
+            256,
+            0,
+        ),
         task(OpCode::Fill, addr_mut(filled.as_mut_ptr()), 0, 0, 5, 0xa5),
         custom(PEEK, addr_mut(&mut peeked[0]), 0, 0, 1),
         custom(PEEK, addr_mut(&mut peeked[1]), 0, 0, 2),
