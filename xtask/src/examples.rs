@@ -57,6 +57,7 @@ struct Built {
 /// Builds and runs both examples for both targets.
 pub fn run(root: &Path) -> Result<()> {
     toolchain::ensure(root, &toolchain::needs(Target::Aarch64, true))?;
+    lint_own_runtime(root)?;
     // The simulator and the dispatcher for both device sides (incremental:
     // a no-op when `cargo xtask test` built them a moment ago).
     let host_artifacts = build::release(root, Target::Host)?;
@@ -94,6 +95,24 @@ pub fn run(root: &Path) -> Result<()> {
         println!("examples: the `simpler launch` runs were skipped: {reason}");
     }
     Ok(())
+}
+
+/// rustfmt and clippy on the example's workspace, which the workspace-wide
+/// stages of `cargo xtask test` do not see.
+fn lint_own_runtime(root: &Path) -> Result<()> {
+    let manifest = format!("{OWN_RUNTIME_DIR}/Cargo.toml");
+    let cargo_in = |args: &[&str]| run::run(Command::new(cargo()).current_dir(root).args(args));
+    cargo_in(&["fmt", "--manifest-path", &manifest, "--all", "--check"])?;
+    cargo_in(&[
+        "clippy",
+        "--manifest-path",
+        &manifest,
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
 }
 
 /// `target/examples/<triple>/`.
