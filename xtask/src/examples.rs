@@ -81,6 +81,20 @@ pub fn run(root: &Path) -> Result<()> {
         cmd.arg("--runtime").arg(&b.own_runtime);
         env.apply(&mut cmd);
         run::run(&mut cmd).context("the own-runtime example")?;
+        if b.target == Target::Host {
+            // The checks can fail: against simpler's own runtime SO, which
+            // has none of the custom ops, the program must exit non-zero.
+            let env = SimEnv::new(root, &host_artifacts, b.target)?;
+            let mut cmd = Command::new(&host_program);
+            cmd.arg("--runtime")
+                .arg(host_artifacts.join(files::RUNTIME));
+            env.apply(&mut cmd);
+            let out = output(&mut cmd)?;
+            if out.status.success() {
+                bail!("own-runtime-host passed with the built-in runtime SO, which lacks its ops");
+            }
+            println!("own-runtime-host with the built-in runtime SO fails, as it must");
+        }
 
         eprintln!(
             "\n-- examples: c-kernels through `simpler launch`, {} device side",
