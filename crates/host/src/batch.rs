@@ -61,7 +61,8 @@ pub struct CustomTask<'b> {
 }
 
 impl<'b> CustomTask<'b> {
-    /// A task of `op` with no operands, `len` 0 and `scalar` 0.
+    /// A task of `op` with no operands and `scalar` 0; `len` is the length
+    /// of `dst` unless [`len`](Self::len) sets it.
     pub fn new(op: CustomOp) -> Self {
         Self {
             op,
@@ -278,7 +279,8 @@ impl<'r, 'b> Batch<'r, 'b> {
 
     /// Queues a task of a custom op ([`CustomOp`]), for a runtime SO that
     /// defines it; the built-in runtime ends it `UnknownOp`. Its operands
-    /// must live on the runner's device.
+    /// must live on the runner's device. `examples/own-runtime` in the
+    /// repository is a runtime SO with custom ops and a program using this.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), simpler_host::Error> {
