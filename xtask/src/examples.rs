@@ -46,8 +46,7 @@ const C_FLAGS: [&str; 7] = [
 /// The launch paths `simpler launch` is run on.
 const LAUNCH_PATHS: [&str; 2] = ["type2", "binary"];
 
-/// Everything one target's examples need: the built SOs and where the
-/// simulator's device side for that target comes from.
+/// The SOs built for one target.
 struct Built {
     target: Target,
     own_runtime: PathBuf,
@@ -331,22 +330,22 @@ fn c_kernels(root: &Path, cli: &Cli, host_artifacts: &Path, built: &Built) -> Re
         .context("creating a scratch directory")?;
     let empty = scratch.path().join("empty");
     std::fs::write(&empty, b"").context("writing an empty payload")?;
+    // `simpler launch <SO> <kernel> [--payload-file <f>] …` in `env`.
+    let launch = |env: &SimEnv, kernel: &str, path: &str, payload: Option<&Path>| {
+        let mut cmd = cli.command();
+        cmd.arg("launch").arg(&built.c_kernels).arg(kernel);
+        if let Some(payload) = payload {
+            cmd.arg("--payload-file").arg(payload);
+        }
+        cmd.args(["--launch-path", path, "--backend", "sim"]);
+        if built.target == Target::Aarch64 {
+            cmd.args(["--device-machine", "aarch64"]);
+        }
+        env.apply(&mut cmd);
+        output(&mut cmd)
+    };
     for path in LAUNCH_PATHS {
         let env = SimEnv::new(root, host_artifacts, built.target)?;
-        let launch = |kernel: &str, payload: &Path| {
-            let mut cmd = cli.command();
-            cmd.arg("launch")
-                .arg(&built.c_kernels)
-                .arg(kernel)
-                .arg("--payload-file")
-                .arg(payload)
-                .args(["--launch-path", path, "--backend", "sim"]);
-            if built.target == Target::Aarch64 {
-                cmd.args(["--device-machine", "aarch64"]);
-            }
-            env.apply(&mut cmd);
-            output(&mut cmd)
-        };
 
         // k_touch writes "ok" to the file its payload names.
         let touched = scratch.path().join(format!("touched-{path}"));
@@ -354,7 +353,7 @@ fn c_kernels(root: &Path, cli: &Cli, host_artifacts: &Path, built: &Built) -> Re
         let mut bytes = touched.as_os_str().as_encoded_bytes().to_vec();
         bytes.push(0);
         std::fs::write(&payload, &bytes).context("writing the k_touch payload")?;
-        let out = launch("k_touch", &payload)?;
+        let out = launch(&env, "k_touch", path, Some(&payload))?;
         expect(out.status.success(), "k_touch", path, &out)?;
         let content = std::fs::read_to_string(&touched)
             .with_context(|| format!("k_touch ({path}) did not write {}", touched.display()))?;
@@ -366,7 +365,7 @@ fn c_kernels(root: &Path, cli: &Cli, host_artifacts: &Path, built: &Built) -> Re
         }
         println!("k_touch ({path}): launched, wrote \"ok\" from the device process");
 
-        let out = launch("k_fail", &empty)?;
+        let out = launch(&env, "k_fail", path, Some(&empty))?;
         expect(!out.status.success(), "k_fail", path, &out)?;
         // Failed as a kernel failure (CANN's AICPU exception, naming the
         // kernel), not for some other reason.
@@ -383,18 +382,7 @@ fn c_kernels(root: &Path, cli: &Cli, host_artifacts: &Path, built: &Built) -> Re
         // would show.
         for symbol in ["not_a_kernel", "k_hidden"] {
             let fresh = SimEnv::new(root, host_artifacts, built.target)?;
-            let mut cmd = cli.command();
-            cmd.arg("launch").arg(&built.c_kernels).arg(symbol).args([
-                "--launch-path",
-                path,
-                "--backend",
-                "sim",
-            ]);
-            if built.target == Target::Aarch64 {
-                cmd.args(["--device-machine", "aarch64"]);
-            }
-            fresh.apply(&mut cmd);
-            let out = output(&mut cmd)?;
+            let out = launch(&fresh, symbol, path, None)?;
             let stderr = String::from_utf8_lossy(&out.stderr);
             expect(!out.status.success(), symbol, path, &out)?;
             if !stderr.contains(symbol) {
@@ -424,10 +412,16 @@ fn output(cmd: &mut Command) -> Result<Output> {
     Ok(out)
 }
 
+/// Fails unless `ok`, the expected outcome of launching `kernel`.
 fn expect(ok: bool, kernel: &str, path: &str, out: &Output) -> Result<()> {
     if !ok {
+        let expected = if out.status.success() {
+            "to fail"
+        } else {
+            "to succeed"
+        };
         bail!(
-            "`simpler launch … {kernel}` ({path}) exited with {}, which is wrong",
+            "`simpler launch … {kernel}` ({path}) was expected {expected}, but exited with {}",
             out.status
         );
     }
