@@ -29,6 +29,10 @@ pub enum Command {
     /// Run the benchmark suite (crates/bench) and print its table: every
     /// goal against a floor measured in the same run.
     Bench(BenchArgs),
+    /// Build examples/own-runtime and examples/c-kernels for this machine
+    /// and aarch64 and run them on the simulator, natively and with the
+    /// aarch64 device side under qemu.
+    Examples,
 }
 
 #[derive(Debug, Args)]
