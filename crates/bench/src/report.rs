@@ -14,6 +14,9 @@ pub enum Verdict {
     Missed,
     /// Not measured in this run (the artifact is not built).
     NotBuilt,
+    /// A row with no goal: a point of a curve, or a number too small for
+    /// a ratio to mean anything.
+    NoGoal,
 }
 
 impl Verdict {
@@ -33,6 +36,7 @@ impl fmt::Display for Verdict {
             Self::Met => "met",
             Self::Missed => "MISSED",
             Self::NotBuilt => "not built",
+            Self::NoGoal => "—",
         })
     }
 }
@@ -70,13 +74,20 @@ pub fn table(rows: &[Row]) -> String {
         .iter()
         .map(|r| [&r.metric[..], &r.measured, &r.floor, &r.ratio, &r.goal, ""])
         .collect();
-    let verdicts: Vec<String> = rows.iter().map(|r| format!("**{}**", r.verdict)).collect();
+    // A verdict stands out in bold; a row without a goal has none.
+    let verdicts: Vec<String> = rows
+        .iter()
+        .map(|r| match r.verdict {
+            Verdict::NoGoal => r.verdict.to_string(),
+            v => format!("**{v}**"),
+        })
+        .collect();
     let mut widths = header.map(str::len);
     for (row, verdict) in cells.iter().zip(&verdicts) {
         for (i, cell) in row.iter().enumerate().take(5) {
             widths[i] = widths[i].max(cell.chars().count());
         }
-        widths[5] = widths[5].max(verdict.len());
+        widths[5] = widths[5].max(verdict.chars().count());
     }
     let mut line = |cells: [&str; 6]| {
         out.push('|');
@@ -161,5 +172,23 @@ mod tests {
         let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
         assert!(widths.iter().all(|&w| w == widths[0]), "{text}");
         assert!(lines[2].contains("**MISSED**"));
+    }
+
+    #[test]
+    fn a_row_without_a_goal_has_a_dash_and_stays_aligned() {
+        let row = |verdict| Row {
+            metric: "m".into(),
+            measured: "1 ns".into(),
+            floor: "f".into(),
+            ratio: String::new(),
+            goal: "none".into(),
+            verdict,
+        };
+        let text = table(&[row(Verdict::NoGoal), row(Verdict::Met)]);
+        let lines: Vec<&str> = text.lines().collect();
+        let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{text}");
+        assert!(lines[2].contains("| —       |"), "{text}");
+        assert!(lines[3].contains("**met**"), "{text}");
     }
 }
