@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure};
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 
 use crate::stats::Samples;
@@ -33,6 +33,7 @@ pub fn write_curves(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>>
         x_label: "runtime SO size",
         y_label: "ms",
         x_format: format_size,
+        legend: SeriesLabelPosition::UpperLeft,
         series: vec![
             Series {
                 label: "cold bootstrap: build() of a runner, minimal runtime SO padded",
@@ -58,6 +59,7 @@ pub fn write_curves(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>>
         x_label: "tasks in the batch (n)",
         y_label: "µs per task",
         x_format: format_count,
+        legend: SeriesLabelPosition::LowerLeft,
         series: vec![
             Series {
                 label: &batch_label,
@@ -68,7 +70,7 @@ pub fn write_curves(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>>
                     .collect(),
             },
             Series {
-                label: "floor: empty exec round trip / n",
+                label: "floor: empty-kernel launch→sync round trip / n",
                 points: report
                     .tasks
                     .iter()
@@ -110,6 +112,8 @@ pub struct Plot<'a> {
     pub x_format: fn(f64) -> String,
     /// The lines.
     pub series: Vec<Series<'a>>,
+    /// Where the legend goes: where the lines leave room.
+    pub legend: SeriesLabelPosition,
 }
 
 const WIDTH: u32 = 800;
@@ -154,7 +158,15 @@ pub fn write_svg(path: &Path, plot: &Plot<'_>) -> anyhow::Result<()> {
     // Room of a factor of two on either side of the data.
     let x_range = x_min / 2.0..x_max * 2.0;
     let y_range = y_min / 2.0..y_max * 2.0;
-    draw(path, plot, x_range, y_range).map_err(|e| anyhow!("{}: {e}", path.display()))
+    // The x axis is labelled at the measured points, not at powers of ten.
+    let mut x_ticks: Vec<f64> = plot
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    x_ticks.sort_by(f64::total_cmp);
+    x_ticks.dedup();
+    draw(path, plot, x_range, x_ticks, y_range).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -167,6 +179,7 @@ fn draw(
     path: &Path,
     plot: &Plot<'_>,
     x_range: std::ops::Range<f64>,
+    x_ticks: Vec<f64>,
     y_range: std::ops::Range<f64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
@@ -188,7 +201,10 @@ fn draw(
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(72)
-        .build_cartesian_2d(x_range.log_scale(), y_range.log_scale())?;
+        .build_cartesian_2d(
+            x_range.log_scale().with_key_points(x_ticks),
+            y_range.log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_desc(plot.x_label)
@@ -224,7 +240,7 @@ fn draw(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(plot.legend.clone())
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 13))
@@ -233,34 +249,33 @@ fn draw(
     Ok(())
 }
 
-/// A plain number with at most three significant digits: `0.25`, `12`,
-/// `4,000`.
+/// A plain number with two significant digits below 100 and none after
+/// the point above: `0.0025`, `0.25`, `2.3`, `12`, `4,000`.
 pub fn format_number(v: f64) -> String {
-    if v >= 1000.0 {
-        crate::report::bytes(v.round() as i64)
-            .trim_end_matches(" B")
-            .to_owned()
-    } else if v >= 10.0 {
-        format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.1}")
+    if v >= 100.0 {
+        crate::report::count(v.round() as i64)
+    } else if v > 0.0 {
+        // Digits after the point for two significant ones.
+        let decimals = (1 - v.log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
     } else {
-        format!("{v:.2}")
+        "0".into()
     }
 }
 
-/// A byte count in KiB or MiB: `64 KiB`, `16 MiB`.
+/// A byte count in KiB or MiB: `64 KiB`, `1 MiB`, `16 MiB`.
 pub fn format_size(v: f64) -> String {
-    if v >= f64::from(1 << 20) {
-        format!("{} MiB", format_number(v / f64::from(1 << 20)))
+    let mib = v / f64::from(1 << 20);
+    if mib >= 1.0 {
+        format!("{} MiB", format_number(mib).trim_end_matches(".0"))
     } else {
-        format!("{} KiB", format_number(v / 1024.0))
+        format!("{} KiB", format_number(v / 1024.0).trim_end_matches(".0"))
     }
 }
 
 /// A count: `1`, `1,000`, `100,000`.
 pub fn format_count(v: f64) -> String {
-    format_number(v)
+    crate::report::count(v.round() as i64)
 }
 
 #[cfg(test)]
@@ -279,6 +294,7 @@ mod tests {
             x_label: "tasks",
             y_label: "µs per task",
             x_format: format_count,
+            legend: SeriesLabelPosition::UpperRight,
             series: vec![
                 Series {
                     label: "fast one",
@@ -310,6 +326,7 @@ mod tests {
             x_label: "x",
             y_label: "y",
             x_format: format_count,
+            legend: SeriesLabelPosition::UpperRight,
             series: vec![Series {
                 label: "none",
                 points: vec![],
@@ -323,10 +340,16 @@ mod tests {
     #[test]
     fn axis_numbers() {
         assert_eq!(format_number(4000.0), "4,000");
+        assert_eq!(format_number(123.4), "123");
         assert_eq!(format_number(12.3), "12");
         assert_eq!(format_number(2.34), "2.3");
+        assert_eq!(format_number(1.0), "1.0");
         assert_eq!(format_number(0.25), "0.25");
+        assert_eq!(format_number(0.0025), "0.0025");
+        assert_eq!(format_count(1.0), "1");
+        assert_eq!(format_count(100_000.0), "100,000");
         assert_eq!(format_size(65536.0), "64 KiB");
+        assert_eq!(format_size(f64::from(1 << 20)), "1 MiB");
         assert_eq!(format_size(f64::from(16 << 20)), "16 MiB");
     }
 }

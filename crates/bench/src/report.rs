@@ -110,8 +110,16 @@ pub fn table(rows: &[Row]) -> String {
 
 /// A duration with a unit that keeps three significant digits.
 pub fn duration(d: Duration) -> String {
-    let ns = d.as_secs_f64() * 1e9;
-    if ns < 1e3 {
+    seconds(d.as_secs_f64())
+}
+
+/// [`duration`] of a time in seconds, which may be a fraction of a
+/// nanosecond (a cost shared by many).
+pub fn seconds(s: f64) -> String {
+    let ns = s * 1e9;
+    if ns < 1.0 {
+        format!("{ns:.3} ns")
+    } else if ns < 1e3 {
         format!("{ns:.1} ns")
     } else if ns < 1e6 {
         format!("{:.1} µs", ns / 1e3)
@@ -124,6 +132,11 @@ pub fn duration(d: Duration) -> String {
 
 /// A byte count with thousands separators, e.g. `67,792 B`.
 pub fn bytes(n: i64) -> String {
+    format!("{} B", count(n))
+}
+
+/// A number with thousands separators, e.g. `100,000`.
+pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -133,7 +146,7 @@ pub fn bytes(n: i64) -> String {
         grouped.push(c);
     }
     let sign = if n < 0 { "-" } else { "" };
-    format!("{sign}{grouped} B")
+    format!("{sign}{grouped}")
 }
 
 /// `a / b` as a multiple, e.g. `1.42×`.
@@ -150,6 +163,7 @@ mod tests {
         assert_eq!(duration(Duration::from_nanos(42)), "42.0 ns");
         assert_eq!(duration(Duration::from_nanos(13_300)), "13.3 µs");
         assert_eq!(duration(Duration::from_micros(4_210)), "4.21 ms");
+        assert_eq!(seconds(1.52e-10), "0.152 ns");
         assert_eq!(bytes(67_792), "67,792 B");
         assert_eq!(bytes(-1_048_576), "-1,048,576 B");
         assert_eq!(bytes(0), "0 B");

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::bootstrap::{self, CURVE_SIZES, RUNTIME_SIZE};
 use crate::ipc::EchoPeer;
-use crate::launch::{self, time_batch, EmptyExec, RawStream, ShimLaunch, ShimMode, SimLaunch};
+use crate::launch::{self, time_batch, RawStream, ShimLaunch, ShimMode, SimLaunch};
 use crate::memory::{self, live_device};
 use crate::report::{self, Row, Verdict};
 use crate::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
@@ -102,13 +102,14 @@ pub fn run(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Report> {
     let load_before = load_average();
     let device = env.open_device()?;
     let (bootstrap_section, bootstrap) = bootstrap(env, &device, cfg)?;
-    let (task_section, tasks) = task_curve(env, cfg)?;
+    let (round_trip_section, exec_round_trip) = round_trip(env, cfg)?;
+    let (task_section, tasks) = task_curve(env, cfg, &exec_round_trip)?;
     let sections = [
         dispatcher_size(env),
         fnv(cfg),
         bootstrap_section,
         cycles(env, &device, cfg),
-        round_trip(env, cfg)?,
+        round_trip_section,
         task_section,
         host_launch_cost(env, cfg)?,
     ];
@@ -459,21 +460,33 @@ fn bootstrap(
     Ok((Section { rows, notes }, points))
 }
 
-fn task_curve(env: &BenchEnv, cfg: &Config) -> anyhow::Result<(Section, Vec<TaskPoint>)> {
+/// The per-task curve; `round_trip` is the empty exec's round trip of
+/// [`round_trip`], on a runner built the same way (1 AICPU thread).
+fn task_curve(
+    env: &BenchEnv,
+    cfg: &Config,
+    round_trip: &Samples,
+) -> anyhow::Result<(Section, Vec<TaskPoint>)> {
     let Config {
         task_samples,
         warmup,
         ..
     } = *cfg;
-    let mut exec = EmptyExec::new(env.builder()).context("building the batch runner")?;
+    let mut runner = env.builder().build().context("building the batch runner")?;
     let mut points = Vec::new();
     for tasks in TASK_COUNTS {
         let samples = tasks::samples_for(tasks, task_samples);
         let warmup = warmup.min(samples);
-        points.push(tasks::measure(&mut exec, tasks, warmup, samples)?);
+        points.push(tasks::measure(
+            &mut runner,
+            tasks,
+            warmup,
+            samples,
+            round_trip,
+        )?);
     }
-    drop(exec);
-    let count = |n: usize| report::bytes(n as i64).trim_end_matches(" B").to_owned();
+    drop(runner);
+    let count = |n: usize| report::count(n as i64);
     let rows = points
         .iter()
         .map(|p| Row {
@@ -481,11 +494,11 @@ fn task_curve(env: &BenchEnv, cfg: &Config) -> anyhow::Result<(Section, Vec<Task
                 "per-task cost, {} × `fill` {TASK_BYTES} B in one exec",
                 count(p.tasks)
             ),
-            measured: report::duration(p.per_task()),
+            measured: report::seconds(p.per_task()),
             floor: format!(
                 "round trip / {} = {}",
                 count(p.tasks),
-                report::duration(p.floor_per_task())
+                report::seconds(p.floor_per_task())
             ),
             ratio: report::ratio(
                 p.batch.median().as_secs_f64(),
@@ -499,11 +512,10 @@ fn task_curve(env: &BenchEnv, cfg: &Config) -> anyhow::Result<(Section, Vec<Task
         .iter()
         .map(|p| {
             format!(
-                "{}: batch {} (p90 {}), round trip {}, {} samples",
+                "{}: batch {} (p90 {}), {} samples",
                 count(p.tasks),
                 report::duration(p.batch.median()),
                 report::duration(p.batch.p90()),
-                report::duration(p.round_trip.median()),
                 p.batch.len()
             )
         })
@@ -526,9 +538,10 @@ fn task_curve(env: &BenchEnv, cfg: &Config) -> anyhow::Result<(Section, Vec<Task
             notes: vec![format!(
                 "per-task cost: a batch of n `fill` tasks of {TASK_BYTES} B each (distinct \
                  targets), built, run (work description uploaded, one exec on 1 AICPU thread, \
-                 statuses read back) and checked, over n; the floor is an empty exec on the \
-                 same runner, timed after each batch, over n; the ratio is batch / round trip. \
-                 {detail}{marginal}"
+                 statuses read back) and checked, over n; the floor is the empty-kernel \
+                 launch→sync round trip above ({}), over n; the ratio is batch / round trip. \
+                 {detail}{marginal}",
+                report::duration(round_trip.median())
             )],
         },
         points,
@@ -575,7 +588,10 @@ fn cycles(env: &BenchEnv, device: &simpler_host::Device, cfg: &Config) -> Sectio
     }
 }
 
-fn round_trip(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Section> {
+/// The launch→sync round trip against its IPC floor; also returns the
+/// host's round trips (`DeviceRunner::exec` of the empty work), the floor
+/// of the per-task curve.
+fn round_trip(env: &BenchEnv, cfg: &Config) -> anyhow::Result<(Section, Samples)> {
     let Config {
         round,
         round_trips,
@@ -678,7 +694,7 @@ fn round_trip(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Section> {
             .join("; ")
         )],
     };
-    Ok(section)
+    Ok((section, host))
 }
 
 /// The host's own cost per exec, two ways: with the simulator's launch

@@ -1,14 +1,15 @@
 //! The per-task cost of a batch: `n` built-in `fill` tasks of
 //! [`TASK_BYTES`] each, queued, uploaded and run in one exec, their
-//! statuses read back, against the empty exec's round trip on the same
-//! runner (what one launch costs, whatever it runs), shared by the `n`
-//! tasks.
+//! statuses read back, against the empty-kernel launch→sync round trip of
+//! the same run (what one launch costs, whatever it runs) shared by the
+//! `n` tasks.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{ensure, Context as _};
 
-use crate::launch::EmptyExec;
+use simpler_host::DeviceRunner;
+
 use crate::stats::Samples;
 
 /// Task counts of the curve.
@@ -26,19 +27,21 @@ pub struct TaskPoint {
     /// Wall time of one batch: queued, run (the work description
     /// uploaded, one exec, the statuses read back) and checked.
     pub batch: Samples,
-    /// Wall time of an empty exec on the same runner, timed alternately.
+    /// The empty-kernel launch→sync round trip (the same for every point).
     pub round_trip: Samples,
 }
 
 impl TaskPoint {
-    /// The median batch time per task.
-    pub fn per_task(&self) -> Duration {
-        self.batch.median() / self.tasks as u32
+    /// The median batch time per task, in seconds (a `Duration` would
+    /// round a fraction of a nanosecond away).
+    pub fn per_task(&self) -> f64 {
+        self.batch.median().as_secs_f64() / self.tasks as f64
     }
 
-    /// The floor per task: the median round trip shared by the tasks.
-    pub fn floor_per_task(&self) -> Duration {
-        self.round_trip.median() / self.tasks as u32
+    /// The floor per task, in seconds: the median round trip shared by the
+    /// tasks.
+    pub fn floor_per_task(&self) -> f64 {
+        self.round_trip.median().as_secs_f64() / self.tasks as f64
     }
 }
 
@@ -48,26 +51,26 @@ pub fn samples_for(tasks: usize, base: usize) -> usize {
     (base * 1_000 / tasks.max(1)).max(10).min(base)
 }
 
-/// Times `samples` batches of `tasks` fills (after `warmup` untimed ones),
-/// each followed by an empty exec of `exec`'s runner, then checks that
-/// the last batch wrote every byte.
+/// Times `samples` batches of `tasks` fills on `runner` (after `warmup`
+/// untimed ones), then checks that the last batch wrote every byte;
+/// `round_trip` is the floor's measurement.
 pub fn measure(
-    exec: &mut EmptyExec,
+    runner: &mut DeviceRunner,
     tasks: usize,
     warmup: usize,
     samples: usize,
+    round_trip: &Samples,
 ) -> anyhow::Result<TaskPoint> {
-    let target = exec
-        .runner
+    let target = runner
         .alloc(tasks * TASK_BYTES)
         .with_context(|| format!("allocating {} B for {tasks} fills", tasks * TASK_BYTES))?;
     let mut value = 0u8;
-    let (mut batches, mut round_trips) = (vec![], vec![]);
+    let mut batches = vec![];
     for i in 0..warmup + samples {
         // A new value each batch, so the check below sees the last one.
         value = (i % 255) as u8 + 1;
         let started = Instant::now();
-        let mut batch = exec.runner.batch();
+        let mut batch = runner.batch();
         for t in 0..tasks {
             let dst = target.slice(t * TASK_BYTES..(t + 1) * TASK_BYTES)?;
             batch.fill(dst, value)?;
@@ -79,12 +82,8 @@ pub fn measure(
             "{} statuses for {tasks} tasks",
             outcome.len()
         );
-        let started = Instant::now();
-        exec.exec();
-        let round_trip = started.elapsed();
         if i >= warmup {
             batches.push(batch_time);
-            round_trips.push(round_trip);
         }
     }
     let written: Vec<u8> = target.to_vec()?;
@@ -98,7 +97,7 @@ pub fn measure(
     Ok(TaskPoint {
         tasks,
         batch: Samples::new(batches),
-        round_trip: Samples::new(round_trips),
+        round_trip: round_trip.clone(),
     })
 }
 
