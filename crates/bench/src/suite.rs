@@ -512,10 +512,11 @@ fn task_curve(
         .iter()
         .map(|p| {
             format!(
-                "{}: batch {} (p90 {}), {} samples",
+                "{}: batch {} (p90 {}), of which queueing {}, {} samples",
                 count(p.tasks),
                 report::duration(p.batch.median()),
                 report::duration(p.batch.p90()),
+                report::duration(p.queue.median()),
                 p.batch.len()
             )
         })

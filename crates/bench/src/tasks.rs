@@ -27,6 +27,9 @@ pub struct TaskPoint {
     /// Wall time of one batch: queued, run (the work description
     /// uploaded, one exec, the statuses read back) and checked.
     pub batch: Samples,
+    /// Of which queueing the tasks (the host's checks and the task list),
+    /// before the run.
+    pub queue: Samples,
     /// The empty-kernel launch→sync round trip (the same for every point).
     pub round_trip: Samples,
 }
@@ -65,7 +68,7 @@ pub fn measure(
         .alloc(tasks * TASK_BYTES)
         .with_context(|| format!("allocating {} B for {tasks} fills", tasks * TASK_BYTES))?;
     let mut value = 0u8;
-    let mut batches = vec![];
+    let (mut batches, mut queues) = (vec![], vec![]);
     for i in 0..warmup + samples {
         // A new value each batch, so the check below sees the last one.
         value = (i % 255) as u8 + 1;
@@ -75,6 +78,7 @@ pub fn measure(
             let dst = target.slice(t * TASK_BYTES..(t + 1) * TASK_BYTES)?;
             batch.fill(dst, value)?;
         }
+        let queue_time = started.elapsed();
         let outcome = batch.run().context("running a batch of fills")?;
         let batch_time = started.elapsed();
         ensure!(
@@ -84,6 +88,7 @@ pub fn measure(
         );
         if i >= warmup {
             batches.push(batch_time);
+            queues.push(queue_time);
         }
     }
     let written: Vec<u8> = target.to_vec()?;
@@ -97,6 +102,7 @@ pub fn measure(
     Ok(TaskPoint {
         tasks,
         batch: Samples::new(batches),
+        queue: Samples::new(queues),
         round_trip: round_trip.clone(),
     })
 }
