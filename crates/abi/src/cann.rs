@@ -81,6 +81,9 @@ pub mod error {
     /// No current device (context) on the calling thread: it never called
     /// `aclrtSetDevice`, or the device was reset.
     pub const ACL_ERROR_RT_CONTEXT_NULL: i32 = 107002;
+    /// A handle that is not (or no longer) valid: a binary or function
+    /// handle after `rtsBinaryUnload`, say.
+    pub const ACL_ERROR_RT_INVALID_HANDLE: i32 = 107017;
     /// Task aborted after an earlier fault.
     pub const ACL_ERROR_RT_DEVICE_TASK_ABORT: i32 = 107022;
     /// The driver, firmware or chip does not support the call (a KFC launch
@@ -107,6 +110,7 @@ pub mod error {
             ACL_ERROR_RT_PARAM_INVALID => "ACL_ERROR_RT_PARAM_INVALID",
             ACL_ERROR_RT_INVALID_DEVICEID => "ACL_ERROR_RT_INVALID_DEVICEID",
             ACL_ERROR_RT_CONTEXT_NULL => "ACL_ERROR_RT_CONTEXT_NULL",
+            ACL_ERROR_RT_INVALID_HANDLE => "ACL_ERROR_RT_INVALID_HANDLE",
             ACL_ERROR_RT_DEVICE_TASK_ABORT => "ACL_ERROR_RT_DEVICE_TASK_ABORT",
             ACL_ERROR_RT_FEATURE_NOT_SUPPORT => "ACL_ERROR_RT_FEATURE_NOT_SUPPORT",
             ACL_ERROR_RT_MEMORY_ALLOCATION => "ACL_ERROR_RT_MEMORY_ALLOCATION",

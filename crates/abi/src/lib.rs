@@ -18,6 +18,7 @@ pub mod launch;
 pub mod log;
 pub mod maintenance;
 pub mod names;
+pub mod rts;
 pub mod sim;
 pub mod stack;
 pub mod test_env;

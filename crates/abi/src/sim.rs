@@ -65,8 +65,17 @@ pub mod env {
     /// Emulate task-scheduler firmware without the AICPU KFC feature (`1`):
     /// the KFC launch call itself is refused.
     pub const NO_KFC_FIRMWARE: &str = "SIMPLER_SIM_NO_KFC_FIRMWARE";
+    /// Fault: the N-th `rtsBinaryLoadFromFile` call (1-based, per host
+    /// process) fails.
+    pub const FAIL_BINARY_LOAD: &str = "SIMPLER_SIM_FAIL_BINARY_LOAD";
+    /// Fault: the N-th `rtsFuncGetByName` call (1-based, per host process)
+    /// fails.
+    pub const FAIL_FUNC_GET: &str = "SIMPLER_SIM_FAIL_FUNC_GET";
+    /// Microseconds a waiting thread (the host's stream sync, an idle AICPU
+    /// worker) spins before it blocks; 0 blocks at once.
+    pub const SPIN_US: &str = "SIMPLER_SIM_SPIN_US";
     /// Every variable above.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 19] = [
         ROOT,
         DEVICE_COUNT,
         AICPU_THREADS,
@@ -83,6 +92,9 @@ pub mod env {
         KILL_DURING_WRITE,
         OLD_CANN,
         NO_KFC_FIRMWARE,
+        FAIL_BINARY_LOAD,
+        FAIL_FUNC_GET,
+        SPIN_US,
     ];
 }
 
@@ -117,10 +129,21 @@ pub struct SimStats {
     pub dlopens: u64,
     /// Device processes started after the first one (crash recovery).
     pub device_restarts: u64,
+    /// Binary handles (`rtsBinaryLoadFromFile`) live on this device.
+    pub binaries_live: u64,
+    /// Function handles (`rtsFuncGetByName`) live on this device; a
+    /// binary's go when it is unloaded.
+    pub functions_live: u64,
+    /// Successful `rtsBinaryLoadFromFile` calls on this device (every
+    /// registration, unloaded or not).
+    pub binary_loads: u64,
+    /// `rtsLaunchCpuKernel` calls on this device.
+    pub launches_cpu_kernel: u64,
 }
 
-assert_offsets!(SimStats, size 88, {
+assert_offsets!(SimStats, size 120, {
     size: 0, device_machine: 4, live_bytes: 8, peak_bytes: 16, live_allocations: 24,
     launches_aicpu: 32, launches_kfc: 40, launches_other: 48, kfc_calls: 56,
     dispatcher_saves: 64, dlopens: 72, device_restarts: 80,
+    binaries_live: 88, functions_live: 96, binary_loads: 104, launches_cpu_kernel: 112,
 });

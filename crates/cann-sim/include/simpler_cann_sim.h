@@ -105,6 +105,10 @@ typedef struct {
     uint64_t dispatcher_saves; /* 64 dispatcher SOs saved (latch: <= 1 per process) */
     uint64_t dlopens;          /* 72 dlopen calls in device processes */
     uint64_t device_restarts;  /* 80 device processes started after the first */
+    uint64_t binaries_live;    /* 88 rtsBinaryLoadFromFile handles live */
+    uint64_t functions_live;   /* 96 rtsFuncGetByName handles live */
+    uint64_t binary_loads;     /* 104 successful rtsBinaryLoadFromFile calls */
+    uint64_t launches_cpu_kernel; /* 112 rtsLaunchCpuKernel calls */
 } SimStats;
 
 /* 0, or 107000 for a NULL out or a device id out of range. */

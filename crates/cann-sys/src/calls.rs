@@ -362,3 +362,146 @@ pub struct LaunchDesc<'a> {
     /// `kernelNameAddrOffset`.
     pub kernel_name_offset: u32,
 }
+
+/// An `aclrtStream` the application created and owns, lent to simpler: it
+/// is launched on and synchronised, never destroyed.
+#[derive(Debug)]
+pub struct BorrowedStream(RawStream);
+
+impl BorrowedStream {
+    /// Lends `stream` to simpler; `None` for NULL.
+    ///
+    /// # Safety
+    /// `stream` is an `aclrtStream` of the CANN library simpler loaded,
+    /// created on the device it is used with, and stays alive (not
+    /// destroyed, its device not reset) for as long as the returned value
+    /// and anything made from it live.
+    pub unsafe fn new(stream: *mut c_void) -> Option<BorrowedStream> {
+        NonNull::new(stream).map(|raw| BorrowedStream(RawStream(raw)))
+    }
+
+    /// The handle, for the launch and sync calls.
+    pub fn raw(&self) -> &RawStream {
+        &self.0
+    }
+}
+
+/// A binary loaded by [`BinaryCalls::load_json`]; not `Copy`, so that
+/// [`BinaryCalls::unload`], which consumes it, is the last use.
+#[derive(Debug)]
+pub struct RawBinary(NonNull<c_void>);
+
+/// A kernel of a [`RawBinary`], valid until that binary is unloaded (CANN
+/// answers a stale one with `ACL_ERROR_RT_INVALID_HANDLE`).
+#[derive(Clone, Copy, Debug)]
+pub struct RawFunc(NonNull<c_void>);
+
+// SAFETY: binary and function handles are process-wide CANN objects, not
+// tied to the thread that made them; CANN locks its own registries.
+unsafe impl Send for RawBinary {}
+// SAFETY: as above; shared references only launch through the handle.
+unsafe impl Sync for RawBinary {}
+// SAFETY: as for RawBinary.
+unsafe impl Send for RawFunc {}
+// SAFETY: as for RawBinary.
+unsafe impl Sync for RawFunc {}
+
+/// The four calls of the binary-handle launch path, copied out of the
+/// [`Api`] (present only when the libraries export all of them).
+///
+/// Valid while the libraries of its `Api` stay loaded, as [`StreamCalls`].
+#[derive(Clone, Copy)]
+pub struct BinaryCalls {
+    pub(crate) load_from_file: crate::sys::BinaryLoadFromFile,
+    pub(crate) unload: crate::sys::BinaryUnload,
+    pub(crate) func_get_by_name: crate::sys::FuncGetByName,
+    pub(crate) launch_cpu_kernel: crate::sys::LaunchCpuKernel,
+}
+
+impl std::fmt::Debug for BinaryCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinaryCalls").finish_non_exhaustive()
+    }
+}
+
+impl BinaryCalls {
+    /// `rtsBinaryLoadFromFile(path, {CPU_KERNEL_MODE = 0})`: registers the
+    /// CPU kernels of the JSON op descriptor at `path` (CANN reads the path
+    /// with its extension replaced by `.json`) whose SOs are already on
+    /// the device.
+    pub fn load_json(&self, path: &CStr) -> Result<RawBinary, AclError> {
+        let option = simpler_abi::rts::LoadBinaryOption::cpu_kernel_mode(
+            simpler_abi::rts::cpu_kernel_mode::JSON_ONLY,
+        );
+        let config = simpler_abi::rts::LoadBinaryConfig {
+            options: ptr::from_ref(&option) as u64,
+            num_opt: 1,
+        };
+        let mut raw: *mut c_void = ptr::null_mut();
+        // SAFETY: `path` is NUL-terminated; `config` points at one live
+        // option for the call; `raw` is a valid out-pointer.
+        check(unsafe { (self.load_from_file)(path.as_ptr(), &config, &mut raw) })?;
+        NonNull::new(raw)
+            .map(RawBinary)
+            .ok_or(simpler_abi::cann::error::ACL_ERROR_RT_PARAM_INVALID)
+    }
+
+    /// `rtsBinaryUnload`.
+    pub fn unload(&self, binary: RawBinary) -> Result<(), AclError> {
+        // SAFETY: `binary` came from `load_json` and is consumed here.
+        check(unsafe { (self.unload)(binary.0.as_ptr()) })
+    }
+
+    /// `rtsFuncGetByName(binary, op_type)`.
+    pub fn function(&self, binary: &RawBinary, op_type: &CStr) -> Result<RawFunc, AclError> {
+        let mut raw: *mut c_void = ptr::null_mut();
+        // SAFETY: `binary` is a live handle; `op_type` is NUL-terminated;
+        // `raw` is a valid out-pointer.
+        check(unsafe { (self.func_get_by_name)(binary.0.as_ptr(), op_type.as_ptr(), &mut raw) })?;
+        NonNull::new(raw)
+            .map(RawFunc)
+            .ok_or(simpler_abi::cann::error::ACL_ERROR_RT_PARAM_INVALID)
+    }
+
+    /// `rtsLaunchCpuKernel(func, block_dim, stream, cfg, args)` with
+    /// `block` as the argument block (names from the registration) and the
+    /// kernel's parameter at `param_offset` inside it. CANN copies `block`
+    /// to device memory before returning.
+    pub fn launch(
+        &self,
+        func: &RawFunc,
+        block_dim: u32,
+        stream: &RawStream,
+        block: &[u8],
+        param_offset: u64,
+    ) -> Result<(), AclError> {
+        let mut args = simpler_abi::rts::CpuKernelArgs {
+            base_args: AicpuArgsEx {
+                args: block.as_ptr() as u64,
+                args_size: block.len() as u32,
+                ..AicpuArgsEx::default()
+            },
+            cpu_param_head_offset: param_offset,
+            rsv: [0; 4],
+        };
+        // CANN refuses a NULL attribute list even when it is empty.
+        let attr = simpler_abi::rts::LaunchKernelAttr::default();
+        let cfg = simpler_abi::rts::KernelLaunchCfg {
+            attrs: ptr::from_ref(&attr) as u64,
+            num_attrs: 0,
+        };
+        // SAFETY: `args` describes `block`, a live slice borrowed for the
+        // whole call, which CANN copies before returning; `cfg` points at
+        // one live attribute; `func` and `stream` are live handles; the
+        // pointers' library is loaded (see the type).
+        check(unsafe {
+            (self.launch_cpu_kernel)(
+                func.0.as_ptr(),
+                block_dim,
+                stream.0.as_ptr(),
+                &cfg,
+                &mut args,
+            )
+        })
+    }
+}

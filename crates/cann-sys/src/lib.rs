@@ -14,6 +14,9 @@ pub mod calls;
 pub mod sys;
 mod table;
 
-pub use calls::{check, LaunchDesc, PreparedLaunch, RawStream, StreamCalls};
+pub use calls::{
+    check, BinaryCalls, BorrowedStream, LaunchDesc, PreparedLaunch, RawBinary, RawFunc, RawStream,
+    StreamCalls,
+};
 pub use sys::AclError;
 pub use table::{Api, LoadFailure, ResolvedSymbol};

@@ -12,6 +12,7 @@
 
 use std::ffi::{c_char, c_void, CStr};
 
+use simpler_abi::rts::{CpuKernelArgs, KernelLaunchCfg, LoadBinaryConfig};
 use simpler_abi::{AicpuArgsEx, SimStats};
 
 /// `aclError` / `rtError_t`: 0 is success, anything else a CANN code.
@@ -70,6 +71,37 @@ pub type SimDeviceMachine = unsafe extern "C" fn() -> u32;
 pub type Finalize = unsafe extern "C" fn() -> AclError;
 /// `aclError aclrtSynchronizeStream(aclrtStream stream)`: waits without limit.
 pub type SyncStreamNoTimeout = unsafe extern "C" fn(stream: AclrtStream) -> AclError;
+/// `rtBinHandle`: an opaque handle of a loaded binary (op descriptor).
+pub type RtBinHandle = *mut c_void;
+/// `rtFuncHandle`: an opaque handle of one kernel of a loaded binary.
+pub type RtFuncHandle = *mut c_void;
+/// `rtError_t rtsBinaryLoadFromFile(const char *binPath, const
+/// rtLoadBinaryConfig_t *optionalCfg, rtBinHandle *handle)`.
+pub type BinaryLoadFromFile = unsafe extern "C" fn(
+    bin_path: *const c_char,
+    optional_cfg: *const LoadBinaryConfig,
+    handle: *mut RtBinHandle,
+) -> AclError;
+/// `rtError_t rtsBinaryUnload(const rtBinHandle binHandle)`.
+pub type BinaryUnload = unsafe extern "C" fn(bin_handle: RtBinHandle) -> AclError;
+/// `rtError_t rtsFuncGetByName(const rtBinHandle binHandle, const char
+/// *kernelName, rtFuncHandle *funcHandle)`; for CPU kernels `kernelName` is
+/// the op type (the descriptor's member name).
+pub type FuncGetByName = unsafe extern "C" fn(
+    bin_handle: RtBinHandle,
+    kernel_name: *const c_char,
+    func_handle: *mut RtFuncHandle,
+) -> AclError;
+/// `rtError_t rtsLaunchCpuKernel(const rtFuncHandle funcHandle, uint32_t
+/// numBlocks, rtStream_t stm, const rtKernelLaunchCfg_t *cfg,
+/// rtCpuKernelArgs_t *argsInfo)`.
+pub type LaunchCpuKernel = unsafe extern "C" fn(
+    func_handle: RtFuncHandle,
+    num_blocks: u32,
+    stream: AclrtStream,
+    cfg: *const KernelLaunchCfg,
+    args_info: *mut CpuKernelArgs,
+) -> AclError;
 /// The simulator's `int32_t simpler_sim_ping(uint32_t count)`: `count`
 /// round trips over the control channel of the calling thread's current
 /// device.
@@ -111,6 +143,14 @@ pub mod symbols {
     pub const FINALIZE: &CStr = c"aclFinalize";
     /// [`super::SyncStreamNoTimeout`].
     pub const SYNC_STREAM_NO_TIMEOUT: &CStr = c"aclrtSynchronizeStream";
+    /// [`super::BinaryLoadFromFile`].
+    pub const BINARY_LOAD_FROM_FILE: &CStr = c"rtsBinaryLoadFromFile";
+    /// [`super::BinaryUnload`].
+    pub const BINARY_UNLOAD: &CStr = c"rtsBinaryUnload";
+    /// [`super::FuncGetByName`].
+    pub const FUNC_GET_BY_NAME: &CStr = c"rtsFuncGetByName";
+    /// [`super::LaunchCpuKernel`].
+    pub const LAUNCH_CPU_KERNEL: &CStr = c"rtsLaunchCpuKernel";
     /// [`super::SimPing`] (simulator only).
     pub const SIM_PING: &CStr = simpler_abi::sim::SIM_PING_SYMBOL_C;
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use libloading::Library;
 
+use crate::calls::BinaryCalls;
 use crate::sys::{self, symbols};
 
 /// One resolved symbol and the library it came from.
@@ -91,6 +92,10 @@ pub struct Api {
     pub recent_err_msg: sys::RecentErrMsg,
     /// `rtAicpuKernelLaunchExWithArgs`.
     pub launch: sys::Launch,
+    /// The binary-handle launch path (`rtsBinaryLoadFromFile`,
+    /// `rtsFuncGetByName`, `rtsLaunchCpuKernel`, `rtsBinaryUnload`), when
+    /// the libraries export all four.
+    pub binary: Option<BinaryCalls>,
     /// `simpler_sim_get_stats`, when a library is the simulator.
     pub sim_get_stats: Option<sys::SimGetStats>,
     /// `simpler_sim_device_machine`, when a library is the simulator.
@@ -140,6 +145,7 @@ impl Api {
                 memcpy: resolver.required(symbols::MEMCPY)?,
                 recent_err_msg: resolver.required(symbols::RECENT_ERR_MSG)?,
                 launch: resolver.required(symbols::LAUNCH)?,
+                binary: resolver.binary_calls(),
                 sim_get_stats: resolver.optional(symbols::SIM_GET_STATS),
                 sim_device_machine: resolver.optional(symbols::SIM_DEVICE_MACHINE),
                 sim_ping: resolver.optional(symbols::SIM_PING),
@@ -199,6 +205,24 @@ impl Resolver<'_> {
             symbol: symbol_text(name),
             libraries: self.paths.to_vec(),
         })
+    }
+
+    /// The four calls of the binary-handle path, or `None` unless every
+    /// one is exported (each is listed in the symbols either way).
+    fn binary_calls(&mut self) -> Option<BinaryCalls> {
+        // SAFETY: each type is the `sys` type of the symbol named with it.
+        unsafe {
+            let load_from_file = self.optional(symbols::BINARY_LOAD_FROM_FILE);
+            let unload = self.optional(symbols::BINARY_UNLOAD);
+            let func_get_by_name = self.optional(symbols::FUNC_GET_BY_NAME);
+            let launch_cpu_kernel = self.optional(symbols::LAUNCH_CPU_KERNEL);
+            Some(BinaryCalls {
+                load_from_file: load_from_file?,
+                unload: unload?,
+                func_get_by_name: func_get_by_name?,
+                launch_cpu_kernel: launch_cpu_kernel?,
+            })
+        }
     }
 
     /// # Safety

@@ -176,6 +176,10 @@ fn generated() -> String {
             dispatcher_saves,
             dlopens,
             device_restarts,
+            binaries_live,
+            functions_live,
+            binary_loads,
+            launches_cpu_kernel,
         ),
     );
 
