@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod ipc;
 pub mod launch;
 pub mod memory;
+pub mod paths;
 pub mod plot;
 pub mod report;
 pub mod setup;

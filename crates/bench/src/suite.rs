@@ -7,11 +7,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use simpler_host::LaunchPath;
 
 use crate::bootstrap::{self, CURVE_SIZES, RUNTIME_SIZE};
 use crate::ipc::EchoPeer;
 use crate::launch::{self, time_batch, RawStream, ShimLaunch, ShimMode, SimLaunch};
 use crate::memory::{self, live_device};
+use crate::paths;
 use crate::report::{self, Row, Verdict};
 use crate::setup::{BenchEnv, SHIM_DEVICE, SIM_DEVICE};
 use crate::stats::Samples;
@@ -44,6 +46,10 @@ pub struct Config {
     pub fnv_rounds: usize,
     /// Batches timed per task count up to 1,000 tasks; fewer above.
     pub task_samples: usize,
+    /// Binary-path registrations timed.
+    pub registrations: usize,
+    /// Module create/drop cycles per launch path.
+    pub module_cycles: usize,
 }
 
 impl Config {
@@ -60,6 +66,8 @@ impl Config {
         cycles_warmup: 100,
         fnv_rounds: 15,
         task_samples: 200,
+        registrations: 100,
+        module_cycles: 1000,
     };
 
     /// Every measurement once or a few times: checks that the suite runs
@@ -76,6 +84,8 @@ impl Config {
         cycles_warmup: 2,
         fnv_rounds: 2,
         task_samples: 3,
+        registrations: 2,
+        module_cycles: 20,
     };
 }
 
@@ -110,6 +120,7 @@ pub fn run(env: &BenchEnv, cfg: &Config) -> anyhow::Result<Report> {
         bootstrap_section,
         cycles(env, &device, cfg),
         round_trip_section,
+        launch_paths(env, &device, cfg)?,
         task_section,
         host_launch_cost(env, cfg)?,
     ];
@@ -458,6 +469,143 @@ fn bootstrap(
         ),
     ]);
     Ok((Section { rows, notes }, points))
+}
+
+/// Both launch paths of `Module`: the empty kernel's round trip on each
+/// against the IPC floor, the binary path's registration, and module
+/// cycles against what is left live.
+fn launch_paths(
+    env: &BenchEnv,
+    device: &simpler_host::Device,
+    cfg: &Config,
+) -> anyhow::Result<Section> {
+    let Config {
+        round,
+        round_trips,
+        warmup,
+        registrations,
+        module_cycles,
+        ..
+    } = *cfg;
+    let images = paths::Images::new(env)?;
+    let trips = paths::round_trips(env, &images, warmup, round_trips / round, round)?;
+    let (registering, builds) = paths::registrations(env, &images, registrations)?;
+    let mut cycled = Vec::new();
+    for path in LaunchPath::ALL {
+        cycled.push((
+            path,
+            paths::cycles(env, &images, device, path, module_cycles)?,
+        ));
+    }
+    let floor = trips.ipc.median();
+    let mut rows: Vec<Row> = [
+        (LaunchPath::Type2, &trips.type2),
+        (LaunchPath::Binary, &trips.binary),
+    ]
+    .into_iter()
+    .map(|(path, samples)| {
+        let ratio = samples.median().as_secs_f64() / floor.as_secs_f64();
+        Row {
+            metric: format!("empty-kernel launch→sync round trip, `Module`, {path} path"),
+            measured: report::duration(samples.median()),
+            floor: format!("IPC ping-pong {}", report::duration(floor)),
+            ratio: report::ratio(ratio, 1.0),
+            goal: "≤ 1.5×".into(),
+            verdict: Verdict::of(ratio <= 1.5),
+        }
+    })
+    .collect();
+    rows.push(Row {
+        metric: "binary path: one-time kernel registration".into(),
+        measured: report::duration(registering.median()),
+        floor: format!(
+            "launch→sync round trip, binary {}",
+            report::duration(trips.binary.median())
+        ),
+        ratio: String::new(),
+        goal: "none (one-time)".into(),
+        verdict: Verdict::NoGoal,
+    });
+    let leaked = |(before, after): &(paths::Live, paths::Live)| {
+        after.bytes != 0
+            || after.allocations != 0
+            || after.binaries != 0
+            || after.functions != 0
+            || after != before
+    };
+    let clean = cycled.iter().all(|(_, live)| !leaked(live));
+    let worst = cycled
+        .iter()
+        .map(|(_, (_, after))| after)
+        .fold((0, 0), |(b, h), a| {
+            (b.max(a.bytes), h.max(a.binaries + a.functions))
+        });
+    rows.push(Row {
+        metric: format!("{module_cycles} module create/drop cycles per launch path"),
+        measured: format!(
+            "{} live device; {} live handles",
+            report::bytes(worst.0 as i64),
+            worst.1
+        ),
+        floor: "before: the same".into(),
+        ratio: String::new(),
+        goal: "0 B live; 0 handles".into(),
+        verdict: Verdict::of(clean),
+    });
+    let line = |name: &str, s: &Samples| {
+        format!(
+            "{name} median {}, p90 {}, p99 {}",
+            report::duration(s.median()),
+            report::duration(s.p90()),
+            report::duration(s.quantile(0.99)),
+        )
+    };
+    let cycles_line = cycled
+        .iter()
+        .map(|(path, (before, after))| {
+            format!(
+                "{path}: bytes {} → {}, allocations {} → {}, binary handles {} → {}, function \
+                 handles {} → {}",
+                report::bytes(before.bytes as i64),
+                report::bytes(after.bytes as i64),
+                before.allocations,
+                after.allocations,
+                before.binaries,
+                after.binaries,
+                before.functions,
+                after.functions
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Section {
+        rows,
+        notes: vec![
+            format!(
+                "launch paths: `Kernel::run` (launch + `Stream::sync`) of `{}` on 1 AICPU thread \
+                 with an 8-byte payload, one stream, {round_trips} each, in rounds of {round} \
+                 alternating with a new IPC ping-pong pair: {}; {}; {}",
+                paths::EMPTY_KERNEL,
+                line("IPC ping-pong", &trips.ipc),
+                line("type-2", &trips.type2),
+                line("binary", &trips.binary),
+            ),
+            format!(
+                "binary-path registration ({registrations} builds, each after the last module \
+                 of the registration was dropped: the SO installed already, so the build is \
+                 the registration and its checks): registration p90 {}; the whole build {} \
+                 (p90 {})",
+                report::duration(registering.p90()),
+                report::duration(builds.median()),
+                report::duration(builds.p90()),
+            ),
+            format!(
+                "module cycles: one untimed cycle, then {module_cycles} `Module` builds and \
+                 drops per path (an empty-kernel run every 100th) while the bench holds the \
+                 device open; live on the device before → after: {cycles_line}"
+            ),
+        ],
+    })
 }
 
 /// The per-task curve; `round_trip` is the empty exec's round trip of

@@ -43,6 +43,9 @@ fn the_quick_suite_prints_every_row() {
         "cold bootstrap, 1 MiB runtime SO, simulator",
         "warm runner creation (bootstrap cached, prepared builder)",
         "empty-kernel launch→sync round trip",
+        "empty-kernel launch→sync round trip, `Module`, type2 path",
+        "empty-kernel launch→sync round trip, `Module`, binary path",
+        "binary path: one-time kernel registration",
         "host-side cost per launch, simulator launch call, sync excluded",
     ] {
         row(metric);
@@ -86,4 +89,9 @@ fn the_quick_suite_prints_every_row() {
     assert!(retained.contains("after drop 0 B"), "{retained}");
     let cycles = row("20 runner create/drop cycles");
     assert!(cycles.contains("| 0 B live device;"), "{cycles}");
+    let modules = row("20 module create/drop cycles per launch path");
+    assert!(
+        modules.contains("| 0 B live device; 0 live handles |") && modules.contains("**met**"),
+        "{modules}"
+    );
 }
