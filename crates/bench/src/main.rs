@@ -16,11 +16,12 @@ usage: simpler-bench [--quick] [--cpu N] [--plots DIR]
 
 Measures every performance goal against a floor measured in the same run,
 on the simulator, and prints one Markdown table (docs/performance.md).
-  --quick   every measurement once or a few times: checks that the suite runs
-  --cpu N   run everything (this process, the simulator's device process, the
-            IPC echo child) on CPU N only
+  --quick      every measurement once or a few times: checks that the suite
+               runs
+  --cpu N      run everything (this process, the simulator's device process,
+               the IPC echo child) on CPU N only
   --plots DIR  write the growth curves as DIR/perf-bootstrap.svg and
-            DIR/perf-tasks.svg
+               DIR/perf-tasks.svg
 Artifacts: $SIMPLER_ARTIFACTS_DIR, else built with `cargo xtask build --target host`.";
 
 /// What the command line asks for.
