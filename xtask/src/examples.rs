@@ -9,7 +9,10 @@
 //! - the C kernel SO goes through `simpler launch` on both launch paths:
 //!   `k_touch` must write its file from the device process, `k_fail` must
 //!   fail the launch, and `not_a_kernel` and `k_hidden` must be refused
-//!   before anything is installed.
+//!   before anything is installed;
+//! - `examples/cpp`, a C++ program that includes only `include/simpler.h`
+//!   and links only `libsimpler.so`, loads the C kernel SO and runs
+//!   `k_add` and `k_fail` on both launch paths.
 //!
 //! Outputs go to `target/examples/<triple>/`.
 
@@ -43,6 +46,9 @@ const C_KERNELS_SO: &str = "libc_kernels.so";
 const C_FLAGS: [&str; 7] = [
     "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
 ];
+/// The C++ example's source, and the program built from it.
+const CPP_SOURCE: &str = "examples/cpp/main.cpp";
+const CPP_PROGRAM: &str = "cpp-example";
 /// The launch paths `simpler launch` is run on.
 const LAUNCH_PATHS: [&str; 2] = ["type2", "binary"];
 
@@ -68,6 +74,7 @@ pub fn run(root: &Path) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let host_program = build_host_program(root)?;
     let cli = Cli::build(root)?;
+    let cpp = build_cpp(root)?;
 
     for b in &built {
         let env = SimEnv::new(root, &host_artifacts, b.target)?;
@@ -99,8 +106,52 @@ pub fn run(root: &Path) -> Result<()> {
             b.target.flag()
         );
         c_kernels(root, &cli, &host_artifacts, b)?;
+
+        eprintln!(
+            "\n-- examples: the C++ program on libsimpler.so, {} device side",
+            b.target.flag()
+        );
+        let env = SimEnv::new(root, &host_artifacts, b.target)?;
+        let mut cmd = Command::new(&cpp);
+        cmd.arg(&b.c_kernels);
+        env.apply(&mut cmd);
+        run::run(&mut cmd).context("the C++ example")?;
     }
     Ok(())
+}
+
+/// Builds `libsimpler.so` (dev profile, as `cargo test` did) and the C++
+/// example against it and `include/simpler.h` only.
+fn build_cpp(root: &Path) -> Result<PathBuf> {
+    run::run(Command::new(cargo()).current_dir(root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "simpler-capi",
+    ]))?;
+    let lib_dir = root.join("target").join("debug");
+    let program = out_dir(root, Target::Host).join(CPP_PROGRAM);
+    std::fs::create_dir_all(out_dir(root, Target::Host))?;
+    let mut cxx = Command::new("c++");
+    cxx.current_dir(root)
+        .args([
+            "-std=c++17",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            "include",
+        ])
+        .arg(CPP_SOURCE)
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-lsimpler")
+        .arg("-o")
+        .arg(&program);
+    run::run(&mut cxx).context("compiling the C++ example")?;
+    Ok(program)
 }
 
 /// rustfmt and clippy on the example's workspace, which the workspace-wide
