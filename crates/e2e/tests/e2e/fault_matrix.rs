@@ -1,5 +1,6 @@
-//! The fault matrix: every fault the simulator can inject, at every phase
-//! of a runner's life — bootstrap, init, exec — on both launch paths
+//! The fault matrix: every fault the simulator can inject (but the
+//! kill-during-write, which [`crate::killed_writes`] covers), at every
+//! phase of a runner's life — bootstrap, init, exec — on both launch paths
 //! ([`LaunchPath::Type2`] and [`LaunchPath::Binary`]) must give the
 //! documented typed error, leave no device memory, kernel registration,
 //! temp file or process behind, and leave the device usable by a fresh
@@ -572,8 +573,15 @@ fn run_cell(path: LaunchPath, fault: Fault, n: Option<u64>) -> Row {
         ("recovery_binaries_live", "0"),
         ("recovery_functions_live", "0"),
     ];
-    if phase.is_some() {
-        for (key, must) in must_hold {
+    // A clean run reports only what it left behind.
+    let clean_must_hold = [("live_bytes", "0"), ("host_temp", "0")];
+    if !cell.is_empty() {
+        let must: &[(&str, &str)] = if phase.is_some() {
+            &must_hold
+        } else {
+            &clean_must_hold
+        };
+        for &(key, must) in must {
             match cell.get(key) {
                 Some(v) if v == must => {}
                 Some(v) if key == "check" => problems.push(v.clone()),
@@ -980,6 +988,7 @@ fn cell_child(path: LaunchPath, fault: Fault) {
         field("host_temp", host_temp());
         let st = stats(&cann, 0);
         field("machine", st.device_machine.to_string());
+        field("live_bytes", st.live_bytes.to_string());
         fields.extend(binary_fields(&st, ""));
         return print(&fields);
     };
