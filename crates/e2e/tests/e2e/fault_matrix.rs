@@ -47,16 +47,19 @@
 //! release the device and count device processes left. The parent then
 //! counts processes of that root left after the child exited, and runs a
 //! second child, without faults, on the same root: a fresh host process
-//! must find the device's filesystem usable too.
+//! must find the device's filesystem usable too, with two runners at once.
 //!
-//! **Registrations.** The runners of a child never overlap, so on the
+//! **Registrations.** The scenario's runners never overlap, so on the
 //! binary path each runner's build registers its kernels itself (its
 //! module's `registration` is a miss: no live module shares one) and the
 //! registration is unloaded when it drops. A clean run therefore counts
-//! exactly two `binary_loads` (one per runner built), a fresh process one,
-//! and no launch of the runtime goes through `rtAicpuKernelLaunchExWithArgs`
-//! (`launches_aicpu` 0); on the type-2 path there is no `rts*` call at all
-//! (`binary_loads` and `launches_cpu_kernel` 0), faults or not.
+//! exactly two `binary_loads` (one per runner built), and no launch of the
+//! runtime goes through `rtAicpuKernelLaunchExWithArgs` (`launches_aicpu`
+//! 0). The fresh process's two runners are alive together, so the second
+//! shares the first's registration (a hit): one `binary_loads`, one binary
+//! and its two functions live while both are, none after. On the type-2
+//! path there is no `rts*` call at all (`binary_loads` and
+//! `launches_cpu_kernel` 0), faults or not.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -474,34 +477,33 @@ struct Row {
     problems: Vec<String>,
 }
 
-/// What a child reports about the binary path's handles and calls, and
-/// what the row's launch path requires of it (module doc,
-/// "Registrations"); `clean` for a scenario that ran to its end.
-fn path_problems(
+/// The fields of a record `rec` that differ from `must`, as problems.
+fn mismatches(rec: &BTreeMap<String, String>, must: &[(&str, &str)], prefix: &str) -> Vec<String> {
+    must.iter()
+        .filter(|(key, want)| rec.get(*key).map(String::as_str) != Some(*want))
+        .map(|(key, want)| format!("{prefix}{key} = {:?}, must be {want}", rec.get(*key)))
+        .collect()
+}
+
+/// What a scenario's record must say about the binary path's calls and
+/// handles (module doc, "Registrations"); `clean` for a scenario that ran
+/// to its end.
+fn registration_problems(
     path: LaunchPath,
     clean: bool,
     rec: &BTreeMap<String, String>,
-    prefix: &str,
 ) -> Vec<String> {
-    let mut must: Vec<(&str, &str)> = vec![("binaries_live", "0"), ("functions_live", "0")];
+    let mut must = vec![("binaries_live", "0"), ("functions_live", "0")];
     match path {
-        LaunchPath::Type2 => {
-            must.extend([("binary_loads", "0"), ("launches_cpu_kernel", "0")]);
-        }
-        LaunchPath::Binary if clean => {
-            must.extend([
-                ("binary_loads", "2"),
-                ("registrations", "miss,miss"),
-                ("launches_aicpu", "0"),
-            ]);
-        }
+        LaunchPath::Type2 => must.extend([("binary_loads", "0"), ("launches_cpu_kernel", "0")]),
+        LaunchPath::Binary if clean => must.extend([
+            ("binary_loads", "2"),
+            ("registrations", "miss,miss"),
+            ("launches_aicpu", "0"),
+        ]),
         LaunchPath::Binary => {}
     }
-    let mut out: Vec<String> = must
-        .into_iter()
-        .filter(|(key, want)| rec.get(*key).map(String::as_str) != Some(*want))
-        .map(|(key, want)| format!("{prefix}{key} = {:?}, must be {want}", rec.get(key)))
-        .collect();
+    let mut out = mismatches(rec, &must, "");
     // A runner of the scenario never shares a registration: none is alive
     // when the next one is built.
     let want = match path {
@@ -511,10 +513,40 @@ fn path_problems(
     match rec.get("registrations") {
         Some(list) if list.is_empty() || list.split(',').all(|r| r == want) => {}
         other => out.push(format!(
-            "{prefix}registrations = {other:?}: each runner's must be {want}"
+            "registrations = {other:?}: each runner's must be {want}"
         )),
     }
     out
+}
+
+/// What the fresh process's record must say: two runners alive at once
+/// share one registration on the binary path (the second's is a hit, one
+/// binary and its two functions live), unloaded with the last of them.
+fn recover_problems(path: LaunchPath, rec: &BTreeMap<String, String>) -> Vec<String> {
+    let mut must = vec![
+        ("ok", "yes"),
+        ("live_bytes", "0"),
+        ("children_left", "0"),
+        ("binaries_live", "0"),
+        ("functions_live", "0"),
+    ];
+    must.extend(match path {
+        LaunchPath::Type2 => [
+            ("registrations", "-,-"),
+            ("binary_loads", "0"),
+            ("launches_cpu_kernel", "0"),
+            ("shared_binaries_live", "0"),
+            ("shared_functions_live", "0"),
+        ],
+        LaunchPath::Binary => [
+            ("registrations", "miss,hit"),
+            ("binary_loads", "1"),
+            ("launches_aicpu", "0"),
+            ("shared_binaries_live", "1"),
+            ("shared_functions_live", "2"),
+        ],
+    });
+    mismatches(rec, &must, "fresh process: ")
 }
 
 fn run_cell(path: LaunchPath, fault: Fault, n: Option<u64>) -> Row {
@@ -591,26 +623,10 @@ fn run_cell(path: LaunchPath, fault: Fault, n: Option<u64>) -> Row {
         }
     }
     if !cell.is_empty() {
-        problems.extend(path_problems(path, phase.is_none(), &cell, ""));
+        problems.extend(registration_problems(path, phase.is_none(), &cell));
     }
     if let Some(rec) = &recover {
-        for (key, must) in [
-            ("ok", "yes"),
-            ("live_bytes", "0"),
-            ("children_left", "0"),
-            (
-                "binary_loads",
-                if path == LaunchPath::Binary { "1" } else { "0" },
-            ),
-        ] {
-            if rec.get(key).map(String::as_str) != Some(must) {
-                problems.push(format!(
-                    "fresh process: {key} = {:?}, must be {must}",
-                    rec.get(key)
-                ));
-            }
-        }
-        problems.extend(path_problems(path, false, rec, "fresh process: "));
+        problems.extend(recover_problems(path, rec));
     }
     let scan = scan_preinstall(&preinstall_dir(root.path(), 0), &mut FileHashes::default());
     if !scan.temp.is_empty() || !scan.torn.is_empty() {
@@ -779,7 +795,7 @@ impl fmt::Display for Matrix {
                 let get = |k: &str| clean.cell.get(k).cloned().unwrap_or_else(|| "?".into());
                 table.push(vec![
                     path.to_string(),
-                    "(none)".into(),
+                    "clean".into(),
                     "-".into(),
                     "-".into(),
                     format!(
@@ -1098,29 +1114,34 @@ fn print(fields: &[(String, String)]) {
     print_record(CELL_RECORD, &fields);
 }
 
-/// A fresh host process on the same root, no fault: build, exec, release.
+/// A fresh host process on the same root, no fault: two runners at once
+/// (the second shares the first's install and registration), both exec,
+/// release.
 fn recover_child(path: LaunchPath) {
     let cann = cann();
     let lease = cann.open_device(0).expect("open device 0");
-    let mut registrations = "";
-    let ok = match builder(&cann, path).build() {
-        Ok(runner) => {
-            registrations = registration(&runner);
-            match exec(runner) {
-                Ok(()) => "yes".to_string(),
-                Err(ExecFailure::Host(e)) => format!("exec failed: {e}"),
-                Err(ExecFailure::Wrong(w)) => format!("exec failed: {w}"),
-            }
-        }
-        Err(e) => format!("build failed: {e}"),
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let ok = (|| {
+        let first = builder(&cann, path).build()?;
+        let second = builder(&cann, path).build()?;
+        let st = stats(&cann, 0);
+        fields.push((
+            "registrations".into(),
+            format!("{},{}", registration(&first), registration(&second)),
+        ));
+        fields.extend(binary_fields(&st, "shared_"));
+        exec(first)?;
+        exec(second)
+    })();
+    let ok = match ok {
+        Ok(()) => "yes".to_string(),
+        Err(ExecFailure::Host(e)) => format!("failed: {e}"),
+        Err(ExecFailure::Wrong(w)) => format!("failed: {w}"),
     };
     let st = stats(&cann, 0);
     drop(lease);
-    let mut fields = vec![
-        ("ok".to_string(), ok),
-        ("live_bytes".into(), st.live_bytes.to_string()),
-        ("registrations".into(), registrations.into()),
-    ];
+    fields.push(("ok".into(), ok));
+    fields.push(("live_bytes".into(), st.live_bytes.to_string()));
     fields.extend(binary_fields(&st, ""));
     fields.push(("children_left".into(), children_left().to_string()));
     let fields: Vec<(&str, String)> = fields
