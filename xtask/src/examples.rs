@@ -27,7 +27,7 @@ use simpler_host::SoInfo;
 
 use crate::cargo::{cargo, Build};
 use crate::check_abi::{self, Role, Rules};
-use crate::target::{Target, GLIBC_CEILING};
+use crate::target::Target;
 use crate::toolchain::{self, AARCH64_SYSROOT, QEMU_AARCH64};
 use crate::{build, run};
 
@@ -214,7 +214,7 @@ fn build_for(root: &Path, target: Target) -> Result<Built> {
     check_runtime(&own_runtime, target)?;
 
     let c_kernels = out.join(C_KERNELS_SO);
-    let mut cc = c_compiler(target);
+    let mut cc = target.c_compiler();
     cc.current_dir(root)
         .args(C_FLAGS)
         .arg("-o")
@@ -226,22 +226,6 @@ fn build_for(root: &Path, target: Target) -> Result<Built> {
         own_runtime,
         c_kernels,
     })
-}
-
-/// The C compiler for `target`: the machine's `cc`, or for aarch64 the zig
-/// the aarch64 build already provisions, linking against glibc 2.17 like
-/// simpler's own device SOs.
-fn c_compiler(target: Target) -> Command {
-    match target {
-        Target::Host => Command::new("cc"),
-        Target::Aarch64 => {
-            let (major, minor) = GLIBC_CEILING;
-            let mut cmd = Command::new("python3");
-            cmd.args(["-m", "ziglang", "cc", "-target"])
-                .arg(format!("aarch64-linux-gnu.{major}.{minor}"));
-            cmd
-        }
-    }
 }
 
 /// The example's runtime SO meets the rules simpler's own runtime SO does
@@ -531,12 +515,5 @@ mod tests {
             find_installed(dir.path()).unwrap(),
             Some(deep.join(name.as_str()))
         );
-    }
-
-    #[test]
-    fn the_aarch64_c_compiler_links_against_the_glibc_ceiling() {
-        let line = run::display(&c_compiler(Target::Aarch64));
-        assert_eq!(line, "python3 -m ziglang cc -target aarch64-linux-gnu.2.17");
-        assert_eq!(run::display(&c_compiler(Target::Host)), "cc");
     }
 }

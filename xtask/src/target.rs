@@ -41,6 +41,31 @@ impl Target {
         }
     }
 
+    /// The C compiler for device SOs of this target, as words: the
+    /// machine's `cc`, or for aarch64 the zig the aarch64 build provisions,
+    /// linking against [`GLIBC_CEILING`] like simpler's own device SOs.
+    pub fn c_compiler_words(self) -> Vec<String> {
+        match self {
+            Target::Host => vec!["cc".into()],
+            Target::Aarch64 => {
+                let (major, minor) = GLIBC_CEILING;
+                ["python3", "-m", "ziglang", "cc", "-target"]
+                    .map(String::from)
+                    .into_iter()
+                    .chain([format!("aarch64-linux-gnu.{major}.{minor}")])
+                    .collect()
+            }
+        }
+    }
+
+    /// [`Target::c_compiler_words`] as a command.
+    pub fn c_compiler(self) -> std::process::Command {
+        let words = self.c_compiler_words();
+        let mut cmd = std::process::Command::new(&words[0]);
+        cmd.args(&words[1..]);
+        cmd
+    }
+
     /// The `--target` value that selects it.
     pub fn flag(self) -> &'static str {
         match self {
@@ -88,6 +113,15 @@ pub fn host_triple() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_aarch64_c_compiler_links_against_the_glibc_ceiling() {
+        assert_eq!(
+            Target::Aarch64.c_compiler_words().join(" "),
+            "python3 -m ziglang cc -target aarch64-linux-gnu.2.17"
+        );
+        assert_eq!(Target::Host.c_compiler_words(), ["cc"]);
+    }
 
     #[test]
     fn aarch64_links_against_the_ceiling_glibc() {

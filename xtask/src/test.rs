@@ -234,7 +234,11 @@ fn device_under_qemu(
             .env(ARTIFACTS_DIR_ENV, host_dir)
             .env(DEVICE_ARTIFACTS_DIR_ENV, device_dir)
             .env(sim::env::AICPU_BIN, &device_bin)
-            .env(sim::env::AICPU_LAUNCHER, &launcher);
+            .env(sim::env::AICPU_LAUNCHER, &launcher)
+            .env(
+                simpler_abi::test_env::DEVICE_CC,
+                Target::Aarch64.c_compiler_words().join(" "),
+            );
         // Run them all, so one run reports every failing package.
         if let Err(err) = run::run_lines(&mut cmd, &count) {
             eprintln!("error: {err:#}");

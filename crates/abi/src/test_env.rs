@@ -24,5 +24,9 @@ pub const FUZZ_CAP_IMAGES: &str = "SIMPLER_FUZZ_CAP_IMAGES";
 pub const KILLED_WRITE_RUN: &str = "SIMPLER_KILLED_WRITE_RUN";
 /// Set in the killed-write test's last child: its bootstrap must install.
 pub const KILLED_WRITE_CLEAN: &str = "SIMPLER_KILLED_WRITE_CLEAN";
+/// The C compiler command (words separated by spaces) tests build kernel
+/// SOs for the device side with; unset: the host's `cc`. The aarch64
+/// end-to-end stage sets it to a compiler for aarch64.
+pub const DEVICE_CC: &str = "SIMPLER_TEST_DEVICE_CC";
 /// The simulator switch a stack-emulation child checks the refusal of.
 pub const STACK_SWITCH: &str = "SIMPLER_STACK_SWITCH";

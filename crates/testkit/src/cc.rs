@@ -9,16 +9,44 @@ use std::process::Command;
 /// into `dir/name`, and returns that path; panics with the compiler's
 /// output if it fails.
 pub fn compile_c(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
+    compile_with(Command::new("cc"), dir, name, source, args)
+}
+
+/// [`compile_c`] for the device side: with the compiler
+/// `$SIMPLER_TEST_DEVICE_CC` names (the aarch64 end-to-end stage sets it),
+/// else the host's `cc` — so a kernel SO suits the simulator's device
+/// process either way.
+pub fn compile_device_c(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
+    let cc = std::env::var(simpler_abi::test_env::DEVICE_CC).unwrap_or_default();
+    let mut words = cc.split_whitespace();
+    let compiler = match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words);
+            cmd
+        }
+        None => Command::new("cc"),
+    };
+    compile_with(compiler, dir, name, source, args)
+}
+
+fn compile_with(
+    mut compiler: Command,
+    dir: &Path,
+    name: &str,
+    source: &str,
+    args: &[&str],
+) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     let out = dir.join(name);
     std::fs::write(&c, source).unwrap_or_else(|e| panic!("{}: {e}", c.display()));
-    let result = Command::new("cc")
+    let result = compiler
         .args(args)
         .arg("-o")
         .arg(&out)
         .arg(&c)
         .output()
-        .expect("run the host C compiler (cc)");
+        .expect("run the C compiler");
     assert!(
         result.status.success(),
         "cc {args:?} failed: {}",

@@ -1,7 +1,7 @@
 //! The simulator through `simpler-host` (feature `host`).
 
 use simpler_abi::SimStats;
-use simpler_host::{Cann, CannSource, DeviceRunner, DeviceRunnerBuilder};
+use simpler_host::{Cann, CannSource, DeviceRunner, DeviceRunnerBuilder, Machine, SoInfo};
 
 use crate::artifacts::{device_artifacts, host_artifacts};
 
@@ -23,4 +23,14 @@ pub fn stats(cann: &Cann, device: i32) -> SimStats {
     cann.sim_stats(device)
         .expect("simpler_sim_get_stats")
         .expect("the simulator exports its accounting")
+}
+
+/// The machine of the device artifacts (the simulator's device process
+/// runs that code): the host's, or aarch64 in the qemu stage.
+pub fn device_machine() -> Machine {
+    let runtime = device_artifacts().runtime();
+    let bytes = std::fs::read(&runtime).unwrap_or_else(|e| panic!("{}: {e}", runtime.display()));
+    SoInfo::parse(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", runtime.display()))
+        .machine
 }

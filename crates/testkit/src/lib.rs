@@ -36,7 +36,7 @@ mod sys;
 mod watchdog;
 
 pub use artifacts::{device_artifacts, host_artifacts, workspace_root, Artifacts};
-pub use cc::compile_c;
+pub use cc::{compile_c, compile_device_c};
 pub use child::{child_command, in_child, is_child, run_child, CHILD_ENV};
 pub use process::{process_state, stop_process};
 pub use sim::{child_env, in_sim, preinstall_dir, preinstalled, sim_root, SimRoot};

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use simpler_host::abi::PreinstallName;
-use simpler_host::Machine;
-use simpler_testkit::{compile_c, host_artifacts, SimRoot};
+use simpler_testkit::host::device_machine;
+use simpler_testkit::{compile_c, compile_device_c, device_artifacts, host_artifacts, SimRoot};
 
 use super::{simpler, text};
 
@@ -20,19 +20,19 @@ const KERNELS: &str = r#"
 "#;
 
 fn kernel_so(dir: &Path) -> PathBuf {
-    compile_c(dir, "libk.so", KERNELS, &["-shared", "-fPIC"])
+    compile_device_c(dir, "libk.so", KERNELS, &["-shared", "-fPIC"])
 }
 
-/// `simpler launch` with the host's dispatcher and machine (the kernel SO
-/// is built for the host, which the simulator's device process runs).
+/// `simpler launch` with the device side's dispatcher and machine (the
+/// kernel SO is built for the machine the simulator's device process runs).
 fn launch(
     root: &SimRoot,
     so: &Path,
     kernel: &str,
     extra: &[&str],
 ) -> (Option<i32>, String, String) {
-    let machine = Machine::host().to_string();
-    let dispatcher = host_artifacts().dispatcher();
+    let machine = device_machine().to_string();
+    let dispatcher = device_artifacts().dispatcher();
     let mut args = vec![
         "launch",
         so.to_str().unwrap(),
@@ -221,8 +221,8 @@ fn launch_runs_on_any_cann_compatible_library() {
     let good = dir.path().join("good.bin");
     std::fs::write(&good, 0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
     let sim = host_artifacts().sim_lib();
-    let machine = Machine::host().to_string();
-    let dispatcher = host_artifacts().dispatcher();
+    let machine = device_machine().to_string();
+    let dispatcher = device_artifacts().dispatcher();
     for path in ["type2", "binary"] {
         let out = super::simpler_with(
             &root,

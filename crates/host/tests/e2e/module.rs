@@ -13,8 +13,11 @@ use simpler_host::{
     BorrowedStream, CacheStatus, Cann, DeviceRunner, Error, KernelStep, LaunchPath, Machine,
     Module, ModuleBuilder, PreflightProblem, Role, SoImage, Stream, SymbolKind,
 };
+use simpler_testkit::host::device_machine;
 use simpler_testkit::host::{builder, cann, stats};
-use simpler_testkit::{compile_c, host_artifacts, in_sim, preinstalled, sim_root};
+use simpler_testkit::{
+    compile_device_c, device_artifacts, host_artifacts, in_sim, preinstalled, sim_root,
+};
 
 /// The kernels the tests run: one writes `count` words `value + i` to the
 /// device address in its payload, one fails.
@@ -67,7 +70,7 @@ fn compiled(cell: &'static OnceLock<(tempfile::TempDir, PathBuf)>, source: &str)
     &cell
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let so = compile_c(
+            let so = compile_device_c(
                 dir.path(),
                 "libkernels.so",
                 source,
@@ -80,8 +83,8 @@ fn compiled(cell: &'static OnceLock<(tempfile::TempDir, PathBuf)>, source: &str)
 
 pub(crate) fn module(cann: &Cann, path: LaunchPath) -> ModuleBuilder {
     Module::builder(cann)
-        .device_machine(Machine::host())
-        .dispatcher_path(host_artifacts().dispatcher())
+        .device_machine(device_machine())
+        .dispatcher_path(device_artifacts().dispatcher())
         .so_path(kernel_so())
         .kernels(["k_write", "k_fail"])
         .launch_path(path)
@@ -240,8 +243,8 @@ fn bad_kernels_are_refused_before_upload() {
         let so = bad_so().display().to_string();
         let refuse = |kernel: &str| -> PreflightProblem {
             let err = Module::builder(&cann)
-                .device_machine(Machine::host())
-                .dispatcher_path(host_artifacts().dispatcher())
+                .device_machine(device_machine())
+                .dispatcher_path(device_artifacts().dispatcher())
                 .so_path(bad_so())
                 .kernels(["k_good", kernel, "k_calls_undefined"])
                 .build()
@@ -302,7 +305,7 @@ fn bad_kernels_are_refused_before_upload() {
             .unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
         // An SO for another machine.
-        let other = if Machine::host() == Machine::AARCH64 {
+        let other = if device_machine() == Machine::AARCH64 {
             Machine::X86_64
         } else {
             Machine::AARCH64
@@ -397,8 +400,8 @@ fn the_binary_path_registers_once_per_device_and_module() {
             }
             // Another kernel set is another registration; another device too.
             let only_write = Module::builder(&cann)
-                .device_machine(Machine::host())
-                .dispatcher_path(host_artifacts().dispatcher())
+                .device_machine(device_machine())
+                .dispatcher_path(device_artifacts().dispatcher())
                 .so_path(kernel_so())
                 .kernel("k_write")
                 .launch_path(LaunchPath::Binary)
@@ -501,17 +504,17 @@ fn a_thousand_module_cycles_per_path_leak_nothing() {
         || {
             let cann = cann();
             let dispatcher = SoImage::from_path(
-                host_artifacts().dispatcher(),
+                device_artifacts().dispatcher(),
                 Role::Dispatcher,
-                Machine::host(),
+                device_machine(),
             )
             .unwrap();
-            let so = SoImage::from_path(kernel_so(), Role::Kernels, Machine::host()).unwrap();
+            let so = SoImage::from_path(kernel_so(), Role::Kernels, device_machine()).unwrap();
             let device = cann.open_device(0).unwrap();
             let mut stream = Stream::new(&device).unwrap();
             let build = |path| {
                 Module::builder(&cann)
-                    .device_machine(Machine::host())
+                    .device_machine(device_machine())
                     .dispatcher_image(dispatcher.clone())
                     .so_image(so.clone())
                     .kernels(["k_write", "k_fail"])
