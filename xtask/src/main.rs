@@ -16,6 +16,7 @@ mod target;
 mod test;
 mod toolchain;
 mod util;
+mod wheel;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         flags::Command::Test(args) => test::run(&root, &args),
         flags::Command::Toolchain(args) => toolchain::run(&root, &args),
         flags::Command::Bench(args) => bench::run(&root, &args),
+        flags::Command::Wheel => wheel::run(&root).map(drop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
