@@ -73,6 +73,10 @@ pub struct FaultConfig {
     /// The device process dies once a temp file the dispatcher writes has
     /// reached this many bytes.
     pub kill_during_write: Option<u64>,
+    /// The Nth `rtsBinaryLoadFromFile` returns 507000.
+    pub binary_load: Option<u64>,
+    /// The Nth `rtsFuncGetByName` returns 507000.
+    pub func_get: Option<u64>,
 }
 
 fn var(name: &str) -> AclResult<Option<String>> {
@@ -147,6 +151,8 @@ impl Config {
                 dispatcher_write: switch(env::FAIL_DISPATCHER_WRITE)?,
                 kill_at_launch: number(env::KILL_AT_LAUNCH, 1, u64::MAX)?,
                 kill_during_write: number(env::KILL_DURING_WRITE, 1, u64::MAX)?,
+                binary_load: number(env::FAIL_BINARY_LOAD, 1, u64::MAX)?,
+                func_get: number(env::FAIL_FUNC_GET, 1, u64::MAX)?,
             },
             stack: StackConfig {
                 old_cann: switch(env::OLD_CANN)?,

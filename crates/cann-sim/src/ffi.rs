@@ -9,11 +9,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Duration;
 
+use simpler_abi::rts::{CpuKernelArgs, KernelLaunchCfg, LaunchKernelAttr, LoadBinaryConfig};
 use simpler_abi::{AicpuArgsEx, SimStats};
 use simpler_cann_sys::sys::{self as cann, symbols};
 
+use crate::binary::LoadConfig;
 use crate::error::{to_code, AclError, AclResult, ACL_ERROR_RT_INTERNAL_ERROR};
-use crate::sim::{self, Block, LaunchArgs, Route};
+use crate::sim::{self, Block, CpuLaunch, LaunchArgs, Route};
 
 /// `aclError`.
 type AclErrorCode = cann::AclError;
@@ -36,6 +38,10 @@ const _: cann::Launch = rtAicpuKernelLaunchExWithArgs;
 const _: cann::SimGetStats = simpler_sim_get_stats;
 const _: cann::SimDeviceMachine = simpler_sim_device_machine;
 const _: cann::SimPing = simpler_sim_ping;
+const _: cann::BinaryLoadFromFile = rtsBinaryLoadFromFile;
+const _: cann::BinaryUnload = rtsBinaryUnload;
+const _: cann::FuncGetByName = rtsFuncGetByName;
+const _: cann::LaunchCpuKernel = rtsLaunchCpuKernel;
 
 fn guard(call: &CStr, f: impl FnOnce() -> AclResult<()>) -> AclErrorCode {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
@@ -276,6 +282,153 @@ pub unsafe extern "C" fn rtAicpuKernelLaunchExWithArgs(
             Block::Device { addr, len } => LaunchArgs::Device(addr, len),
         });
         sim::launch(kernel_type, block_dim, &info, args, stream as u64)
+    })
+}
+
+/// `count` `T`s at `ptr`, each read unaligned (C callers need not align
+/// the arrays CANN takes).
+///
+/// # Safety
+/// `ptr` is readable for `count` `T`s.
+unsafe fn read_array<T: Copy>(ptr: *const T, count: usize) -> Vec<T> {
+    (0..count)
+        // SAFETY: within the `count` elements the caller guarantees.
+        .map(|i| unsafe { ptr.add(i).read_unaligned() })
+        .collect()
+}
+
+/// `rtError_t rtsBinaryLoadFromFile(const char *binPath, const
+/// rtLoadBinaryConfig_t *optionalCfg, rtBinHandle *handle)`: registers the
+/// CPU kernels of the JSON op descriptor that belongs to `binPath` on the
+/// current device.
+///
+/// # Safety
+/// `bin_path` is NULL or NUL-terminated; `optional_cfg` is NULL or points
+/// to a config whose `options` (when not NULL) holds `numOpt` options;
+/// `handle` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rtsBinaryLoadFromFile(
+    bin_path: *const c_char,
+    optional_cfg: *const LoadBinaryConfig,
+    handle: *mut cann::RtBinHandle,
+) -> AclErrorCode {
+    guard(symbols::BINARY_LOAD_FROM_FILE, || {
+        non_null(bin_path, "binPath")?;
+        non_null(handle, "handle")?;
+        // SAFETY: non-NULL; the caller passes a NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(bin_path) }.to_bytes();
+        let config = if optional_cfg.is_null() {
+            LoadConfig::None
+        } else {
+            // SAFETY: non-NULL; the caller guarantees a readable struct.
+            let cfg = unsafe { optional_cfg.read_unaligned() };
+            if cfg.options == 0 {
+                LoadConfig::NullOptions
+            } else {
+                let options = cfg.options as *const simpler_abi::rts::LoadBinaryOption;
+                // SAFETY: the caller guarantees `numOpt` readable options.
+                LoadConfig::Options(unsafe { read_array(options, cfg.num_opt as usize) })
+            }
+        };
+        let bin = sim::binary_load(path, &config)?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { handle.write(bin as cann::RtBinHandle) };
+        Ok(())
+    })
+}
+
+/// `rtError_t rtsBinaryUnload(const rtBinHandle binHandle)`: the binary and
+/// its function handles are stale afterwards (107017).
+#[no_mangle]
+pub extern "C" fn rtsBinaryUnload(bin_handle: cann::RtBinHandle) -> AclErrorCode {
+    guard(symbols::BINARY_UNLOAD, || {
+        sim::binary_unload(bin_handle as u64)
+    })
+}
+
+/// `rtError_t rtsFuncGetByName(const rtBinHandle binHandle, const char
+/// *kernelName, rtFuncHandle *funcHandle)`: `kernelName` is the op type
+/// (the descriptor's member name). `*funcHandle` is NULL after a failure.
+///
+/// # Safety
+/// `kernel_name` is NULL or NUL-terminated; `func_handle` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn rtsFuncGetByName(
+    bin_handle: cann::RtBinHandle,
+    kernel_name: *const c_char,
+    func_handle: *mut cann::RtFuncHandle,
+) -> AclErrorCode {
+    guard(symbols::FUNC_GET_BY_NAME, || {
+        if bin_handle.is_null() {
+            return Err(crate::error::AclError::param("binHandle is NULL"));
+        }
+        non_null(kernel_name, "kernelName")?;
+        non_null(func_handle, "funcHandle")?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { func_handle.write(std::ptr::null_mut()) };
+        // SAFETY: non-NULL; the caller passes a NUL-terminated string.
+        let name = unsafe { CStr::from_ptr(kernel_name) }.to_bytes();
+        let func = sim::func_get(bin_handle as u64, name)?;
+        // SAFETY: as above.
+        unsafe { func_handle.write(func as cann::RtFuncHandle) };
+        Ok(())
+    })
+}
+
+/// `rtError_t rtsLaunchCpuKernel(const rtFuncHandle funcHandle, uint32_t
+/// numBlocks, rtStream_t stm, const rtKernelLaunchCfg_t *cfg,
+/// rtCpuKernelArgs_t *argsInfo)`: a launch of a registered CPU kernel;
+/// `sim::launch_cpu_kernel` says what the device gets.
+///
+/// # Safety
+/// `cfg` is NULL or points to a config whose `attrs` (when not NULL)
+/// holds `numAttrs` attributes; `args_info` is NULL or points to an
+/// `rtCpuKernelArgs_t` whose `baseArgs.args` is readable for `argsSize`
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn rtsLaunchCpuKernel(
+    func_handle: cann::RtFuncHandle,
+    num_blocks: u32,
+    stream: cann::AclrtStream,
+    cfg: *const KernelLaunchCfg,
+    args_info: *mut CpuKernelArgs,
+) -> AclErrorCode {
+    guard(symbols::LAUNCH_CPU_KERNEL, || {
+        let cfg = if cfg.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL; the caller guarantees a readable struct.
+            Some(unsafe { cfg.read_unaligned() })
+        };
+        let attrs = match cfg {
+            Some(c) if c.attrs != 0 => {
+                // SAFETY: the caller guarantees `numAttrs` readable attributes.
+                unsafe { read_array(c.attrs as *const LaunchKernelAttr, c.num_attrs as usize) }
+            }
+            _ => Vec::new(),
+        };
+        let args = if args_info.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL; the caller guarantees a readable struct.
+            Some(unsafe { args_info.cast_const().read_unaligned() })
+        };
+        let launch = CpuLaunch {
+            func: func_handle as u64,
+            num_blocks,
+            stream: stream as u64,
+            cfg,
+            attrs: &attrs,
+            args,
+        };
+        sim::launch_cpu_kernel(&launch, |addr, len| {
+            // SAFETY: called with `baseArgs.args` and `argsSize` once they
+            // are checked: a non-NULL host address outside every device
+            // window, a length in range; the caller guarantees that many
+            // readable bytes there for the call.
+            unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
+        })
     })
 }
 

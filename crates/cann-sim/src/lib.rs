@@ -10,11 +10,13 @@
 //! `simpler-cann-sys`; the only place C pointers become references and
 //! slices) → `sim` (process-wide state and every operation, safe) →
 //! `device` (one device process: spawn, channel, streams, memory,
-//! counters) → `alloc` (the device allocator). `sys` holds every libc call
+//! counters) → `alloc` (the device allocator); `binary` is the registry of
+//! the binary-handle path (`rtsBinaryLoadFromFile` and friends). `sys` holds every libc call
 //! and raw memory copy; `config`, `error` and `machine` are leaves.
 //! Everything both processes share is in `simpler-sim-protocol`.
 
 mod alloc;
+mod binary;
 mod config;
 mod device;
 mod error;

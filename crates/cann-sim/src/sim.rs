@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use simpler_abi::cann::memcpy_kind;
 use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC};
+use simpler_abi::rts::{CpuKernelArgs, KernelLaunchCfg, LaunchKernelAttr};
 use simpler_abi::sim::env;
 use simpler_abi::{AicpuArgsEx, SimStats};
 
+use crate::binary::{self, LoadConfig, Registry};
 use crate::config::{Config, DEVICE_BASE, DEVICE_STRIDE, MAX_DEVICES};
 pub use crate::device::LaunchArgs;
 use crate::device::{device_base, Counters, Device, LaunchSpec};
@@ -41,6 +43,8 @@ struct Sim {
     streams: HashMap<u64, u32>,
     next_stream: u64,
     calls: FaultCalls,
+    /// Binary and function handles.
+    binaries: Registry,
 }
 
 #[derive(Default)]
@@ -57,6 +61,8 @@ struct FaultCalls {
     memcpy: u64,
     launch: u64,
     sync: u64,
+    binary_load: u64,
+    func_get: u64,
 }
 
 static PERSISTENT: Mutex<Option<Persistent>> = Mutex::new(None);
@@ -92,6 +98,7 @@ fn with_sim<T>(f: impl FnOnce(&mut Sim) -> AclResult<T>) -> AclResult<T> {
             streams: HashMap::new(),
             next_stream: STREAM_HANDLE_BASE,
             calls: FaultCalls::default(),
+            binaries: Registry::default(),
         });
     }
     f(guard.as_mut().expect("just created"))
@@ -186,6 +193,7 @@ impl Sim {
         let slot = &mut self.slots[id as usize];
         slot.refs = 0;
         self.streams.retain(|_, d| *d != id);
+        self.binaries.drop_device(id);
         slot.device.take()
     }
 }
@@ -568,48 +576,284 @@ pub fn launch(
                 }
             }
         }
-        if kernel_type == KERNEL_TYPE_AICPU_KFC && sim.config.stack.no_kfc_firmware {
-            // As CANN's runtime refuses it before anything reaches the
-            // device: the firmware lacks the feature.
-            return Err(AclError::new(
-                ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
-                format!(
-                    "Current ts version does not support aicpu kfc kernel launch ({}: \
-                     task-scheduler firmware without the AICPU KFC feature)",
-                    env::NO_KFC_FIRMWARE
-                ),
-            ));
-        }
-        sim.calls.launch += 1;
-        let nth = sim.calls.launch;
-        if sim.config.faults.launch == Some(nth) {
-            return Err(AclError::new(
-                ACL_ERROR_RT_INTERNAL_ERROR,
-                format!("injected failure of launch #{nth} ({})", env::FAIL_LAUNCH),
-            ));
-        }
-        let timeout_ms = match info.timeout {
-            0 => sim.config.op_timeout_ms,
-            secs => u32::from(secs) * 1000,
-        };
-        device.launch(
+        submit(
+            sim,
+            &device,
             stream,
-            &LaunchSpec {
+            LaunchSpec {
                 kernel_type,
                 block_dim,
                 args,
                 so_name_offset: info.so_name_addr_offset,
                 kernel_name_offset: info.kernel_name_addr_offset,
-                timeout_ms,
-                die: sim.config.faults.kill_at_launch == Some(nth),
+                param_offset: 0,
+                timeout_ms: 0,
+                die: false,
             },
+            info.timeout,
+        )
+    })
+}
+
+/// The end every accepted launch shares: the firmware check of a KFC
+/// launch, the fault count, the op timeout (`timeout_s` from the argument
+/// struct, 0 for the configured one), and the request to the device.
+fn submit(
+    sim: &mut Sim,
+    device: &Device,
+    stream: u64,
+    mut spec: LaunchSpec<'_>,
+    timeout_s: u16,
+) -> AclResult<()> {
+    if spec.kernel_type == KERNEL_TYPE_AICPU_KFC && sim.config.stack.no_kfc_firmware {
+        // As CANN's runtime refuses it before anything reaches the
+        // device: the firmware lacks the feature.
+        return Err(AclError::new(
+            ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
+            format!(
+                "Current ts version does not support aicpu kfc kernel launch ({}: \
+                 task-scheduler firmware without the AICPU KFC feature)",
+                env::NO_KFC_FIRMWARE
+            ),
+        ));
+    }
+    sim.calls.launch += 1;
+    let nth = sim.calls.launch;
+    if sim.config.faults.launch == Some(nth) {
+        return Err(AclError::new(
+            ACL_ERROR_RT_INTERNAL_ERROR,
+            format!("injected failure of launch #{nth} ({})", env::FAIL_LAUNCH),
+        ));
+    }
+    spec.timeout_ms = match timeout_s {
+        0 => sim.config.op_timeout_ms,
+        secs => u32::from(secs) * 1000,
+    };
+    spec.die = sim.config.faults.kill_at_launch == Some(nth);
+    device.launch(stream, &spec)
+}
+
+/// `rtsBinaryLoadFromFile` on the current device: the options, then the
+/// JSON descriptor; returns the binary handle.
+pub fn binary_load(bin_path: &[u8], config: &LoadConfig) -> AclResult<u64> {
+    binary::check_options(config)?;
+    let device = with_sim(|sim| {
+        let device = sim.current()?;
+        sim.calls.binary_load += 1;
+        let nth = sim.calls.binary_load;
+        if sim.config.faults.binary_load == Some(nth) {
+            return Err(AclError::new(
+                ACL_ERROR_RT_INTERNAL_ERROR,
+                format!(
+                    "injected failure of rtsBinaryLoadFromFile call #{nth} ({})",
+                    env::FAIL_BINARY_LOAD
+                ),
+            ));
+        }
+        Ok(device.id)
+    })?;
+    // The file is read without the global lock.
+    let parsed = binary::read_descriptor(bin_path)?;
+    with_sim(|sim| {
+        // The device may have been reset meanwhile: the handle would
+        // belong to a device that is gone.
+        let current = sim.current()?;
+        if current.id != device {
+            return Err(AclError::new(
+                ACL_ERROR_RT_CONTEXT_NULL,
+                format!("device {device} was reset while its binary was being loaded"),
+            ));
+        }
+        let handle = sim.binaries.insert(device, parsed);
+        counters(device)
+            .binary_loads
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(handle)
+    })
+}
+
+/// `rtsBinaryUnload`.
+pub fn binary_unload(handle: u64) -> AclResult<()> {
+    with_sim(|sim| sim.binaries.unload(handle))
+}
+
+/// `rtsFuncGetByName`: the function handle of `op_type` in `binary`.
+pub fn func_get(binary: u64, op_type: &[u8]) -> AclResult<u64> {
+    with_sim(|sim| {
+        sim.calls.func_get += 1;
+        let nth = sim.calls.func_get;
+        if sim.config.faults.func_get == Some(nth) {
+            return Err(AclError::new(
+                ACL_ERROR_RT_INTERNAL_ERROR,
+                format!(
+                    "injected failure of rtsFuncGetByName call #{nth} ({})",
+                    env::FAIL_FUNC_GET
+                ),
+            ));
+        }
+        sim.binaries.function(binary, op_type)
+    })
+}
+
+/// `RT_LAUNCH_KERNEL_ATTR_TIMEOUT` and `RT_LAUNCH_KERNEL_ATTR_TIMEOUT_US`,
+/// which a launch may not carry together.
+const ATTR_TIMEOUT: u32 = 7;
+const ATTR_TIMEOUT_US: u32 = 8;
+
+/// What `rtsLaunchCpuKernel` was given, as `ffi` read it.
+pub struct CpuLaunch<'a> {
+    /// `funcHandle`.
+    pub func: u64,
+    /// `numBlocks`.
+    pub num_blocks: u32,
+    /// `stm` (0: the default stream).
+    pub stream: u64,
+    /// `*cfg`, when `cfg` is not NULL.
+    pub cfg: Option<KernelLaunchCfg>,
+    /// `cfg->attrs[..numAttrs]`, when both are given.
+    pub attrs: &'a [LaunchKernelAttr],
+    /// `*argsInfo`, when `argsInfo` is not NULL.
+    pub args: Option<CpuKernelArgs>,
+}
+
+/// `rtsLaunchCpuKernel`, checked in CANN's order (`api_c_kernel.cc`, then
+/// `ApiErrorDecorator::LaunchKernelV2`); `read_block(addr, len)` gives the
+/// caller's argument block once its address and size are checked. The
+/// device gets the block followed by the registered `functionName` and
+/// `kernelSo` (unless the block's own name offsets are set), the kernel
+/// type of the registration and the parameter offset.
+pub fn launch_cpu_kernel<'a>(
+    launch: &CpuLaunch<'_>,
+    read_block: impl FnOnce(u64, usize) -> &'a [u8],
+) -> AclResult<()> {
+    with_sim(|sim| {
+        let f = sim.binaries.resolve(launch.func)?;
+        let (device, stream) = sim.stream(launch.stream)?;
+        counters(f.device)
+            .launches_cpu_kernel
+            .fetch_add(1, Ordering::Relaxed);
+        if device.id != f.device {
+            return Err(AclError::new(
+                ACL_ERROR_RT_INVALID_HANDLE,
+                format!(
+                    "the function was loaded on device {} but the stream is on device {}",
+                    f.device, device.id
+                ),
+            ));
+        }
+        let args = launch
+            .args
+            .ok_or_else(|| AclError::param("argsInfo is NULL"))?;
+        let base = &args.base_args;
+        if base.args == 0 {
+            return Err(AclError::param("argsInfo->baseArgs.args is NULL"));
+        }
+        if base.args_size == 0 {
+            return Err(AclError::param("argsInfo->baseArgs.argsSize is 0"));
+        }
+        if launch.num_blocks == 0 {
+            return Err(AclError::param("numBlocks is 0"));
+        }
+        if let Some(cfg) = launch.cfg {
+            if cfg.attrs == 0 {
+                return Err(AclError::param(
+                    "cfg->attrs is NULL: CANN refuses a config without an attribute array even \
+                     with numAttrs 0 (pass cfg NULL, or one zeroed attribute and numAttrs 0)",
+                ));
+            }
+            let has = |id| launch.attrs.iter().any(|a| a.id == id);
+            if has(ATTR_TIMEOUT) && has(ATTR_TIMEOUT_US) {
+                return Err(AclError::param(
+                    "cfg->attrs carries both RT_LAUNCH_KERNEL_ATTR_TIMEOUT (7) and \
+                     RT_LAUNCH_KERNEL_ATTR_TIMEOUT_US (8)",
+                ));
+            }
+        }
+        if base.args_size > MAX_ARGS_SIZE {
+            return Err(AclError::param(format!(
+                "argsInfo->baseArgs.argsSize {} exceeds the simulator's {MAX_ARGS_SIZE}",
+                base.args_size
+            )));
+        }
+        if base.host_input_info_num != 0 || base.kernel_offset_info_num != 0 {
+            return Err(AclError::param(
+                "hostInputInfo/kernelOffsetInfo entries are not supported by the simulator",
+            ));
+        }
+        if base.is_no_need_h2d_copy != 0 {
+            return Err(AclError::new(
+                ACL_ERROR_RT_FEATURE_NOT_SUPPORT,
+                "isNoNeedH2DCopy (an argument block already in device memory) is not supported \
+                 by the simulator's rtsLaunchCpuKernel",
+            ));
+        }
+        if is_device_addr(base.args) {
+            return Err(AclError::param(format!(
+                "argsInfo->baseArgs.args {:#x} is a device address but isNoNeedH2DCopy is false",
+                base.args
+            )));
+        }
+        if args.cpu_param_head_offset >= u64::from(base.args_size) {
+            return Err(AclError::param(format!(
+                "argsInfo->cpuParamHeadOffset {} is outside the {}-byte argument block",
+                args.cpu_param_head_offset, base.args_size
+            )));
+        }
+        let bytes = read_block(base.args, base.args_size as usize);
+        let (block, so_name_offset, kernel_name_offset) =
+            if base.so_name_addr_offset != 0 || base.kernel_name_addr_offset != 0 {
+                for (offset, what) in [
+                    (base.so_name_addr_offset, "soNameAddrOffset"),
+                    (base.kernel_name_addr_offset, "kernelNameAddrOffset"),
+                ] {
+                    if offset >= base.args_size || !bytes[offset as usize..].contains(&0) {
+                        return Err(AclError::param(format!(
+                            "argsInfo->baseArgs.{what} {offset}: no NUL-terminated name there \
+                             inside the {}-byte argument block",
+                            base.args_size
+                        )));
+                    }
+                }
+                (
+                    bytes.to_vec(),
+                    base.so_name_addr_offset,
+                    base.kernel_name_addr_offset,
+                )
+            } else {
+                let k = &f.kernel;
+                let mut block =
+                    Vec::with_capacity(bytes.len() + k.function_name.len() + k.kernel_so.len() + 2);
+                block.extend_from_slice(bytes);
+                let kernel_name_offset = block.len() as u32;
+                block.extend_from_slice(k.function_name.as_bytes());
+                block.push(0);
+                let so_name_offset = block.len() as u32;
+                block.extend_from_slice(k.kernel_so.as_bytes());
+                block.push(0);
+                (block, so_name_offset, kernel_name_offset)
+            };
+        submit(
+            sim,
+            &device,
+            stream,
+            LaunchSpec {
+                kernel_type: f.kernel.kernel_type,
+                block_dim: launch.num_blocks,
+                args: LaunchArgs::Host(&block),
+                so_name_offset,
+                kernel_name_offset,
+                param_offset: args.cpu_param_head_offset as u32,
+                timeout_ms: 0,
+                die: false,
+            },
+            base.timeout,
         )
     })
 }
 
 /// `simpler_sim_get_stats`.
 pub fn stats(device: i32) -> AclResult<SimStats> {
-    let (id, live) = with_sim(|sim| {
+    let (id, live, handles) = with_sim(|sim| {
         let id = u32::try_from(device)
             .ok()
             .filter(|&d| d < sim.config.device_count)
@@ -618,7 +862,7 @@ pub fn stats(device: i32) -> AclResult<SimStats> {
             .device
             .as_ref()
             .map_or((0, 0), |d| d.usage());
-        Ok((id, live))
+        Ok((id, live, sim.binaries.live(id)))
     })?;
     let c = counters(id);
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -635,7 +879,10 @@ pub fn stats(device: i32) -> AclResult<SimStats> {
         dispatcher_saves: get(&c.dispatcher_saves),
         dlopens: get(&c.dlopens),
         device_restarts: get(&c.starts).saturating_sub(1),
-        ..SimStats::default()
+        binaries_live: handles.0,
+        functions_live: handles.1,
+        binary_loads: get(&c.binary_loads),
+        launches_cpu_kernel: get(&c.launches_cpu_kernel),
     })
 }
 

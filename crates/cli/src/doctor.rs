@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use simpler_host::artifacts::{self, files, Side};
 use simpler_host::cann::{self, ResolvedSymbol};
-use simpler_host::{Cann, CannSource, Machine};
+use simpler_host::{Cann, CannSource, LaunchPath, Machine};
 
 use crate::stack::{self, Verdict};
 
@@ -122,13 +122,33 @@ fn report_backend(name: &str, source: &CannSource) -> bool {
     }
     for sym in missing {
         println!(
-            "    optional {} absent (a simulator-only extra)",
-            sym.symbol
+            "    optional {} absent ({})",
+            sym.symbol,
+            if sym.symbol.starts_with("rts") {
+                "needed by the binary launch path"
+            } else {
+                "a simulator-only extra"
+            }
         );
     }
     if cann.is_simulator() {
         println!("    device machine {}", cann.device_machine());
     }
+    println!(
+        "    launch paths   {}",
+        LaunchPath::ALL
+            .iter()
+            .map(|p| format!(
+                "{p} ({})",
+                if cann.supports(*p) {
+                    "supported"
+                } else {
+                    "unsupported: the rts* calls are missing"
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     match cann.device_count() {
         Ok(n) => {
             println!("    devices        {n}");

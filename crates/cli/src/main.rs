@@ -1,5 +1,5 @@
 //! `simpler`: run a self-checking batch on an Ascend device or the CANN
-//! simulator, inspect device SOs, diagnose a setup, and list and clean what
+//! simulator, launch a kernel of any AICPU SO, inspect device SOs, diagnose a setup, and list and clean what
 //! simpler installed on a device.
 
 #![forbid(unsafe_code)]
@@ -7,6 +7,7 @@
 mod device;
 mod doctor;
 mod inspect;
+mod launch;
 mod run;
 mod stack;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Bootstrap the runtime SO, run a batch using every built-in op, verify
     /// the results on the host and print a report.
     Run(run::RunArgs),
+    /// Install any AICPU SO through the dispatcher and launch one of its
+    /// kernels once, with a payload from a file.
+    Launch(launch::LaunchArgs),
     /// Show what device SOs are built for, export and need.
     Inspect(inspect::InspectArgs),
     /// Show which CANN libraries, simulator and artifacts this machine has.
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Launch(args) => launch::launch(&args),
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Doctor => doctor::doctor(),
         Command::Device(args) => device::device(&args),

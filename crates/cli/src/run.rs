@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use simpler_host::abi::{fingerprint, OpCode, Task};
-use simpler_host::{CacheStatus, Cann, CannSource, DeviceRunner, Machine, Role, SoImage};
+use simpler_host::{
+    CacheStatus, Cann, CannSource, DeviceRunner, LaunchPath, Machine, Role, SoImage,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -75,6 +77,10 @@ pub struct RunArgs {
     /// AICPU threads per exec launch.
     #[arg(long, default_value_t = 4)]
     threads: u32,
+    /// How the runtime's init and exec are launched.
+    #[arg(long = "launch-path", value_name = "type2|binary", default_value_t = LaunchPath::Type2,
+          value_parser = parse_launch_path)]
+    launch_path: LaunchPath,
     /// Runtime SO (default: from the artifacts directory for the device
     /// machine).
     #[arg(long, value_name = "PATH")]
@@ -98,6 +104,11 @@ pub struct RunArgs {
     sleep_us: Option<u64>,
 }
 
+/// `type2` or `binary`.
+pub fn parse_launch_path(name: &str) -> Result<LaunchPath, String> {
+    name.parse().map_err(|e: simpler_host::Error| e.to_string())
+}
+
 fn parse_machine(name: &str) -> Result<Machine, String> {
     Machine::from_name(name)
         .ok_or_else(|| format!("unknown machine {name:?}; use aarch64 or x86_64"))
@@ -115,6 +126,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let mut builder = DeviceRunner::builder(&cann)
         .device(args.target.device)
         .threads(args.threads)
+        .launch_path(args.launch_path)
         .device_machine(machine)
         .dispatcher_image(dispatcher)
         .runtime_image(runtime);
@@ -165,6 +177,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         ms(info.bootstrap_time),
         info.bytes_uploaded
     );
+    println!("  launch path     {}", info.launch_path);
     println!("  init            {}", ms(info.init_time));
 
     let check = self_check(&mut runner, args.elements as usize, args.sleep_us)?;
@@ -204,7 +217,7 @@ fn image(path: Option<&PathBuf>, role: Role, machine: Machine) -> Result<SoImage
     image.with_context(|| format!("preparing the {role} SO"))
 }
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 

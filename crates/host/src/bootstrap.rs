@@ -1,7 +1,8 @@
 //! The bootstrap: one `KERNEL_TYPE_AICPU_KFC` launch that makes CANN's
 //! `libaicpu_extend_kernels.so` load our dispatcher, which installs the
-//! runtime SO as `<preinstall>/simpler_inner_<fp>.so`. Cached process-wide
-//! per (CANN instance, device, runtime SO).
+//! runtime SO (or any kernel SO of a [`Module`](crate::Module)) as
+//! `<preinstall>/simpler_inner_<fp>.so`. Cached process-wide per (CANN
+//! instance, device, SO content).
 
 use std::mem::size_of;
 use std::sync::LazyLock;
@@ -58,11 +59,13 @@ pub(crate) struct Request<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// Installs `req.runtime` on `device` unless this process already did.
-/// Either way the runtime image knows its fingerprint afterwards.
+/// Installs `req.runtime` on `device` unless this process already did,
+/// launching on `stream` (`None`: on a stream made for the bootstrap, only
+/// if one is needed). Either way the runtime image knows its fingerprint
+/// afterwards.
 pub(crate) fn install(
     device: &Device,
-    stream: &mut Stream,
+    stream: Option<&mut Stream>,
     req: &Request<'_>,
 ) -> Result<(Installed, CacheStatus), Error> {
     let key = cache_key(device, req.runtime);
@@ -105,7 +108,11 @@ fn cache_key(device: &Device, runtime: &SoImage) -> CacheKey {
 /// computes it between the launch and the sync: the dispatcher hashes the
 /// same bytes on the device meanwhile, so the two hashes overlap instead
 /// of adding up, and the host's is ready to check against the report.
-fn run(device: &Device, stream: &mut Stream, req: &Request<'_>) -> Result<Installed, Error> {
+fn run(
+    device: &Device,
+    stream: Option<&mut Stream>,
+    req: &Request<'_>,
+) -> Result<Installed, Error> {
     let on_device = launch(device, stream, req, || {
         req.runtime.fingerprint();
     });
@@ -158,13 +165,22 @@ enum Failed {
 /// them are freed when this returns, on every path.
 fn launch(
     device: &Device,
-    stream: &mut Stream,
+    stream: Option<&mut Stream>,
     req: &Request<'_>,
     meanwhile: impl FnOnce(),
 ) -> Result<Launched, Failed> {
     let in_bootstrap = |e: Error| match e {
         Error::Cann(c) => Failed::Bootstrap(BootstrapFailure::Cann(c)),
         other => Failed::Other(other),
+    };
+    let mut own;
+    let stream = match stream {
+        Some(stream) => stream,
+        None => {
+            own =
+                Stream::create(device).map_err(|e| Failed::Bootstrap(BootstrapFailure::Cann(e)))?;
+            &mut own
+        }
     };
     let runtime_bytes = req.runtime.bytes();
     let dispatcher = device.upload(req.dispatcher).map_err(in_bootstrap)?;
@@ -198,14 +214,14 @@ fn launch(
         kernel_name_offset: BOOTSTRAP_KERNEL_NAME_OFFSET,
     };
     stream
-        .launch(&desc, CONTEXT)
+        .launch_desc(&desc, CONTEXT)
         .map_err(|e| Failed::Bootstrap(BootstrapFailure::Cann(e)))?;
     meanwhile();
     // After a sync timeout (507046) the dispatcher may still be running;
     // the buffers are freed anyway, as the runner is not built and nothing
     // may be left behind. A bootstrap that outlives a generous timeout is a
     // hung device, which needs a reset whatever the host does.
-    let synced = stream.sync(req.timeout, CONTEXT);
+    let synced = stream.sync_for(req.timeout, CONTEXT);
 
     // The report explains a failed launch better than its CANN code, so it
     // is read back whatever the sync returned.

@@ -74,6 +74,9 @@ pub enum Role {
     Dispatcher,
     /// The runtime SO, preinstalled and launched by name.
     Runtime,
+    /// Any AICPU SO of the user's, preinstalled like the runtime SO; its
+    /// contract is the kernels a [`Module`](crate::Module) declares.
+    Kernels,
 }
 
 impl Role {
@@ -82,6 +85,7 @@ impl Role {
         match self {
             Self::Dispatcher => &DISPATCHER_SYMBOLS,
             Self::Runtime => &RUNTIME_SYMBOLS,
+            Self::Kernels => &[],
         }
     }
 
@@ -89,7 +93,7 @@ impl Role {
     pub fn max_len(self) -> u64 {
         match self {
             Self::Dispatcher => MAX_DISPATCHER_SO_LEN,
-            Self::Runtime => MAX_INNER_SO_LEN,
+            Self::Runtime | Self::Kernels => MAX_INNER_SO_LEN,
         }
     }
 }
@@ -99,6 +103,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Self::Dispatcher => "dispatcher",
             Self::Runtime => "runtime",
+            Self::Kernels => "kernel",
         })
     }
 }
@@ -609,6 +614,71 @@ pub enum PreflightProblem {
     /// The ELF structures are inconsistent.
     #[error("malformed ELF: {0}")]
     Malformed(String),
+    /// A kernel a module declares is not a function the SO defines and
+    /// exports (missing, hidden, data, or an import).
+    #[error("{}", kernel_not_a_function(kernel, found))]
+    KernelNotAFunction {
+        /// The kernel name.
+        kernel: String,
+        /// What the SO has under that name.
+        found: NotAFunction,
+    },
+    /// A kernel name CANN's AICPU scheduler would refuse.
+    #[error(
+        "kernel name {kernel:?} is not 1 to {max} bytes without NUL",
+        max = simpler_abi::launch::KERNEL_NAME_MAX
+    )]
+    InvalidKernelName {
+        /// The name as given.
+        kernel: String,
+    },
+}
+
+fn kernel_not_a_function(kernel: &str, found: &NotAFunction) -> String {
+    match found {
+        NotAFunction::Missing => format!(
+            "kernel {kernel} is not exported (no dynamic symbol of that name; a hidden \
+             function is not visible to the device)"
+        ),
+        NotAFunction::Kind(SymbolKind::Undefined) => {
+            format!("kernel {kernel} is undefined (an import); the SO must define it as a function")
+        }
+        NotAFunction::Kind(kind) => {
+            format!("kernel {kernel} is exported as {kind}; it must be a function")
+        }
+    }
+}
+
+/// Checks that each of `kernels` is a valid kernel name and a function the
+/// SO whose dynamic symbols are `symbols` defines; the first that is not is
+/// the error, naming `file` as a `role` SO.
+pub(crate) fn check_kernels<'a>(
+    symbols: &[DynSymbol],
+    kernels: impl IntoIterator<Item = &'a str>,
+    role: Role,
+    file: &str,
+) -> Result<(), PreflightError> {
+    for kernel in kernels {
+        let problem = if !simpler_abi::launch::is_valid_kernel_name(kernel.as_bytes()) {
+            PreflightProblem::InvalidKernelName {
+                kernel: kernel.to_owned(),
+            }
+        } else {
+            match defined_function(symbols, kernel) {
+                Ok(()) => continue,
+                Err(found) => PreflightProblem::KernelNotAFunction {
+                    kernel: kernel.to_owned(),
+                    found,
+                },
+            }
+        };
+        return Err(PreflightError {
+            file: file.to_owned(),
+            role,
+            problem,
+        });
+    }
+    Ok(())
 }
 
 fn not_a_function(role: &Role, symbol: &str, kind: &SymbolKind) -> String {

@@ -87,6 +87,14 @@ pub enum Error {
         /// `source()`).
         source: Arc<std::io::Error>,
     },
+    /// A file could not be written.
+    Write {
+        /// The file (or the directory it was to be created in).
+        path: PathBuf,
+        /// The OS error (shown in this error's message, so not also its
+        /// `source()`).
+        source: Arc<std::io::Error>,
+    },
     /// A default artifact was not found in any artifacts directory.
     ArtifactNotFound {
         /// The file name looked for.
@@ -99,6 +107,19 @@ pub enum Error {
     /// The runner that was bootstrapping this runtime panicked; nothing was
     /// cached, so building again retries.
     BootstrapAbandoned,
+    /// A kernel of a [`Module`](crate::Module) failed: its launch was
+    /// refused, it returned non-zero (507018 at the sync), or the sync
+    /// after it failed otherwise.
+    Kernel(Box<KernelError>),
+    /// The loaded CANN lacks the calls of a launch path a module asked for.
+    LaunchPathUnsupported {
+        /// The path asked for.
+        path: crate::LaunchPath,
+        /// The calls no loaded library exports.
+        missing: Vec<&'static str>,
+        /// The libraries loaded.
+        libraries: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -140,6 +161,9 @@ impl fmt::Display for Error {
             Self::Io { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())
             }
+            Self::Write { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
             Self::ArtifactNotFound { file, searched } => {
                 write!(f, "{file} not found; looked in: {}", list_paths(searched))?;
                 write_hints(f, Some(artifact_hint()))
@@ -148,6 +172,23 @@ impl fmt::Display for Error {
             Self::BootstrapAbandoned => f.write_str(
                 "the bootstrap this runner waited on was abandoned by a panicking thread",
             ),
+            Self::Kernel(e) => e.fmt(f),
+            Self::LaunchPathUnsupported {
+                path,
+                missing,
+                libraries,
+            } => {
+                write!(
+                    f,
+                    "the {path} launch path needs {}, which {} do not export",
+                    missing.join(", "),
+                    list_paths(libraries)
+                )?;
+                write_hints(
+                    f,
+                    Some("use the type2 launch path, or a CANN whose runtime has the rts calls"),
+                )
+            }
         }
     }
 }
@@ -670,6 +711,95 @@ impl fmt::Display for FailedStep {
     }
 }
 
+/// A kernel launched through a [`Stream`](crate::Stream), as errors name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchedKernel {
+    /// The kernel's symbol.
+    pub kernel: String,
+    /// Where its SO came from (path or label).
+    pub so: String,
+    /// The name the SO is installed under on the device.
+    pub preinstall_name: String,
+    /// Launches of it since the last sync.
+    pub launches: u64,
+}
+
+impl fmt::Display for LaunchedKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} ({})",
+            self.kernel, self.so, self.preinstall_name
+        )?;
+        if self.launches > 1 {
+            write!(f, ", {} launches", self.launches)?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`KernelError`] failed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelStep {
+    /// The launch call itself was refused.
+    Launch,
+    /// The sync after the launches failed.
+    Sync,
+}
+
+/// A kernel failed: its launch, or the sync after it.
+///
+/// A kernel that returns non-zero surfaces at the sync as CANN's
+/// `ACL_ERROR_RT_AICPU_EXCEPTION` (507018); which of the kernels launched
+/// since the last sync failed, CANN does not say, so every one is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    /// The device.
+    pub device: i32,
+    /// The launch or the sync.
+    pub step: KernelStep,
+    /// The kernels launched since the last sync (for a refused launch, the
+    /// one refused), in launch order.
+    pub kernels: Vec<LaunchedKernel>,
+    /// The CANN error (shown in this error's message, so not also its
+    /// `source()`).
+    pub source: CannError,
+}
+
+impl KernelError {
+    /// Whether a kernel returned non-zero (or crashed): CANN's 507018.
+    pub fn kernel_failed(&self) -> bool {
+        self.source.code == codes::ACL_ERROR_RT_AICPU_EXCEPTION
+    }
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = self
+            .kernels
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let device = self.device;
+        match (self.step, self.kernels.len()) {
+            (KernelStep::Launch, _) => write!(f, "launching kernel {list} on device {device}")?,
+            (KernelStep::Sync, 0) => write!(f, "the stream sync on device {device}")?,
+            (KernelStep::Sync, 1) if self.kernel_failed() => {
+                write!(f, "kernel {list} on device {device}")?
+            }
+            (KernelStep::Sync, _) if self.kernel_failed() => {
+                write!(f, "one of the kernels {list} on device {device}")?
+            }
+            (KernelStep::Sync, _) => write!(f, "the sync after kernel {list} on device {device}")?,
+        }
+        write!(f, " failed: {}", self.source.facts(false))?;
+        write_hints(f, self.source.hint())
+    }
+}
+
+impl std::error::Error for KernelError {}
+
 impl From<BootstrapError> for Error {
     fn from(e: BootstrapError) -> Self {
         Self::Bootstrap(Box::new(e))
@@ -679,6 +809,13 @@ impl From<BootstrapError> for Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Write {
             path: path.into(),
             source: Arc::new(source),
         }
@@ -695,6 +832,7 @@ impl Error {
                 _ => None,
             },
             Self::Maintenance(e) => e.cann(),
+            Self::Kernel(e) => Some(&e.source),
             _ => None,
         }
     }

@@ -93,8 +93,8 @@ impl SoImage {
 
     /// Checks `bytes` (e.g. from `include_bytes!`, or a `Vec` the image
     /// takes over without copying) as the `role` SO for a device running
-    /// `machine` code. Errors name it `<runtime SO bytes>` or
-    /// `<dispatcher SO bytes>`.
+    /// `machine` code. Errors name it `<runtime SO bytes>`,
+    /// `<dispatcher SO bytes>` or `<kernel SO bytes>`.
     pub fn from_bytes(
         bytes: impl Into<Cow<'static, [u8]>>,
         role: Role,
@@ -104,11 +104,17 @@ impl SoImage {
     }
 
     /// The `role` SO for `machine` from the artifacts directories (see
-    /// [`crate::artifacts`]): what a builder uses when given no SO.
+    /// [`crate::artifacts`]): what a builder uses when given no SO. There
+    /// is no default [`Role::Kernels`] SO: asking for one is an error.
     pub fn artifact(role: Role, machine: Machine) -> Result<Self, Error> {
         let file = match role {
             Role::Dispatcher => files::DISPATCHER,
             Role::Runtime => files::RUNTIME,
+            Role::Kernels => {
+                return Err(Error::InvalidArgument(
+                    "there is no default kernel SO: name one (a path, bytes or an SoImage)".into(),
+                ))
+            }
         };
         Self::from_path(artifacts::find(file, Side::Device(machine))?, role, machine)
     }
@@ -168,6 +174,17 @@ impl SoImage {
     /// device can call it by name (as [`SoInfo::function`](crate::SoInfo::function)).
     pub fn function(&self, name: &str) -> Result<(), NotAFunction> {
         elf::defined_function(&self.inner.elf.symbols, name)
+    }
+
+    /// Checks that each of `kernels` is a valid kernel name and a function
+    /// the SO defines and exports; the error names the kernel and the SO.
+    pub(crate) fn check_kernels<'a>(
+        &self,
+        kernels: impl IntoIterator<Item = &'a str>,
+        role: Role,
+    ) -> Result<(), Error> {
+        elf::check_kernels(&self.inner.elf.symbols, kernels, role, &self.inner.label)?;
+        Ok(())
     }
 
     /// FNV-1a 64 of the bytes, computed on the first call (or by the first

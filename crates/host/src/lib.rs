@@ -13,7 +13,11 @@
 //! - [`elf`]: reading device SOs and the preflight made before upload;
 //!   [`SoImage`]: an SO checked once, for building many runners.
 //! - [`artifacts`]: where `cargo xtask build` put the SOs and the simulator.
-//! - [`DeviceRunner`] / [`Batch`]: bootstrap, init, exec and typed batches.
+//! - [`Module`] / [`Kernel`] / [`Stream`]: any AICPU SO installed through
+//!   the dispatcher and its kernels launched by name, on either
+//!   [`LaunchPath`].
+//! - [`DeviceRunner`] / [`Batch`]: the runtime SO as a module (its init and
+//!   exec kernels), typed batches.
 //! - [`maintenance`]: list and clean what simpler installed on a device.
 //! - [`Error`]: the one error type.
 //!
@@ -30,18 +34,21 @@ pub mod elf;
 mod error;
 mod image;
 pub mod maintenance;
+mod module;
 mod runner;
 mod single_flight;
 
 pub use batch::{Batch, BatchOutcome};
-pub use cann::{Cann, CannSource, Device, DeviceBuffer, DeviceSlice};
+pub use cann::{BorrowedStream, Cann, CannSource, Device, DeviceBuffer, DeviceSlice, Stream};
 pub use elf::{
     DynSymbol, Machine, NotAFunction, PreflightError, PreflightProblem, Role, SoInfo, SymbolKind,
 };
 pub use error::{
-    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, LoadError, Result, TaskFailure,
+    BootstrapError, BootstrapFailure, CannError, Error, FailedStep, KernelError, KernelStep,
+    LaunchedKernel, LoadError, Result, TaskFailure,
 };
 pub use image::SoImage;
+pub use module::{Kernel, LaunchPath, Module, ModuleBuilder, ModuleInfo};
 pub use runner::{DeviceRunner, DeviceRunnerBuilder, LogLevel, RunnerInfo};
 pub use single_flight::CacheStatus;
 
@@ -58,4 +65,7 @@ const _: () = {
     send_sync::<DeviceRunner>();
     send_sync::<Error>();
     send_sync::<SoImage>();
+    send_sync::<Module>();
+    send_sync::<Kernel>();
+    send_sync::<Stream>();
 };

@@ -241,7 +241,7 @@ impl Maintenance {
         };
         let device = self.cann.open_device(self.device).map_err(in_command)?;
         let mut stream =
-            Stream::new(&device).map_err(|e| Error::from(fail(MaintenanceFailure::Cann(e))))?;
+            Stream::create(&device).map_err(|e| Error::from(fail(MaintenanceFailure::Cann(e))))?;
 
         let layout = Layout::new(capacity, fingerprints.len(), self.dispatcher.bytes().len());
         // One buffer for everything, freed when this returns.
@@ -289,11 +289,11 @@ impl Maintenance {
         };
         let context = command_context(command);
         stream
-            .launch(&desc, context)
+            .launch_desc(&desc, context)
             .map_err(|e| Error::from(fail(MaintenanceFailure::Cann(e))))?;
         // After a sync timeout the dispatcher may still be running; the
         // buffer is freed anyway, as in the bootstrap.
-        let synced = stream.sync(self.timeout, context);
+        let synced = stream.sync_for(self.timeout, context);
         // Read back even after a failed sync: the report and reply say
         // more than the code.
         let mut back = vec![0u8; layout.len - layout.report];

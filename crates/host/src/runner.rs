@@ -7,47 +7,23 @@ use std::time::{Duration, Instant};
 use simpler_abi::launch::{LAUNCH_KERNEL_NAME_OFFSET, LAUNCH_SO_NAME_OFFSET};
 use simpler_abi::names::{
     KERNEL_TYPE_AICPU, RUNTIME_EXEC_SYMBOL, RUNTIME_EXEC_SYMBOL_C, RUNTIME_INIT_SYMBOL,
-    RUNTIME_INIT_SYMBOL_C,
+    RUNTIME_INIT_SYMBOL_C, RUNTIME_SYMBOLS,
 };
 use simpler_abi::{
     ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs, PreinstallName, ABI_VERSION,
 };
+use simpler_cann_sys::{BinaryCalls, RawFunc};
 
-use crate::bootstrap::{self, Installed, Request};
+use crate::bootstrap::Installed;
 use crate::cann::{timeout_ms, Cann, Device, DeviceBuffer, LaunchDesc, PreparedLaunch, Stream};
 use crate::elf::{Machine, Role};
 use crate::error::{CannError, Error};
 use crate::image::SoImage;
+use crate::module::{LaunchPath, Module, ModuleBuilder, SoSource};
 use crate::single_flight::CacheStatus;
 
 /// Verbosity of the runtime SO's device log, sent in [`InitArgs`].
 pub use simpler_abi::LogLevel;
-
-/// Where a device SO comes from.
-#[derive(Clone, Debug)]
-enum SoSource {
-    /// The artifacts directories for the device's machine.
-    Artifacts,
-    Path(PathBuf),
-    Bytes(Cow<'static, [u8]>),
-    Image(SoImage),
-}
-
-impl SoSource {
-    /// The checked image of this source, read and checked now unless it is
-    /// one already.
-    fn into_image(self, role: Role, machine: Machine) -> Result<SoImage, Error> {
-        match self {
-            Self::Artifacts => SoImage::artifact(role, machine),
-            Self::Path(path) => SoImage::from_path(path, role, machine),
-            Self::Bytes(bytes) => SoImage::from_bytes(bytes, role, machine),
-            Self::Image(image) => {
-                image.check(role, machine)?;
-                Ok(image)
-            }
-        }
-    }
-}
 
 /// Configures and builds a [`DeviceRunner`]; see [`DeviceRunner::builder`].
 #[derive(Clone, Debug)]
@@ -62,6 +38,8 @@ pub struct DeviceRunnerBuilder {
     launch_timeout: Option<Duration>,
     log_level: LogLevel,
     device_machine: Option<Machine>,
+    launch_path: LaunchPath,
+    module: Option<Module>,
 }
 
 impl DeviceRunnerBuilder {
@@ -190,72 +168,128 @@ impl DeviceRunnerBuilder {
         self
     }
 
+    /// How the runtime's init and exec are launched (default
+    /// [`LaunchPath::Type2`]). Ignored with [`module`](Self::module), whose
+    /// path applies.
+    pub fn launch_path(mut self, path: LaunchPath) -> Self {
+        self.launch_path = path;
+        self
+    }
+
+    /// Runs on `module`, a runtime SO installed already (built with
+    /// [`Module::builder`] from an SO checked as [`Role::Runtime`] or
+    /// exporting the runtime contract, declaring `simpler_aicpu_init` and
+    /// `simpler_aicpu_exec`): several runners share one install and, on
+    /// the binary path, one registration. The module's device, SO and
+    /// launch path apply; the builder's device, SO sources and launch path
+    /// are ignored.
+    pub fn module(mut self, module: Module) -> Self {
+        self.module = Some(module);
+        self
+    }
+
     /// Checks both SOs, sets the device, creates the stream, bootstraps the
-    /// runtime SO (once per process, device and runtime) and launches
-    /// `simpler_aicpu_init`.
+    /// runtime SO (once per process, device and runtime), registers its
+    /// kernels on the binary path (once per process, device and runtime)
+    /// and launches `simpler_aicpu_init`.
     pub fn build(self) -> Result<DeviceRunner, Error> {
-        if self.device < 0 {
-            return Err(Error::InvalidArgument(format!(
-                "device id {} is negative",
-                self.device
-            )));
-        }
         if self.threads == 0 {
             return Err(Error::InvalidArgument(
                 "the thread count must be at least 1".into(),
             ));
         }
-        let machine = self.machine();
-        let dispatcher = self.dispatcher.into_image(Role::Dispatcher, machine)?;
-        let runtime = self.runtime.into_image(Role::Runtime, machine)?;
-
-        let device = self.cann.open_device(self.device)?;
-        let mut stream = Stream::new(&device)?;
-        let request = Request {
-            dispatcher: dispatcher.bytes(),
-            runtime: &runtime,
-            timeout: self.bootstrap_timeout,
+        let (module, device, stream, fresh) = match self.module.clone() {
+            Some(module) => {
+                let machine = module.info().device_machine;
+                module.so_image().check(Role::Runtime, machine)?;
+                if let Some(missing) = RUNTIME_SYMBOLS
+                    .iter()
+                    .find(|k| module.index_of(k).is_none())
+                {
+                    return Err(Error::InvalidArgument(format!(
+                        "module {} does not declare kernel {missing}, which a runner launches",
+                        module.info().so
+                    )));
+                }
+                let device = module.device().clone();
+                let stream = Stream::create(&device)?;
+                (module, device, stream, false)
+            }
+            None => {
+                let checked = ModuleBuilder::new(&self.cann, Role::Runtime)
+                    .device(self.device)
+                    .device_machine(self.machine())
+                    .kernels(RUNTIME_SYMBOLS)
+                    .launch_path(self.launch_path)
+                    .bootstrap_timeout(self.bootstrap_timeout)
+                    .with_sources(self.dispatcher.clone(), self.runtime.clone())
+                    .check()?;
+                let device = checked.cann.open_device(checked.device)?;
+                let mut stream = Stream::create(&device)?;
+                let module = checked.install(&device, Some(&mut stream))?;
+                (module, device, stream, true)
+            }
         };
-        let started = Instant::now();
-        let (installed, cache) = bootstrap::install(&device, &mut stream, &request)?;
-        let name = PreinstallName::new(installed.fingerprint);
-        let mut info = RunnerInfo {
-            device: self.device,
-            device_machine: machine,
+        let m = module.info();
+        let name = m.preinstall_name;
+        let info = RunnerInfo {
+            device: m.device,
+            device_machine: m.device_machine,
             threads: self.threads,
             preinstall_name: name,
-            fingerprint: installed.fingerprint,
-            dispatcher: dispatcher.label().to_owned(),
-            runtime: runtime.label().to_owned(),
-            dispatcher_len: dispatcher.bytes().len() as u64,
-            runtime_len: runtime.bytes().len() as u64,
-            cache,
-            bytes_uploaded: 0,
-            installed_path: String::new(),
-            bootstrap_time: Duration::ZERO,
+            fingerprint: m.fingerprint,
+            dispatcher: m.dispatcher.clone(),
+            runtime: m.so.clone(),
+            dispatcher_len: m.dispatcher_len,
+            runtime_len: m.so_len,
+            cache: if fresh { m.cache } else { CacheStatus::Hit },
+            bytes_uploaded: if fresh { m.bytes_uploaded } else { 0 },
+            installed_path: m.installed_path.clone(),
+            bootstrap_time: if fresh {
+                m.bootstrap_time
+            } else {
+                Duration::ZERO
+            },
             init_time: Duration::ZERO,
+            launch_path: m.launch_path,
         };
-        info.record_install(installed, cache, started.elapsed());
-        let mut runner = DeviceRunner {
-            info,
-            exec_launch: PreparedLaunch::new(
+        let exec_launch = match module
+            .index_of(RUNTIME_EXEC_SYMBOL)
+            .and_then(|i| module.function(i))
+        {
+            None => ExecLaunch::Type2(PreparedLaunch::new(
                 KERNEL_TYPE_AICPU,
                 RUNTIME_EXEC_SYMBOL_C,
                 self.threads,
                 ExecLaunchArgs::new(KernelArgs::default(), &name),
                 LAUNCH_SO_NAME_OFFSET,
                 LAUNCH_KERNEL_NAME_OFFSET,
-            ),
+            )),
+            Some((calls, func)) => ExecLaunch::Binary {
+                calls,
+                func,
+                args: KernelArgs::default(),
+            },
+        };
+        let init_func = module
+            .index_of(RUNTIME_INIT_SYMBOL)
+            .and_then(|i| module.function(i))
+            .map(|(_, func)| func);
+        let mut runner = DeviceRunner {
+            info,
+            exec_launch,
+            init_func,
             launch_timeout_ms: timeout_ms(self.launch_timeout),
             init_timeout: self.bootstrap_timeout,
             scratch: None,
             staging: Vec::new(),
             stream,
+            module,
             device,
         };
         let init = InitArgs {
             abi_version: ABI_VERSION,
-            device_id: self.device as u32,
+            device_id: runner.info.device as u32,
             log_level: self.log_level as u32,
             thread_count: self.threads,
         };
@@ -269,13 +303,12 @@ impl DeviceRunnerBuilder {
             // poisoned by the same fault) would hide what happened.
             Err(first @ Error::InitRejected { .. }) if runner.info.cache == CacheStatus::Hit => {
                 tracing::warn!(
-                    device = self.device,
+                    device = runner.info.device,
                     "init failed on the runtime SO installed earlier ({first}); installing it again"
                 );
-                bootstrap::forget(&runner.device, &runtime);
-                if let Err(reinstall) = runner.bootstrap(&request) {
+                if let Err(reinstall) = runner.bootstrap() {
                     tracing::warn!(
-                        device = self.device,
+                        device = runner.info.device,
                         "installing again failed too: {reinstall}"
                     );
                     return Err(first);
@@ -321,6 +354,8 @@ pub struct RunnerInfo {
     pub bootstrap_time: Duration,
     /// Time of the `simpler_aicpu_init` launch.
     pub init_time: Duration,
+    /// How init and exec are launched.
+    pub launch_path: LaunchPath,
 }
 
 impl RunnerInfo {
@@ -377,9 +412,11 @@ impl RunnerInfo {
 /// ```
 pub struct DeviceRunner {
     info: RunnerInfo,
-    /// The exec launch, its block's names and its descriptor filled in
-    /// once; each [`DeviceRunner::exec`] writes only the 16-byte payload.
-    exec_launch: PreparedLaunch<ExecLaunchArgs>,
+    /// The exec launch, prepared once; each [`DeviceRunner::exec`] writes
+    /// only the 16-byte payload.
+    exec_launch: ExecLaunch,
+    /// `simpler_aicpu_init`'s function on the binary path.
+    init_func: Option<RawFunc>,
     /// The launch timeout as the sync's argument, converted once.
     launch_timeout_ms: i32,
     init_timeout: Option<Duration>,
@@ -388,7 +425,22 @@ pub struct DeviceRunner {
     /// Host memory reused to stage every batch's upload.
     staging: Vec<u8>,
     stream: Stream,
+    /// Holds the install (and the binary path's registration); after the
+    /// stream, which is destroyed first.
+    module: Module,
     device: Device,
+}
+
+/// The exec launch of one launch path.
+enum ExecLaunch {
+    /// The names and descriptor in a block built once.
+    Type2(PreparedLaunch<ExecLaunchArgs>),
+    /// The function looked up once; the payload is the whole block.
+    Binary {
+        calls: BinaryCalls,
+        func: RawFunc,
+        args: KernelArgs,
+    },
 }
 
 impl std::fmt::Debug for DeviceRunner {
@@ -400,11 +452,11 @@ impl std::fmt::Debug for DeviceRunner {
 }
 
 impl DeviceRunner {
-    /// Installs the runtime SO through the process-wide cache and records
-    /// what happened in `info`.
-    fn bootstrap(&mut self, request: &Request<'_>) -> Result<(), Error> {
+    /// Installs the runtime SO again (forgetting the cached install) and
+    /// records what happened in `info`.
+    fn bootstrap(&mut self) -> Result<(), Error> {
         let started = Instant::now();
-        let (installed, cache) = bootstrap::install(&self.device, &mut self.stream, request)?;
+        let (installed, cache) = self.module.reinstall(&mut self.stream)?;
         self.info
             .record_install(installed, cache, started.elapsed());
         Ok(())
@@ -430,6 +482,8 @@ impl DeviceRunner {
             launch_timeout: Some(Duration::from_secs(60)),
             log_level: LogLevel::default(),
             device_machine: None,
+            launch_path: LaunchPath::default(),
+            module: None,
         }
     }
 
@@ -441,6 +495,12 @@ impl DeviceRunner {
     /// The device.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The runtime SO as a module: its install and, on the binary path,
+    /// its registration (share it with [`DeviceRunnerBuilder::module`]).
+    pub fn module(&self) -> &Module {
+        &self.module
     }
 
     /// Allocates `len` bytes of device memory (uninitialised).
@@ -467,11 +527,25 @@ impl DeviceRunner {
             threads = args.thread_count,
         )
         .entered();
-        let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
-        let desc = launch_desc(RUNTIME_INIT_SYMBOL_C, 1, bytemuck::bytes_of(&block));
-        self.stream.launch(&desc, RUNTIME_INIT_SYMBOL)?;
+        match (&self.exec_launch, self.init_func) {
+            (ExecLaunch::Binary { calls, .. }, Some(func)) => {
+                let calls = *calls;
+                self.stream.launch_binary(
+                    &calls,
+                    &func,
+                    1,
+                    bytemuck::bytes_of(&args),
+                    RUNTIME_INIT_SYMBOL,
+                )?;
+            }
+            _ => {
+                let block = InitLaunchArgs::new(args, &self.info.preinstall_name);
+                let desc = launch_desc(RUNTIME_INIT_SYMBOL_C, 1, bytemuck::bytes_of(&block));
+                self.stream.launch_desc(&desc, RUNTIME_INIT_SYMBOL)?;
+            }
+        }
         self.stream
-            .sync(self.init_timeout, RUNTIME_INIT_SYMBOL)
+            .sync_for(self.init_timeout, RUNTIME_INIT_SYMBOL)
             .map_err(|source| init_error(&args, self.info.device, source))
     }
 
@@ -487,12 +561,28 @@ impl DeviceRunner {
         let _span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| self.exec_span());
         // The runtime copies the block before the launch call returns, so
         // the next exec may rewrite it.
-        self.exec_launch.block_mut().payload = args;
-        self.stream.launch_and_sync(
-            &self.exec_launch,
-            self.launch_timeout_ms,
-            RUNTIME_EXEC_SYMBOL,
-        )?;
+        match &mut self.exec_launch {
+            ExecLaunch::Type2(launch) => {
+                launch.block_mut().payload = args;
+                self.stream
+                    .launch_and_sync(launch, self.launch_timeout_ms, RUNTIME_EXEC_SYMBOL)?;
+            }
+            ExecLaunch::Binary {
+                calls,
+                func,
+                args: block,
+            } => {
+                *block = args;
+                self.stream.launch_binary_and_sync(
+                    calls,
+                    func,
+                    self.info.threads,
+                    bytemuck::bytes_of(block),
+                    self.launch_timeout_ms,
+                    RUNTIME_EXEC_SYMBOL,
+                )?;
+            }
+        }
         Ok(())
     }
 }

@@ -62,7 +62,8 @@ pub trait Router: Send + Sync + 'static {
     fn prepare(&self, req: &Request) -> Result<Ready<Self::Entry>, Outcome>;
 
     /// Runs one block of a launch on the calling AICPU thread; `arg` is the
-    /// device address of its argument block.
+    /// device address of its parameter (the argument block plus the
+    /// request's `param_offset`).
     fn run(&self, entry: Self::Entry, arg: u64) -> u32;
 }
 
@@ -604,6 +605,8 @@ impl<R: Router> Engine<R> {
         };
         let timeout = Duration::from_millis(req.timeout_ms.into());
         let deadline = Instant::now() + timeout;
+        // The kernel's parameter: the block itself, or a header inside it.
+        let arg = req.args + u64::from(req.param_offset);
         let first_queued = u32::from(role == Role::Worker);
         let mut core = lock(&self.core);
         core.running.push(Running {
@@ -611,7 +614,7 @@ impl<R: Router> Engine<R> {
             stream: req.stream,
             entry: ready.entry,
             shape: ready.shape,
-            arg: req.args,
+            arg,
             label: ready.label,
             blocks,
             remaining: blocks,
@@ -639,7 +642,7 @@ impl<R: Router> Engine<R> {
             seq: req.seq,
             block: 0,
             entry: ready.entry,
-            arg: req.args,
+            arg,
         })
     }
 

@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::Path;
 
-use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_LAZY, RTLD_LOCAL, RTLD_NOW};
 
 use crate::sink;
 
@@ -18,7 +18,8 @@ type KernelFn = unsafe extern "C" fn(*mut c_void) -> u32;
 pub struct Kernel(KernelFn);
 
 impl Kernel {
-    /// Calls the kernel with the device address of its argument block.
+    /// Calls the kernel with the device address of its parameter (the
+    /// argument block, or a header inside it).
     pub fn call(self, args: u64) -> u32 {
         // SAFETY: the function was resolved from a loaded SO (which stays
         // loaded for the life of the process) under a name the AICPU
@@ -29,12 +30,30 @@ impl Kernel {
     }
 }
 
-/// Opens the SO at `path` with `RTLD_NOW | RTLD_LOCAL`, for the life of the
-/// process (SOs are never closed, as on the device).
-pub fn open(path: &Path) -> Result<&'static Library, libloading::Error> {
+/// How an SO's symbols are bound and whom they are visible to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// `RTLD_LAZY | RTLD_GLOBAL`, as CANN's AICPU scheduler opens kernel
+    /// SOs (`ae_so_manager.cc`): functions are bound at their first call,
+    /// and the SO's default-visibility symbols take part in the resolution
+    /// of every SO opened later — a second SO's call of a function both
+    /// define goes to the first one's.
+    Scheduler,
+    /// `RTLD_NOW | RTLD_LOCAL`: the latched dispatcher, which only this
+    /// process's KFC emulation calls into.
+    Private,
+}
+
+/// Opens the SO at `path` with `binding`, for the life of the process (SOs
+/// are never closed, as on the device).
+pub fn open(path: &Path, binding: Binding) -> Result<&'static Library, libloading::Error> {
+    let flags = match binding {
+        Binding::Scheduler => RTLD_LAZY | RTLD_GLOBAL,
+        Binding::Private => RTLD_NOW | RTLD_LOCAL,
+    };
     // SAFETY: opening an SO runs its initialisers; running the device SOs
     // it is given is what the AICPU OS (and so this process) is for.
-    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }?;
+    let library = unsafe { Library::open(Some(path), flags) }?;
     Ok(Box::leak(Box::new(library)))
 }
 

@@ -91,7 +91,7 @@ impl Kfc {
         outcome.dispatcher_saves += 1;
         outcome.dlopens += 1;
         // Opening the dispatcher runs its initialisers, as CANN does.
-        let opened = ffi::open(&path);
+        let opened = ffi::open(&path, ffi::Binding::Private);
         // The handle keeps the code mapped; the private file is not needed.
         let _ = std::fs::remove_file(&path);
         let fingerprint = fingerprint(bytes);

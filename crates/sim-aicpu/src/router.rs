@@ -77,9 +77,13 @@ impl Router for Device {
                 .scheduler
                 .prepare(&so, &kernel)
                 .map(|ready| ready.map(Call::Kernel)),
-            other => {
-                Err(Outcome::default().exception(format!("kernel type {other} is not served")))
-            }
+            // As CANN's AICPU processer finds no kernel library for it
+            // (`ae_kernel_lib_manager.cc`).
+            other => Err(Outcome::default().exception(format!(
+                "Input param kernelType is invalid: {other} (no kernel library on the AICPU \
+                 serves it; a registration whose opKernelLib is missing or unknown has \
+                 KERNEL_TYPE_RESERVED)"
+            ))),
         }
     }
 

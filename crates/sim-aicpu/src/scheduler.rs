@@ -1,14 +1,19 @@
-//! Type-2 launches, as CANN's AICPU scheduler serves them: the SO named in
-//! the argument block is opened from the preinstall directory once and
-//! cached by name, and the named kernel runs on `blockDim` AICPU threads.
+//! Type-2 launches, as CANN's AICPU scheduler serves them
+//! (`aicpu_sched/aicpu_processer/ae_kernel_lib_aicpu.cc`,
+//! `ae_so_manager.cc`): the SO and kernel names are checked, the SO named
+//! in the argument block is opened from the preinstall directory once with
+//! `RTLD_LAZY | RTLD_GLOBAL` and cached by name (never read again, even if
+//! the file changes), and the named kernel runs on `blockDim` AICPU
+//! threads.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use libloading::os::unix::Library;
+use simpler_abi::launch::{is_valid_kernel_name, is_valid_so_name, KERNEL_NAME_MAX, SO_NAME_MAX};
 
-use crate::ffi::{self, Kernel};
+use crate::ffi::{self, Binding, Kernel};
 use crate::launch::{Outcome, Ready, Shape};
 use crate::log;
 
@@ -44,10 +49,21 @@ impl Scheduler {
     }
 
     /// Resolves `kernel` in the preinstalled `so`, opening it on first use.
+    /// The names are checked first, as CANN's scheduler checks them
+    /// before it looks at any file.
     fn resolve(&self, so: &str, kernel: &str, outcome: &mut Outcome) -> Result<Kernel, String> {
-        if so.is_empty() || so.contains('/') || so == "." || so == ".." {
+        if !is_valid_so_name(so.as_bytes()) {
             return Err(format!(
-                "so name {so:?} is not a file name in the preinstall directory"
+                "so name {so:?} is invalid: the AICPU scheduler takes 1 to {SO_NAME_MAX} \
+                 characters of [A-Za-z0-9-_.]"
+            ));
+        }
+        if !is_valid_kernel_name(kernel.as_bytes()) {
+            return Err(format!(
+                "kernel name {:?} ({} bytes) is invalid: the AICPU scheduler takes 1 to \
+                 {KERNEL_NAME_MAX} bytes",
+                kernel.chars().take(KERNEL_NAME_MAX + 8).collect::<String>(),
+                kernel.len()
             ));
         }
         let mut cache = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
@@ -59,8 +75,8 @@ impl Scheduler {
                 // Loading a kernel SO runs its initialisers; that is
                 // precisely what the AICPU scheduler does with preinstalled
                 // SOs.
-                let library =
-                    ffi::open(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+                let library = ffi::open(&path, Binding::Scheduler)
+                    .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
                 log::note(log::INFO, &format!("loaded {}", path.display()));
                 cache.insert(so.to_owned(), library);
                 library

@@ -82,6 +82,12 @@ pub struct Request {
     pub kernel_name_offset: u32,
     /// Op timeout in milliseconds.
     pub timeout_ms: u32,
+    /// Offset of the kernel's parameter in the argument block: the kernel
+    /// is called with `args + param_offset` (`cpuParamHeadOffset` of
+    /// `rtsLaunchCpuKernel`; 0 for `rtAicpuKernelLaunchExWithArgs`).
+    pub param_offset: u32,
+    /// Zero; keeps the record free of padding.
+    pub reserved: u32,
 }
 
 /// Capacity of [`Reply::msg`].

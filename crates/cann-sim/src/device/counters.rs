@@ -22,4 +22,8 @@ pub struct Counters {
     pub starts: AtomicU64,
     /// Highest live user bytes seen.
     pub peak_bytes: AtomicU64,
+    /// Successful `rtsBinaryLoadFromFile` calls.
+    pub binary_loads: AtomicU64,
+    /// `rtsLaunchCpuKernel` calls naming a live function of this device.
+    pub launches_cpu_kernel: AtomicU64,
 }

@@ -16,7 +16,8 @@ const PROBE_AFTER: Duration = Duration::from_secs(1);
 /// What a launch asks of the device.
 #[derive(Clone, Copy, Debug)]
 pub struct LaunchSpec<'a> {
-    /// Kernel type (2 or 5).
+    /// Kernel type (2 or 5 for `rtAicpuKernelLaunchExWithArgs`; what the
+    /// registration says for `rtsLaunchCpuKernel`).
     pub kernel_type: u32,
     /// AICPU threads.
     pub block_dim: u32,
@@ -27,6 +28,8 @@ pub struct LaunchSpec<'a> {
     pub so_name_offset: u32,
     /// Offset of the kernel name in the block.
     pub kernel_name_offset: u32,
+    /// Offset of the kernel's parameter in the block.
+    pub param_offset: u32,
     /// Op timeout.
     pub timeout_ms: u32,
     /// Kill the device process on receipt (fault injection).
@@ -161,6 +164,8 @@ impl Device {
             so_name_offset: spec.so_name_offset,
             kernel_name_offset: spec.kernel_name_offset,
             timeout_ms: spec.timeout_ms,
+            param_offset: spec.param_offset,
+            reserved: 0,
         };
         st.inflight.insert(
             seq,

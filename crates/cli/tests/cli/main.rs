@@ -1,8 +1,10 @@
 //! The `simpler` binary end to end: run on the simulator (also as a
 //! CANN-compatible library), inspect, doctor, and failures with their exit
-//! status; [`device`]: `simpler device ls | rm | gc`.
+//! status; [`device`]: `simpler device ls | rm | gc`; [`launch`]:
+//! `simpler launch`, and the launch paths of `run` and `doctor`.
 
 mod device;
+mod launch;
 
 use std::process::{Command, Output};
 

@@ -502,7 +502,7 @@ fn patched_headers_get_their_specific_problem() {
             Patch::OtherRole => {
                 role = match own_role {
                     Role::Dispatcher => Role::Runtime,
-                    Role::Runtime => Role::Dispatcher,
+                    Role::Runtime | Role::Kernels => Role::Dispatcher,
                 };
                 Some(PreflightProblem::MissingExports {
                     role,

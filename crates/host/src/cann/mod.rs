@@ -9,6 +9,7 @@ mod memory;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -22,8 +23,14 @@ pub use simpler_cann_sys::ResolvedSymbol;
 
 use crate::artifacts::{self, files, Side};
 use crate::elf::Machine;
-use crate::error::{artifact_hint, CannError, Error, LoadError};
-use simpler_cann_sys::{AclError, Api, LoadFailure, RawStream, StreamCalls};
+use crate::error::{artifact_hint, CannError, Error, KernelError, KernelStep, LoadError};
+use crate::module::{Kernel, LaunchPath};
+use simpler_abi::launch::KernelBlock;
+use simpler_abi::names::KERNEL_TYPE_AICPU;
+pub use simpler_cann_sys::BorrowedStream;
+use simpler_cann_sys::{
+    AclError, Api, BinaryCalls, LoadFailure, RawBinary, RawFunc, RawStream, StreamCalls,
+};
 pub(crate) use simpler_cann_sys::{LaunchDesc, PreparedLaunch};
 
 /// The exported names of the CANN calls, as [`CannError::call`] names them.
@@ -42,7 +49,18 @@ mod call {
     pub(super) const FREE: &str = text(symbols::FREE);
     pub(super) const MEMCPY: &str = text(symbols::MEMCPY);
     pub(super) const LAUNCH: &str = text(symbols::LAUNCH);
+    pub(super) const LAUNCH_CPU_KERNEL: &str = text(symbols::LAUNCH_CPU_KERNEL);
     pub(super) const SIM_GET_STATS: &str = text(symbols::SIM_GET_STATS);
+    pub(super) const BINARY_LOAD_FROM_FILE: &str = text(symbols::BINARY_LOAD_FROM_FILE);
+    pub(super) const BINARY_UNLOAD: &str = text(symbols::BINARY_UNLOAD);
+    pub(super) const FUNC_GET_BY_NAME: &str = text(symbols::FUNC_GET_BY_NAME);
+    /// The calls the binary launch path needs.
+    pub(super) const BINARY_PATH: [&str; 4] = [
+        BINARY_LOAD_FROM_FILE,
+        FUNC_GET_BY_NAME,
+        LAUNCH_CPU_KERNEL,
+        BINARY_UNLOAD,
+    ];
 }
 
 /// Environment variables naming a CANN toolkit, in the order tried.
@@ -303,6 +321,46 @@ impl Cann {
         Ok(handle)
     }
 
+    /// Whether the loaded libraries export the calls of `path`. Every CANN
+    /// has [`LaunchPath::Type2`]; [`LaunchPath::Binary`] needs the four
+    /// `rts*` calls of the binary-handle API.
+    pub fn supports(&self, path: LaunchPath) -> bool {
+        match path {
+            LaunchPath::Type2 => true,
+            LaunchPath::Binary => self.inner.api.binary.is_some(),
+        }
+    }
+
+    /// The launch paths the loaded libraries support, in
+    /// [`LaunchPath::ALL`] order.
+    pub fn launch_paths(&self) -> Vec<LaunchPath> {
+        LaunchPath::ALL
+            .into_iter()
+            .filter(|p| self.supports(*p))
+            .collect()
+    }
+
+    /// The calls of `path` no loaded library exports.
+    pub(crate) fn missing_calls(&self, path: LaunchPath) -> Vec<&'static str> {
+        match path {
+            LaunchPath::Type2 => Vec::new(),
+            LaunchPath::Binary => call::BINARY_PATH
+                .into_iter()
+                .filter(|name| {
+                    !self
+                        .symbols()
+                        .iter()
+                        .any(|s| s.symbol == *name && s.library.is_some())
+                })
+                .collect(),
+        }
+    }
+
+    /// The binary launch path's calls, when the libraries export them.
+    pub(crate) fn binary_calls(&self) -> Option<BinaryCalls> {
+        self.inner.api.binary
+    }
+
     /// Distinguishes this instance from other loaded library sets.
     pub(crate) fn instance_id(&self) -> u64 {
         self.inner.id
@@ -477,32 +535,168 @@ impl Device {
     pub fn sim_stats(&self) -> Result<Option<SimStats>, Error> {
         self.cann().sim_stats(self.id())
     }
+
+    /// Whether `other` is a handle on the same device of the same CANN.
+    pub(crate) fn same_as(&self, other: &Device) -> bool {
+        self.lease.id == other.lease.id && self.lease.cann.inner.id == other.lease.cann.inner.id
+    }
+
+    /// `rtsBinaryLoadFromFile` of the JSON descriptor at `path` (the SOs it
+    /// names are on the device already), on this device.
+    pub(crate) fn load_json(
+        &self,
+        calls: &BinaryCalls,
+        path: &CStr,
+        context: &'static str,
+    ) -> Result<RawBinary, CannError> {
+        self.make_current()?;
+        calls
+            .load_json(path)
+            .map_err(|code| self.error(call::BINARY_LOAD_FROM_FILE, Some(context), code))
+    }
+
+    /// `rtsFuncGetByName(binary, op_type)`.
+    pub(crate) fn function(
+        &self,
+        calls: &BinaryCalls,
+        binary: &RawBinary,
+        op_type: &CStr,
+        context: &'static str,
+    ) -> Result<RawFunc, CannError> {
+        self.bind()?;
+        calls
+            .function(binary, op_type)
+            .map_err(|code| self.error(call::FUNC_GET_BY_NAME, Some(context), code))
+    }
+
+    /// `rtsBinaryUnload`.
+    pub(crate) fn unload(
+        &self,
+        calls: &BinaryCalls,
+        binary: RawBinary,
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.make_current()?;
+        calls
+            .unload(binary)
+            .map_err(|code| self.error(call::BINARY_UNLOAD, Some(context), code))
+    }
 }
 
-/// An `aclrtStream` on one device, destroyed on drop.
-pub(crate) struct Stream {
-    /// `None` only inside `drop`, which destroys the handle.
-    raw: Option<RawStream>,
+/// An `aclrtStream` on one device: the queue kernels are launched on.
+///
+/// [`Stream::new`] creates one, destroyed on drop. [`Stream::borrowed`]
+/// wraps an application's own `aclrtStream`, which simpler launches on and
+/// synchronises but never destroys. Launches are asynchronous;
+/// [`Stream::sync`] waits for them and names the kernels launched since
+/// the previous sync if one failed.
+pub struct Stream {
+    /// `None` only inside `drop`, which destroys an owned handle.
+    raw: Option<Handle>,
     calls: StreamCalls,
     device: Device,
+    /// Where a kernel's argument block is assembled, reused by every launch
+    /// so that one allocates nothing once it has grown.
+    scratch: Vec<u8>,
+    /// Kernels launched since the last sync, with their launch counts.
+    pending: Vec<(Kernel, u64)>,
 }
 
+enum Handle {
+    Owned(RawStream),
+    Borrowed(BorrowedStream),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("device", &self.device.id())
+            .field("borrowed", &self.is_borrowed())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// What the stream's own calls name as their context.
+const STREAM_CONTEXT: &str = "stream";
+
 impl Stream {
-    pub(crate) fn new(device: &Device) -> Result<Stream, CannError> {
+    /// Creates a stream on `device` (`aclrtCreateStream`), destroyed when
+    /// dropped.
+    pub fn new(device: &Device) -> Result<Stream, Error> {
+        Ok(Self::create(device)?)
+    }
+
+    /// Wraps an application's own stream on `device`. simpler launches on
+    /// it and synchronises it, and never destroys it; the application
+    /// keeps owning it (and must keep it alive while this value lives, as
+    /// [`BorrowedStream::new`] requires).
+    ///
+    /// `device` comes from [`Cann::open_device`], which counts its own
+    /// `aclrtSetDevice` calls and undoes only those, so a device the
+    /// application set itself stays set when simpler's handles are gone.
+    pub fn borrowed(device: &Device, stream: BorrowedStream) -> Stream {
+        Stream {
+            raw: Some(Handle::Borrowed(stream)),
+            calls: device.cann().api().stream_calls(),
+            device: device.clone(),
+            scratch: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Waits for everything queued on the stream, at most `timeout`
+    /// (`None`: no limit). A failure names the kernels launched since the
+    /// last sync ([`Error::Kernel`]); a kernel that returned non-zero shows
+    /// as CANN's 507018.
+    pub fn sync(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        let result = self.sync_for(timeout, STREAM_CONTEXT);
+        let pending = std::mem::take(&mut self.pending);
+        match result {
+            Ok(()) => {
+                // Keep the capacity for the next round of launches.
+                self.pending = pending;
+                self.pending.clear();
+                Ok(())
+            }
+            Err(source) if pending.is_empty() => Err(Error::Cann(source)),
+            Err(source) => Err(Error::Kernel(Box::new(KernelError {
+                device: self.device.id(),
+                step: KernelStep::Sync,
+                kernels: pending.iter().map(|(k, n)| k.describe(*n)).collect(),
+                source,
+            }))),
+        }
+    }
+
+    /// The device the stream is on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether the stream is the application's ([`Stream::borrowed`]).
+    pub fn is_borrowed(&self) -> bool {
+        matches!(self.raw, Some(Handle::Borrowed(_)))
+    }
+
+    /// [`Stream::new`] with the CANN error as it is.
+    pub(crate) fn create(device: &Device) -> Result<Stream, CannError> {
         device.make_current()?;
         let api = device.cann().api();
         let raw = api
             .create_stream()
             .map_err(|code| device.error(call::CREATE_STREAM, None, code))?;
         Ok(Stream {
-            raw: Some(raw),
+            raw: Some(Handle::Owned(raw)),
             calls: api.stream_calls(),
             device: device.clone(),
+            scratch: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
     /// Queues a launch on this stream.
-    pub(crate) fn launch(
+    pub(crate) fn launch_desc(
         &mut self,
         desc: &LaunchDesc<'_>,
         context: &'static str,
@@ -512,13 +706,102 @@ impl Stream {
     }
 
     /// Waits for everything queued, at most `timeout` (`None`: no limit).
-    pub(crate) fn sync(
+    pub(crate) fn sync_for(
         &mut self,
         timeout: Option<Duration>,
         context: &'static str,
     ) -> Result<(), CannError> {
         self.device.bind()?;
         self.sync_bound(timeout_ms(timeout), context)
+    }
+
+    /// A type-2 launch of `kernel` in the SO `so` with `payload` at offset
+    /// 0 of its block (the [`KernelBlock`] layout), assembled in the
+    /// stream's scratch buffer.
+    pub(crate) fn launch_type2(
+        &mut self,
+        kernel: &CStr,
+        so: &CStr,
+        block_dim: u32,
+        payload: &[u8],
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        let kernel_name = kernel.to_bytes_with_nul();
+        let so_name = so.to_bytes_with_nul();
+        let layout = KernelBlock::new(payload.len(), kernel_name.len() - 1, so_name.len() - 1);
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        block.extend_from_slice(payload);
+        block.resize(layout.payload_len, 0);
+        block.extend_from_slice(kernel_name);
+        block.extend_from_slice(so_name);
+        debug_assert_eq!(block.len(), layout.len);
+        let desc = LaunchDesc {
+            kernel_type: KERNEL_TYPE_AICPU,
+            op_name: kernel,
+            block_dim,
+            block: &block,
+            so_name_offset: layout.so_name_offset,
+            kernel_name_offset: layout.kernel_name_offset,
+        };
+        let result = self.launch_bound(&desc, context);
+        self.scratch = block;
+        result
+    }
+
+    /// A binary-path launch of `func` with `payload` at offset 0 of its
+    /// block (padded as a type-2 payload is), assembled in the scratch
+    /// buffer unless it needs no padding.
+    pub(crate) fn launch_binary(
+        &mut self,
+        calls: &BinaryCalls,
+        func: &RawFunc,
+        block_dim: u32,
+        payload: &[u8],
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        let padded = KernelBlock::new(payload.len(), 0, 0).payload_len;
+        let result = if padded == payload.len() {
+            calls.launch(func, block_dim, self.raw(), payload, 0)
+        } else {
+            let mut block = std::mem::take(&mut self.scratch);
+            block.clear();
+            block.extend_from_slice(payload);
+            block.resize(padded, 0);
+            let result = calls.launch(func, block_dim, self.raw(), &block, 0);
+            self.scratch = block;
+            result
+        };
+        result.map_err(|code| self.failed(call::LAUNCH_CPU_KERNEL, context, code))
+    }
+
+    /// A binary-path launch and the wait for it: the runner's exec hot
+    /// path on that path, which checks the thread's binding once.
+    #[inline]
+    pub(crate) fn launch_binary_and_sync(
+        &mut self,
+        calls: &BinaryCalls,
+        func: &RawFunc,
+        block_dim: u32,
+        block: &[u8],
+        timeout_ms: i32,
+        context: &'static str,
+    ) -> Result<(), CannError> {
+        self.device.bind()?;
+        if let Err(code) = calls.launch(func, block_dim, self.raw(), block, 0) {
+            return Err(self.failed(call::LAUNCH_CPU_KERNEL, context, code));
+        }
+        self.sync_bound(timeout_ms, context)
+    }
+
+    /// Records a launch of `kernel`, for the error of the next sync.
+    pub(crate) fn note_launch(&mut self, kernel: &Kernel) {
+        match self.pending.last_mut() {
+            Some((last, n)) if last.same_as(kernel) => *n += 1,
+            _ => self.pending.push((kernel.clone(), 1)),
+        }
     }
 
     /// A prepared launch and the wait for it (at most `timeout_ms`, see
@@ -543,9 +826,14 @@ impl Stream {
 
     #[inline]
     fn raw(&self) -> &RawStream {
-        self.raw
+        match self
+            .raw
             .as_ref()
             .expect("a stream's handle is taken only by its drop")
+        {
+            Handle::Owned(raw) => raw,
+            Handle::Borrowed(borrowed) => borrowed.raw(),
+        }
     }
 
     /// The error of a failed call on this stream, kept out of line so that
@@ -571,7 +859,10 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        let Some(raw) = self.raw.take() else { return };
+        // A borrowed stream is the application's: left as it is.
+        let Some(Handle::Owned(raw)) = self.raw.take() else {
+            return;
+        };
         let result = self.device.bind().and_then(|()| {
             self.device
                 .cann()

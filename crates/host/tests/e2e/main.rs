@@ -7,6 +7,8 @@
 //!   report, init's ABI check;
 //! - [`faults`]: op and launch timeouts, a crashed device;
 //! - [`hot_path`]: `exec` allocates no host memory;
+//! - [`module`]: modules of C kernel SOs on both launch paths, borrowed
+//!   streams, registrations and what is left behind;
 //! - [`ops`]: every built-in op against the host, per-task errors, memory
 //!   accounting;
 //! - [`preflight`]: every preflight failure, before anything reaches the
@@ -15,5 +17,6 @@
 mod bootstrap;
 mod faults;
 mod hot_path;
+mod module;
 mod ops;
 mod preflight;

@@ -307,6 +307,7 @@ fn oversized_files_are_refused_by_their_size_before_any_read() {
         let file = match role {
             Role::Runtime => files::RUNTIME,
             Role::Dispatcher => files::DISPATCHER,
+            Role::Kernels => unreachable!("no kernel SO artifact"),
         };
         let dir = std::env::var_os(DEVICE_ARTIFACTS_DIR_ENV).unwrap();
         (Path::new(&dir).join(file), role.max_len() + 1)

@@ -1,0 +1,165 @@
+//! `simpler launch SO KERNEL` on both launch paths, with payload files;
+//! a failing kernel and a refused one, with their exit status; `simpler
+//! run --launch-path` and what `simpler doctor` says of the paths.
+
+use std::path::{Path, PathBuf};
+
+use simpler_host::abi::PreinstallName;
+use simpler_host::Machine;
+use simpler_testkit::{compile_c, host_artifacts, SimRoot};
+
+use super::{simpler, text};
+
+/// `k_check` succeeds iff its payload starts with the magic word; `k_fail`
+/// always fails; `k_data` is data.
+const KERNELS: &str = r#"
+    #include <stdint.h>
+    uint32_t k_check(void *p) { return *(uint64_t *)p == 0x1122334455667788ull ? 0 : 3; }
+    uint32_t k_fail(void *p) { (void)p; return 9; }
+    uint32_t k_data[2] = {1, 2};
+"#;
+
+fn kernel_so(dir: &Path) -> PathBuf {
+    compile_c(dir, "libk.so", KERNELS, &["-shared", "-fPIC"])
+}
+
+/// `simpler launch` with the host's dispatcher and machine (the kernel SO
+/// is built for the host, which the simulator's device process runs).
+fn launch(
+    root: &SimRoot,
+    so: &Path,
+    kernel: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let machine = Machine::host().to_string();
+    let dispatcher = host_artifacts().dispatcher();
+    let mut args = vec![
+        "launch",
+        so.to_str().unwrap(),
+        kernel,
+        "--device-machine",
+        &machine,
+        "--dispatcher",
+        dispatcher.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = simpler(root, &args);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn launch_runs_a_kernel_on_both_paths() {
+    let root = SimRoot::new();
+    let dir = tempfile::tempdir().unwrap();
+    let so = kernel_so(dir.path());
+    let name = PreinstallName::of(&std::fs::read(&so).unwrap());
+    let good = dir.path().join("good.bin");
+    std::fs::write(&good, 0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
+    let bad = dir.path().join("bad.bin");
+    std::fs::write(&bad, 1u64.to_le_bytes()).unwrap();
+    for path in ["type2", "binary"] {
+        let (code, stdout, stderr) = launch(
+            &root,
+            &so,
+            "k_check",
+            &[
+                "--payload-file",
+                good.to_str().unwrap(),
+                "--threads",
+                "3",
+                "--launch-path",
+                path,
+            ],
+        );
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        for part in [
+            "k_check of ",
+            "3 AICPU threads",
+            &format!("preinstall name {name}"),
+            "fingerprint     ",
+            &format!("launch path     {path}"),
+            "bootstrap       ",
+            "8 bytes of payload",
+        ] {
+            assert!(stdout.contains(part), "{part:?} missing from:\n{stdout}");
+        }
+        assert!(stdout.trim_end().ends_with("OK"), "{stdout}");
+        // The wrong payload: the kernel returns 3, the launch fails.
+        let (code, stdout, stderr) = launch(
+            &root,
+            &so,
+            "k_check",
+            &[
+                "--payload-file",
+                bad.to_str().unwrap(),
+                "--launch-path",
+                path,
+            ],
+        );
+        assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("kernel k_check of") && stderr.contains("507018"),
+            "{stderr}"
+        );
+    }
+    let (code, _, stderr) = launch(&root, &so, "k_fail", &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("k_fail") && stderr.contains(&name.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn launch_refuses_what_is_not_a_kernel_before_upload() {
+    let root = SimRoot::new();
+    let dir = tempfile::tempdir().unwrap();
+    let so = kernel_so(dir.path());
+    for (kernel, says) in [
+        ("k_data", "is exported as a data object"),
+        ("k_missing", "is not exported"),
+    ] {
+        let (code, stdout, stderr) = launch(&root, &so, kernel, &[]);
+        assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(kernel)
+                && stderr.contains(says)
+                && stderr.contains(so.to_str().unwrap()),
+            "{stderr}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    let installed = std::fs::read_dir(root.preinstall(0))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(installed, 0, "nothing was uploaded");
+    // A payload file that is not there; a launch path that is not one.
+    let (code, _, stderr) = launch(&root, &so, "k_check", &["--payload-file", "/nonexistent/p"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("/nonexistent/p"), "{stderr}");
+    let (code, _, stderr) = launch(&root, &so, "k_check", &["--launch-path", "type3"]);
+    assert_eq!(code, Some(2), "a usage error");
+    assert!(stderr.contains("unknown launch path"), "{stderr}");
+}
+
+#[test]
+fn run_takes_either_launch_path_and_doctor_names_them() {
+    let root = SimRoot::new();
+    for path in ["type2", "binary"] {
+        let out = simpler(&root, &["run", "--launch-path", path, "--elements", "64"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&format!("launch path     {path}")),
+            "{stdout}"
+        );
+        assert!(stdout.trim_end().ends_with("OK"));
+    }
+    let out = simpler(&root, &["doctor"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("launch paths   type2 (supported), binary (supported)"),
+        "{stdout}"
+    );
+}
