@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{create_exception, PyErr};
 use simpler_host::abi::OpCode;
-use simpler_host::{Error, TaskFailure};
+use simpler_host::{Error, KernelStep, TaskFailure};
 
 create_exception!(
     simpler,
@@ -18,6 +18,12 @@ create_exception!(
     CannError,
     SimplerError,
     "A CANN call failed: `.code` (the aclError), `.name` and `.hint` (None when unknown), `.call` (the C function)."
+);
+create_exception!(
+    simpler,
+    KernelError,
+    CannError,
+    "A module's kernel failed, at its launch or at the sync after it: the CannError attributes, `.step` (\"launch\" or \"sync\"), `.kernels` (the names launched since the last sync)."
 );
 create_exception!(
     simpler,
@@ -43,6 +49,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("SimplerError", py.get_type::<SimplerError>())?;
     m.add("CannError", py.get_type::<CannError>())?;
+    m.add("KernelError", py.get_type::<KernelError>())?;
     m.add("PreflightError", py.get_type::<PreflightError>())?;
     m.add("TaskError", py.get_type::<TaskError>())?;
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
@@ -90,20 +97,43 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             exc
         }
         Error::InvalidArgument(_) | Error::InvalidTask { .. } => ArgumentError::new_err(message),
+        Error::Kernel(k) => {
+            let exc = KernelError::new_err(message);
+            let value = exc.value(py);
+            set_cann(value, &k.source)?;
+            value.setattr(
+                "step",
+                match k.step {
+                    KernelStep::Launch => "launch",
+                    KernelStep::Sync => "sync",
+                },
+            )?;
+            let kernels: Vec<&str> = k.kernels.iter().map(|l| l.kernel.as_str()).collect();
+            value.setattr("kernels", kernels)?;
+            exc
+        }
         other => match other.cann() {
             Some(cann) => {
                 let exc = CannError::new_err(message);
-                let value = exc.value(py);
-                value.setattr("code", cann.code)?;
-                value.setattr("name", cann.name())?;
-                value.setattr("hint", cann.hint())?;
-                value.setattr("call", cann.call)?;
+                set_cann(exc.value(py), cann)?;
                 exc
             }
             None => SimplerError::new_err(message),
         },
     };
     Ok(exc)
+}
+
+/// The attributes every `CannError` carries.
+fn set_cann(
+    value: &Bound<'_, pyo3::exceptions::PyBaseException>,
+    cann: &simpler_host::CannError,
+) -> PyResult<()> {
+    value.setattr("code", cann.code)?;
+    value.setattr("name", cann.name())?;
+    value.setattr("hint", cann.hint())?;
+    value.setattr("call", cann.call)?;
+    Ok(())
 }
 
 fn failure_dicts<'py>(

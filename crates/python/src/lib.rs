@@ -13,6 +13,7 @@ mod buffer;
 mod bundle;
 mod cann;
 mod errors;
+mod module;
 mod runner;
 
 use pyo3::prelude::*;
@@ -40,6 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<runner::DeviceRunner>()?;
     m.add_class::<buffer::DeviceBuffer>()?;
     m.add_class::<batch::Batch>()?;
+    m.add_class::<module::Module>()?;
     m.add_function(wrap_pyfunction!(fnv1a64, m)?)?;
     m.add_function(wrap_pyfunction!(bundled_dir, m)?)?;
     m.add("HOST_TRIPLE", simpler_host::artifacts::host_triple())?;

@@ -2,6 +2,9 @@
 documentation."""
 
 import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import simpler
@@ -48,3 +51,17 @@ def test_every_public_name_is_documented():
                 if attr.startswith("_"):
                     continue
                 assert inspect.getdoc(member), f"{name}.{attr}"
+
+
+def test_an_explicit_artifacts_dir_wins_over_the_bundle(tmp_path):
+    env = dict(os.environ, SIMPLER_ARTIFACTS_DIR=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", "import simpler; simpler.Cann.simulator()"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "libsimpler_cann_sim.so not found" in out.stderr
+    assert str(tmp_path) in out.stderr

@@ -4,8 +4,9 @@
 dispatcher SO and the runtime SO to the device in one bootstrap launch that
 installs the runtime under a content-addressed name, then runs batches of
 its built-in operations by that name (:class:`DeviceRunner`,
-:class:`Batch`). The same code drives real CANN and the bundled CANN
-simulator.
+:class:`Batch`). Any other AICPU SO is installed the same way and its
+kernels launched by name (:class:`Module`). The same code drives real CANN
+and the bundled CANN simulator.
 
 Example::
 
@@ -19,6 +20,9 @@ Example::
         batch.add_f32(out, a, b)
         batch.run()
         assert (out.to_numpy(np.float32) == np.arange(1024) + 1).all()
+
+    m = simpler.Module(cann, "libmine.so", kernels=["k_touch"], device=0, launch_path="type2")
+    m.launch("k_touch", payload=b"/tmp/x\0", threads=4, timeout_ms=10_000)
 """
 
 from ._native import (
@@ -29,6 +33,8 @@ from ._native import (
     CannError,
     DeviceBuffer,
     DeviceRunner,
+    KernelError,
+    Module,
     PreflightError,
     SimplerError,
     TaskError,
@@ -44,6 +50,8 @@ __all__ = [
     "CannError",
     "DeviceBuffer",
     "DeviceRunner",
+    "KernelError",
+    "Module",
     "PreflightError",
     "SimplerError",
     "TaskError",

@@ -29,6 +29,14 @@ class CannError(SimplerError):
     call: str
     """The C function that failed."""
 
+class KernelError(CannError):
+    """A module's kernel failed, at its launch or at the sync after it."""
+
+    step: str
+    """``"launch"`` or ``"sync"``."""
+    kernels: List[str]
+    """The kernels launched since the last sync (CANN does not say which failed)."""
+
 class PreflightError(SimplerError):
     """An SO failed the checks made before upload."""
 
@@ -156,6 +164,53 @@ class DeviceRunner:
     def close(self) -> None:
         """Destroys the stream and frees the runner's own memory."""
     def __enter__(self) -> "DeviceRunner": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class Module:
+    """An AICPU SO installed on a device, its declared kernels launched by name."""
+
+    def __init__(
+        self,
+        cann: Cann,
+        so: _Path,
+        kernels: Sequence[str],
+        *,
+        device: int = 0,
+        launch_path: str = "type2",
+        dispatcher: Optional[_Path] = None,
+        bootstrap_timeout_ms: Optional[int] = 60000,
+        device_machine: Optional[str] = None,
+    ) -> None: ...
+    def launch(
+        self,
+        kernel: str,
+        payload: Optional[_Bytes] = None,
+        *,
+        threads: int = 1,
+        timeout_ms: Optional[int] = 60000,
+    ) -> None:
+        """Runs ``kernel`` on ``threads`` AICPU threads with ``payload`` and waits."""
+    def alloc(self, nbytes: int) -> DeviceBuffer:
+        """Device memory on the module's device, for the kernels' data."""
+    def upload(self, data: _Bytes) -> DeviceBuffer:
+        """A buffer on the module's device holding a copy of ``data``."""
+    @property
+    def kernels(self) -> List[str]:
+        """The declared kernels."""
+    @property
+    def info(self) -> Dict[str, Any]:
+        """What building the module did."""
+    @property
+    def closed(self) -> bool:
+        """Whether the module was closed."""
+    def close(self) -> None:
+        """Destroys the stream and releases the kernels' registration."""
+    def __enter__(self) -> "Module": ...
     def __exit__(
         self,
         exc_type: Optional[Type[BaseException]],
