@@ -97,7 +97,7 @@ pub fn run(root: &Path) -> Result<PathBuf> {
         println!("  {line}");
     }
     println!(
-        "wheel: {} ({} files checked)",
+        "wheel: {} ({} ELF files, each within the glibc of its tag)",
         wheel.display(),
         report.len()
     );

@@ -1,7 +1,7 @@
 //! `simpler.Batch`: built-in operations recorded in Python, checked by
 //! `simpler_host::Batch` as each is added, run in one launch.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use simpler_host::abi::{OpCode, Task};
@@ -123,41 +123,48 @@ impl Batch {
     }
 
     /// Records the op `make` builds from the operands' indices, after the
-    /// host batch accepted it. The state lock is never held while waiting
-    /// for anything, so taking it with the GIL held is safe.
+    /// host batch accepted it. The state lock is only held for moments in
+    /// which nothing is waited for, never across the check (which waits
+    /// for the runner), so taking it with the GIL held is safe.
     fn add(
         &self,
         py: Python<'_>,
         operands: &[&DeviceBuffer],
-        make: impl FnOnce(&[usize]) -> Op,
+        make: impl Fn(&[usize]) -> Op + Send + Sync,
     ) -> PyResult<()> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(state) = state.as_mut() else {
-            return Err(ran_already());
+        let earlier = match self.lock_state().as_ref() {
+            Some(state) => state.ops.len(),
+            None => return Err(ran_already()),
         };
-        // A trial state: the new buffers join only if the op is accepted.
-        let mut trial = State {
-            buffers: state.buffers.clone(),
-            ops: Vec::new(),
-        };
+        // The check: the op alone over its own operands; an error names
+        // the index the task gets in this batch.
+        let mut trial = State::default();
         let indices: Vec<usize> = operands.iter().map(|b| trial.operand(b)).collect();
         let op = make(&indices);
-        // Earlier ops as placeholders, so an error names this task's index.
-        let earlier = state.ops.len();
         let runner = &self.runner;
         py.detach(|| {
             with_locked(runner, &trial.buffers, |runner, bufs| {
                 let mut batch = runner.batch();
-                for _ in 0..earlier {
-                    batch.push_raw(Task::default());
-                }
-                replay(&mut batch, op, bufs)
+                replay(&mut batch, op, bufs).map_err(|err| match err {
+                    Error::InvalidTask { op, reason, .. } => Error::InvalidTask {
+                        index: earlier,
+                        op,
+                        reason,
+                    },
+                    other => other,
+                })
             })
         })
         .py_err()?;
-        state.buffers = trial.buffers;
-        state.ops.push(op);
+        let mut state = self.lock_state();
+        let state = state.as_mut().ok_or_else(ran_already)?;
+        let indices: Vec<usize> = operands.iter().map(|b| state.operand(b)).collect();
+        state.ops.push(make(&indices));
         Ok(())
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -240,8 +247,7 @@ impl Batch {
     }
 
     fn __len__(&self) -> usize {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.as_ref().map_or(0, |s| s.ops.len())
+        self.lock_state().as_ref().map_or(0, |s| s.ops.len())
     }
 
     /// Runs the batch; raises `TaskError` naming the failed tasks unless
@@ -270,12 +276,7 @@ impl Batch {
         py: Python<'_>,
         run: impl FnOnce(simpler_host::Batch<'_, '_>) -> Result<BatchOutcome, Error> + Send,
     ) -> PyResult<BatchOutcome> {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or_else(ran_already)?;
+        let state = self.lock_state().take().ok_or_else(ran_already)?;
         let runner = &self.runner;
         py.detach(move || {
             let result = with_locked(runner, &state.buffers, |runner, bufs| {

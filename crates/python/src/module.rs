@@ -28,6 +28,21 @@ fn closed() -> simpler_host::Error {
     )
 }
 
+/// `"type2"` or `"binary"`; anything else is an `ArgumentError` naming
+/// both.
+pub fn parse_launch_path(name: &str) -> PyResult<LaunchPath> {
+    name.parse().map_err(|_| {
+        argument(format!(
+            "unknown launch path {name:?}; use {}",
+            LaunchPath::ALL
+                .iter()
+                .map(|p| format!("{:?}", p.to_string()))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))
+    })
+}
+
 fn cache_name(cache: CacheStatus) -> &'static str {
     match cache {
         CacheStatus::Miss => "miss",
@@ -75,16 +90,7 @@ impl Module {
         bootstrap_timeout_ms: Option<u64>,
         device_machine: Option<&str>,
     ) -> PyResult<Self> {
-        let path: LaunchPath = launch_path.parse().map_err(|_| {
-            argument(format!(
-                "unknown launch path {launch_path:?}; use {}",
-                LaunchPath::ALL
-                    .iter()
-                    .map(|p| format!("{:?}", p.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ))
-        })?;
+        let path = parse_launch_path(launch_path)?;
         if kernels.is_empty() {
             return Err(argument("declare at least one kernel"));
         }

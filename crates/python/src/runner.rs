@@ -14,6 +14,7 @@ use crate::buffer::{host_bytes, DeviceBuffer};
 use crate::bundle;
 use crate::cann::Cann;
 use crate::errors::{argument, IntoPy};
+use crate::module::parse_launch_path;
 
 /// A runner's state, shared with its batches; `None` once closed.
 pub type SharedRunner = Arc<Mutex<Option<simpler_host::DeviceRunner>>>;
@@ -57,11 +58,12 @@ impl DeviceRunner {
     /// threads. `dispatcher` and `runtime` are SO paths (default: the
     /// package's bundled SOs for the device's machine, or the artifacts
     /// directories named by `$SIMPLER_DEVICE_ARTIFACTS_DIR` /
-    /// `$SIMPLER_ARTIFACTS_DIR`). Timeouts are in milliseconds; None waits
-    /// without a limit.
+    /// `$SIMPLER_ARTIFACTS_DIR`). `launch_path` is how init and exec are
+    /// launched: `"type2"` or `"binary"`. Timeouts are in milliseconds;
+    /// None waits without a limit.
     #[new]
     #[pyo3(signature = (
-        cann, device=0, threads=1, *, dispatcher=None, runtime=None,
+        cann, device=0, threads=1, *, dispatcher=None, runtime=None, launch_path="type2",
         launch_timeout_ms=Some(60_000), bootstrap_timeout_ms=Some(60_000), device_machine=None
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -72,6 +74,7 @@ impl DeviceRunner {
         threads: u32,
         dispatcher: Option<PathBuf>,
         runtime: Option<PathBuf>,
+        launch_path: &str,
         launch_timeout_ms: Option<u64>,
         bootstrap_timeout_ms: Option<u64>,
         device_machine: Option<&str>,
@@ -85,6 +88,7 @@ impl DeviceRunner {
         let mut builder = simpler_host::DeviceRunner::builder(&cann.inner)
             .device(device)
             .threads(threads)
+            .launch_path(parse_launch_path(launch_path)?)
             .device_machine(machine)
             .launch_timeout(timeout(launch_timeout_ms))
             .bootstrap_timeout(timeout(bootstrap_timeout_ms));
@@ -158,7 +162,8 @@ impl DeviceRunner {
     /// What building the runner did: device, machine, threads, SO paths and
     /// sizes, fingerprint, preinstall name, where it was installed, whether
     /// this runner bootstrapped (`cache`: "miss", "hit", "joined"), bytes
-    /// uploaded, and the preflight, bootstrap and init times in seconds.
+    /// uploaded, the launch path, and the preflight, bootstrap and init
+    /// times in seconds.
     #[getter]
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let i = &self.info;
@@ -182,6 +187,7 @@ impl DeviceRunner {
             },
         )?;
         d.set_item("bytes_uploaded", i.bytes_uploaded)?;
+        d.set_item("launch_path", i.launch_path.to_string())?;
         d.set_item("preflight_time", self.preflight.as_secs_f64())?;
         d.set_item("bootstrap_time", i.bootstrap_time.as_secs_f64())?;
         d.set_item("init_time", i.init_time.as_secs_f64())?;

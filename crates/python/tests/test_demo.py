@@ -40,15 +40,17 @@ def test_the_demo_passes(tmp_path):
     assert "all 6 ops correct (Copy, Fill, AddF32, ScaleF32, SumF32, Fnv1a64)" in out.stdout
 
 
-def test_the_demo_reports_as_the_cli_does(request, tmp_path):
+@pytest.mark.parametrize("path", ["type2", "binary"])
+def test_the_demo_reports_as_the_cli_does(request, tmp_path, path):
     cli = request.config.getoption("--simpler-cli")
     if cli is None:
         pytest.skip("needs --simpler-cli (cargo xtask test passes it)")
-    ours = _run([sys.executable, "-m", "simpler", "demo"], tmp_path / "py")
-    theirs = _run([cli, "run"], tmp_path / "cli")
+    ours = _run([sys.executable, "-m", "simpler", "demo", "--launch-path", path], tmp_path / "py")
+    theirs = _run([cli, "run", "--launch-path", path], tmp_path / "cli")
     assert ours.returncode == 0, ours.stderr
     assert theirs.returncode == 0, theirs.stderr
     assert _shape(ours.stdout) == _shape(theirs.stdout), (ours.stdout, theirs.stdout)
+    assert f"  launch path     {path}" in ours.stdout.splitlines()
 
 
 def test_a_demo_error_is_one_line_and_a_failing_exit(tmp_path):

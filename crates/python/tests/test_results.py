@@ -91,3 +91,16 @@ def test_runner_info_describes_the_bootstrap(runner):
     assert info["installed_path"].endswith(info["preinstall_name"])
     assert info["cache"] in ("miss", "hit", "joined")
     assert info["runtime_len"] > 0 and info["dispatcher_len"] > 0
+
+
+def test_the_binary_launch_path_gives_the_same_results(cann):
+    x = np.arange(777, dtype=np.float32)
+    with simpler.DeviceRunner(cann, threads=3, launch_path="binary") as runner:
+        assert runner.info["launch_path"] == "binary"
+        src, out = runner.upload(x), runner.alloc(x.nbytes)
+        batch = runner.batch()
+        batch.scale_f32(out, src, -2.0)
+        batch.run()
+        np.testing.assert_array_equal(out.to_numpy(np.float32), x * np.float32(-2.0))
+    with pytest.raises(simpler.ArgumentError, match="unknown launch path"):
+        simpler.DeviceRunner(cann, launch_path="fast")

@@ -74,3 +74,36 @@ def test_a_waiting_batch_releases_the_gil(cann):
             done.wait(0.001)
         t.join()
         assert ticks > 20
+
+
+def test_threads_adding_to_one_batch_while_the_runner_is_busy(cann):
+    # Adding checks each task with the runner, which another thread keeps
+    # busy: adders wait with the GIL released and never hold the batch
+    # while they wait.
+    with simpler.DeviceRunner(cann, threads=2) as runner:
+        shared = runner.batch()
+        targets = [runner.alloc(64) for _ in range(THREADS - 1)]
+        stop = threading.Event()
+
+        def work(k):
+            if k == 0:
+                r = 0
+                while not stop.is_set():
+                    _round(runner, k, r)
+                    r += 1
+                return
+            for value in range(ROUNDS * 5):
+                shared.fill(targets[k - 1], value)
+
+        adders = [threading.Thread(target=work, args=(k,)) for k in range(1, THREADS)]
+        busy = threading.Thread(target=work, args=(0,))
+        busy.start()
+        for t in adders:
+            t.start()
+        for t in adders:
+            t.join(timeout=120)
+        stop.set()
+        busy.join(timeout=120)
+        assert not busy.is_alive() and not any(t.is_alive() for t in adders), "a thread hung"
+        assert len(shared) == (THREADS - 1) * ROUNDS * 5
+        assert set(shared.run_statuses()) == {"Ok"}

@@ -145,6 +145,7 @@ class DeviceRunner:
         *,
         dispatcher: Optional[_Path] = None,
         runtime: Optional[_Path] = None,
+        launch_path: str = "type2",
         launch_timeout_ms: Optional[int] = 60000,
         bootstrap_timeout_ms: Optional[int] = 60000,
         device_machine: Optional[str] = None,

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--device", type=int, default=0)
     demo.add_argument("--threads", type=int, default=4)
+    demo.add_argument(
+        "--launch-path",
+        choices=("type2", "binary"),
+        default="type2",
+        help="how the runtime's init and exec are launched",
+    )
     demo.add_argument("--elements", type=int, default=4096)
     demo.add_argument("--timeout-ms", type=int, default=60_000, metavar="MS")
     demo.add_argument("--sleep-us", type=int, default=None, metavar="US")
@@ -68,6 +74,7 @@ def run(
     backend: str = "sim",
     device: int = 0,
     threads: int = 4,
+    launch_path: str = "type2",
     elements: int = 4096,
     timeout_ms: Optional[int] = 60_000,
     sleep_us: Optional[int] = None,
@@ -83,7 +90,11 @@ def run(
         print(line, file=out)
 
     with DeviceRunner(
-        cann, device=device, threads=threads, launch_timeout_ms=timeout_ms
+        cann,
+        device=device,
+        threads=threads,
+        launch_path=launch_path,
+        launch_timeout_ms=timeout_ms,
     ) as runner:
         info = runner.info
         libs = ", ".join(str(p) for p in cann.library_paths)
@@ -106,6 +117,7 @@ def run(
             f"  bootstrap       {_CACHE[info['cache']]} in {_ms(info['bootstrap_time'])}, "
             f"{info['bytes_uploaded']} bytes uploaded"
         )
+        say(f"  launch path     {info['launch_path']}")
         say(f"  init            {_ms(info['init_time'])}")
 
         tasks, exec_time, mismatches = _self_check(runner, elements, sleep_us)
@@ -206,6 +218,7 @@ def main(argv: Sequence[str]) -> int:
             backend=args.backend,
             device=args.device,
             threads=args.threads,
+            launch_path=args.launch_path,
             elements=args.elements,
             timeout_ms=args.timeout_ms,
             sleep_us=args.sleep_us,
