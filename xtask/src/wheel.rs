@@ -45,9 +45,12 @@ const PACKAGE_DIR: &str = "crates/python";
 const PYTHON_PACKAGE: &str = "crates/python/python/simpler";
 /// Where the wheel's files for one triple go inside the package.
 const BUNDLE_DIR: &str = "_bundled";
-/// Cargo's target directory for the zig-linked builds: apart from the
-/// plain host build's, so neither rebuilds the other's files.
-const TARGET_DIR: &str = "target/wheel-build";
+/// Cargo's target directories for the zig-linked builds: apart from the
+/// plain host build's and from each other (cargo-zigbuild and maturin set
+/// the compiler environment differently, and build scripts that track it
+/// would rebuild everything at each switch).
+const ZIG_TARGET_DIR: &str = "target/wheel-build/zig";
+const MATURIN_TARGET_DIR: &str = "target/wheel-build/maturin";
 
 /// Builds the wheel; returns its path.
 pub fn run(root: &Path) -> Result<PathBuf> {
@@ -84,7 +87,7 @@ pub fn run(root: &Path) -> Result<PathBuf> {
             .arg("--manifest-path")
             .arg(root.join(PACKAGE_DIR).join("Cargo.toml"))
             .arg("--target-dir")
-            .arg(root.join(TARGET_DIR))
+            .arg(root.join(MATURIN_TARGET_DIR))
             .arg("--out")
             .arg(&out),
     )?;
@@ -141,7 +144,7 @@ fn host_files(root: &Path, zigbuild: &Path) -> Result<Vec<(&'static str, PathBuf
     let zig_target = format!("{}.{major}.{minor}", host_triple());
     let target_dir = format!(
         "build.target-dir={:?}",
-        root.join(TARGET_DIR).display().to_string()
+        root.join(ZIG_TARGET_DIR).display().to_string()
     );
     let parts = [
         Part {
