@@ -1,13 +1,14 @@
 // Loads a C AICPU SO through libsimpler.so and launches its kernels on both
 // launch paths: the C ABI from C++, with RAII owners and exceptions.
 //
-// Build (what `cargo xtask test` does):
-//   c++ -std=c++17 -I include examples/cpp/main.cpp -L target/debug -lsimpler \
-//       -Wl,-rpath,target/debug -o target/cpp-example
-// Run on the simulator:
-//   SIMPLER_ARTIFACTS_DIR=target/artifacts/x86_64-unknown-linux-gnu \
-//       target/cpp-example libkernels.so
-// where libkernels.so is examples/c-kernels/kernels.c built as a shared object.
+// `cargo xtask examples` (part of `cargo xtask test`) builds it with
+//
+//   c++ -std=c++17 -I include examples/cpp/main.cpp -L target/debug
+//       -Wl,-rpath,target/debug -lsimpler -o cpp-example
+//
+// and runs it on the simulator as `cpp-example libc_kernels.so`, the SO
+// built from examples/c-kernels/kernels.c, with SIMPLER_ARTIFACTS_DIR naming
+// target/artifacts/<triple>.
 
 #include <cstdint>
 #include <cstdio>

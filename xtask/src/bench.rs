@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: the benchmark table of docs/performance.md, every
 //! goal against a floor measured in the same run (crates/bench). Builds the
 //! host artifacts first; the dispatcher-size row reads the aarch64
-//! manifest when `cargo xtask build --target aarch64` has made one.
+//! manifest when `cargo xtask build --target aarch64` has made one. The
+//! growth curves' plots go to docs/ (perf-bootstrap.svg, perf-tasks.svg),
+//! except from a `--quick` run, whose numbers mean little.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,5 +24,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         .args(["run", "--quiet", "--release", "-p", "simpler-bench", "--"])
         .args(&args.rest)
         .env(ARTIFACTS_DIR_ENV, &artifacts);
+    let given = |flag: &str| args.rest.iter().any(|a| a == flag);
+    if !given("--quick") && !given("--plots") {
+        cmd.arg("--plots").arg(root.join("docs"));
+    }
     run::run(&mut cmd)
 }

@@ -32,6 +32,10 @@ pub enum Command {
     /// Build the Python wheel into target/wheels/ (bundling the simulator
     /// and the device SOs) and check every ELF in it against its tag.
     Wheel,
+    /// Build examples/own-runtime and examples/c-kernels for this machine
+    /// and aarch64 and run them on the simulator, natively and with the
+    /// aarch64 device side under qemu.
+    Examples,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod build;
 mod cargo;
 mod check_abi;
 mod demo;
+mod examples;
 mod flags;
 mod manifest;
 mod run;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         flags::Command::Toolchain(args) => toolchain::run(&root, &args),
         flags::Command::Bench(args) => bench::run(&root, &args),
         flags::Command::Wheel => wheel::run(&root).map(drop),
+        flags::Command::Examples => examples::run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,7 +30,7 @@ pub use fingerprint::{fingerprint, PreinstallName};
 pub use launch::{ExecLaunchArgs, InitArgs, InitLaunchArgs, KernelArgs};
 pub use log::LogLevel;
 pub use sim::SimStats;
-pub use work::{OpCode, Task, TaskStatus, WorkHeader};
+pub use work::{CustomOp, OpCode, Task, TaskOp, TaskStatus, WorkHeader};
 
 /// Version of the host ↔ runtime SO contract carried in [`InitArgs`] and
 /// [`WorkHeader`]. A runtime SO rejects any other value with a non-zero return.

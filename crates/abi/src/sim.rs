@@ -66,13 +66,15 @@ pub mod env {
     /// the KFC launch call itself is refused.
     pub const NO_KFC_FIRMWARE: &str = "SIMPLER_SIM_NO_KFC_FIRMWARE";
     /// Fault: the N-th `rtsBinaryLoadFromFile` call (1-based, per host
-    /// process) fails.
+    /// process) fails with 507000.
     pub const FAIL_BINARY_LOAD: &str = "SIMPLER_SIM_FAIL_BINARY_LOAD";
     /// Fault: the N-th `rtsFuncGetByName` call (1-based, per host process)
-    /// fails.
+    /// fails with 507000.
     pub const FAIL_FUNC_GET: &str = "SIMPLER_SIM_FAIL_FUNC_GET";
-    /// Microseconds a waiting thread (the host's stream sync, an idle AICPU
-    /// worker) spins before it blocks; 0 blocks at once.
+    /// Microseconds a waiting thread (the host's wait for a reply, an AICPU
+    /// worker that just finished work) spins, yielding, before it blocks;
+    /// 0 blocks at once. Unset: 50 when the process may use more than one
+    /// CPU, else 0.
     pub const SPIN_US: &str = "SIMPLER_SIM_SPIN_US";
     /// Every variable above.
     pub const ALL: [&str; 19] = [
@@ -137,7 +139,8 @@ pub struct SimStats {
     /// Successful `rtsBinaryLoadFromFile` calls on this device (every
     /// registration, unloaded or not).
     pub binary_loads: u64,
-    /// `rtsLaunchCpuKernel` calls on this device.
+    /// `rtsLaunchCpuKernel` calls that named a live function of this
+    /// device, accepted or not.
     pub launches_cpu_kernel: u64,
 }
 

@@ -47,7 +47,7 @@ assert_offsets!(WorkHeader, size 48, {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Task {
-    /// An [`OpCode`].
+    /// An [`OpCode`], or a [`CustomOp`] code for a runtime that has it.
     pub op: u32,
     /// Zero.
     pub flags: u32,
@@ -112,6 +112,130 @@ impl OpCode {
     }
 }
 
+/// First code of the custom-op range: `0x8000_0000..=0xFFFF_FFFF`, every
+/// code with bit 31 set.
+///
+/// Built-in ops count up from 1 and diagnostics sit at `0x100`; neither will
+/// ever take a code with bit 31 set, so a runtime SO's own ops (see
+/// [`CustomOp`]) can never collide with a built-in of a newer simpler, and
+/// one bit test tells the two apart.
+pub const CUSTOM_OP_FIRST: u32 = 0x8000_0000;
+/// Last code of the custom-op range.
+pub const CUSTOM_OP_LAST: u32 = u32::MAX;
+
+/// An op code in the custom range ([`CUSTOM_OP_FIRST`]..=[`CUSTOM_OP_LAST`]):
+/// an op that a runtime SO of your own defines. The built-in runtime answers
+/// every one of them with [`TaskStatus::UnknownOp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomOp(u32);
+
+impl CustomOp {
+    /// The custom op with this code, or [`NotCustomOp`] for a code outside
+    /// the range.
+    pub const fn new(code: u32) -> Result<Self, NotCustomOp> {
+        if code >= CUSTOM_OP_FIRST {
+            Ok(Self(code))
+        } else {
+            Err(NotCustomOp(code))
+        }
+    }
+
+    /// [`new`](Self::new) for constants: a code outside the range is a
+    /// compile error there (and a panic anywhere else).
+    ///
+    /// ```
+    /// use simpler_abi::work::CustomOp;
+    /// const SAXPY: CustomOp = CustomOp::must(0x8000_0001);
+    /// assert_eq!(SAXPY.code(), 0x8000_0001);
+    /// ```
+    pub const fn must(code: u32) -> Self {
+        match Self::new(code) {
+            Ok(op) => op,
+            Err(_) => panic!("custom op codes have bit 31 set (0x8000_0000..=0xFFFF_FFFF)"),
+        }
+    }
+
+    /// The op code, as it goes into [`Task::op`].
+    pub const fn code(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for CustomOp {
+    type Error = NotCustomOp;
+
+    fn try_from(code: u32) -> Result<Self, NotCustomOp> {
+        Self::new(code)
+    }
+}
+
+/// A code given as a [`CustomOp`] lies outside the custom range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotCustomOp(pub u32);
+
+impl core::fmt::Display for NotCustomOp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "op code {:#x} is not in the custom range {CUSTOM_OP_FIRST:#x}..={CUSTOM_OP_LAST:#x}",
+            self.0
+        )
+    }
+}
+
+impl core::error::Error for NotCustomOp {}
+
+/// What a task's op word names: a built-in or diagnostic [`OpCode`], or a
+/// [`CustomOp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskOp {
+    /// An op of the built-in runtime.
+    Builtin(OpCode),
+    /// An op in the custom range.
+    Custom(CustomOp),
+}
+
+impl TaskOp {
+    /// Decodes a raw op word; `None` for a code that is neither a built-in
+    /// nor in the custom range.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match CustomOp::new(raw) {
+            Ok(custom) => Some(Self::Custom(custom)),
+            Err(_) => OpCode::from_raw(raw).map(Self::Builtin),
+        }
+    }
+
+    /// The raw op word.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Builtin(op) => op as u32,
+            Self::Custom(op) => op.code(),
+        }
+    }
+}
+
+impl From<OpCode> for TaskOp {
+    fn from(op: OpCode) -> Self {
+        Self::Builtin(op)
+    }
+}
+
+impl From<CustomOp> for TaskOp {
+    fn from(op: CustomOp) -> Self {
+        Self::Custom(op)
+    }
+}
+
+/// A built-in by its name (`AddF32`), a custom op as `custom op 0x80000001`.
+impl core::fmt::Display for TaskOp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Builtin(op) => write!(f, "{op:?}"),
+            Self::Custom(op) => write!(f, "custom op {:#x}", op.code()),
+        }
+    }
+}
+
 /// Per-task outcome written by the runtime into the status array.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,7 +244,8 @@ pub enum TaskStatus {
     Pending = 0,
     /// Completed.
     Ok = 1,
-    /// `op` is not an [`OpCode`].
+    /// `op` is not an op this runtime has (for the built-in runtime: not
+    /// an [`OpCode`], so every [`CustomOp`]), or `flags` is not 0.
     UnknownOp = 2,
     /// `len` is invalid for the op (not a multiple of the element size).
     BadLength = 3,
@@ -164,5 +289,48 @@ mod tests {
             assert_eq!(TaskStatus::from_raw(s as u32), Some(s));
         }
         assert_eq!(TaskStatus::from_raw(99), None);
+    }
+
+    #[test]
+    fn no_builtin_code_is_in_the_custom_range() {
+        for op in OpCode::ALL {
+            assert!(CustomOp::new(op as u32).is_err(), "{op:?}");
+            assert_eq!(TaskOp::from_raw(op as u32), Some(TaskOp::Builtin(op)));
+        }
+    }
+
+    #[test]
+    fn custom_ops_are_exactly_the_codes_with_bit_31_set() {
+        for code in [CUSTOM_OP_FIRST, 0x8000_0001, 0xdead_beef, CUSTOM_OP_LAST] {
+            let op = CustomOp::new(code).unwrap();
+            assert_eq!(op.code(), code);
+            assert_eq!(CustomOp::try_from(code), Ok(op));
+            assert_eq!(TaskOp::from_raw(code), Some(TaskOp::Custom(op)));
+            assert_eq!(TaskOp::from_raw(code).unwrap().code(), code);
+        }
+        for code in [0, 1, 0x101, 0x7fff_ffff] {
+            assert_eq!(CustomOp::new(code), Err(NotCustomOp(code)));
+        }
+        assert_eq!(TaskOp::from_raw(0x7fff_ffff), None);
+        assert_eq!(TaskOp::from_raw(0), None);
+    }
+
+    #[test]
+    fn ops_and_refusals_read_well() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(TaskOp::from(OpCode::AddF32).to_string(), "AddF32");
+        let custom = TaskOp::from(CustomOp::must(0x8000_0002));
+        assert_eq!(custom.to_string(), "custom op 0x80000002");
+        assert_eq!(
+            CustomOp::new(7).unwrap_err().to_string(),
+            "op code 0x7 is not in the custom range 0x80000000..=0xffffffff"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "bit 31")]
+    fn must_refuses_a_code_outside_the_range() {
+        let _ = CustomOp::must(0x100);
     }
 }

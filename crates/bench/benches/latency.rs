@@ -123,8 +123,10 @@ fn runner(c: &mut Criterion, env: &BenchEnv) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 seed += 1;
-                let (runner, build) =
-                    bootstrap::cold(env.builder(), bootstrap::padded(&runtime, seed));
+                let (runner, build) = bootstrap::cold(
+                    env.builder(),
+                    bootstrap::padded(&runtime, RUNTIME_SIZE, seed),
+                );
                 total += build.total;
                 bootstrap::remove_installed(&preinstall, &runner);
             }
@@ -136,13 +138,13 @@ fn runner(c: &mut Criterion, env: &BenchEnv) {
             (0..iters)
                 .map(|_| {
                     seed += 1;
-                    bootstrap::floor(&floor_dir, &bootstrap::padded(&runtime, seed))
+                    bootstrap::floor(&floor_dir, &bootstrap::padded(&runtime, RUNTIME_SIZE, seed))
                 })
                 .sum()
         })
     });
     seed += 1;
-    let warm_bytes = bootstrap::padded(&runtime, seed);
+    let warm_bytes = bootstrap::padded(&runtime, RUNTIME_SIZE, seed);
     drop(bootstrap::cold(env.builder(), warm_bytes.clone()));
     let prepared = env
         .builder()

@@ -3,7 +3,8 @@
 //! host-architecture artifacts.
 //!
 //! `cargo run --release -p simpler-bench` (what `cargo xtask bench` runs)
-//! prints one table of every metric ([`suite::run`]); `cargo bench -p
+//! prints one table of every metric ([`suite::run`]) and, with `--plots
+//! DIR`, the growth curves' SVG plots; `cargo bench -p
 //! simpler-bench` runs the latency metrics under criterion
 //! (`benches/latency.rs`), and `cargo bench -p simpler-bench --bench
 //! sim_latency` the simulator's own round trip against the same IPC floor
@@ -13,8 +14,13 @@
 //! - [`ipc`]: the IPC ping-pong floor (a forked echo child);
 //! - [`launch`]: empty exec launches through the host and as bare C calls,
 //!   on the simulator and through the immediate launch shim;
-//! - [`bootstrap`]: cold bootstraps of a 1 MiB runtime SO, their
-//!   in-process floor, warm runner creation;
+//! - [`bootstrap`]: runtime SOs padded to a size with a non-loaded
+//!   section, cold bootstraps of them, their in-process floor, warm runner
+//!   creation;
+//! - [`tasks`]: the per-task cost of batches of 1 to 100,000 tasks;
+//! - [`paths`]: an empty kernel on both launch paths of
+//!   `simpler_host::Module`, the binary path's registration, module cycles;
+//! - [`plot`]: the growth curves as SVG (`--plots DIR`);
 //! - [`memory`]: device bytes left behind, host RSS over runner cycles;
 //! - [`throughput`]: FNV-1a against the `fnv` crate;
 //! - [`size`]: the aarch64 dispatcher's size from the build manifest;
@@ -29,10 +35,13 @@ pub mod cpu;
 pub mod ipc;
 pub mod launch;
 pub mod memory;
+pub mod paths;
+pub mod plot;
 pub mod report;
 pub mod setup;
 pub mod size;
 pub mod stats;
 pub mod suite;
 mod sys;
+pub mod tasks;
 pub mod throughput;

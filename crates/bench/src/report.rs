@@ -14,6 +14,9 @@ pub enum Verdict {
     Missed,
     /// Not measured in this run (the artifact is not built).
     NotBuilt,
+    /// A row with no goal: a point of a curve, or a number too small for
+    /// a ratio to mean anything.
+    NoGoal,
 }
 
 impl Verdict {
@@ -33,6 +36,7 @@ impl fmt::Display for Verdict {
             Self::Met => "met",
             Self::Missed => "MISSED",
             Self::NotBuilt => "not built",
+            Self::NoGoal => "—",
         })
     }
 }
@@ -70,13 +74,20 @@ pub fn table(rows: &[Row]) -> String {
         .iter()
         .map(|r| [&r.metric[..], &r.measured, &r.floor, &r.ratio, &r.goal, ""])
         .collect();
-    let verdicts: Vec<String> = rows.iter().map(|r| format!("**{}**", r.verdict)).collect();
+    // A verdict stands out in bold; a row without a goal has none.
+    let verdicts: Vec<String> = rows
+        .iter()
+        .map(|r| match r.verdict {
+            Verdict::NoGoal => r.verdict.to_string(),
+            v => format!("**{v}**"),
+        })
+        .collect();
     let mut widths = header.map(str::len);
     for (row, verdict) in cells.iter().zip(&verdicts) {
         for (i, cell) in row.iter().enumerate().take(5) {
             widths[i] = widths[i].max(cell.chars().count());
         }
-        widths[5] = widths[5].max(verdict.len());
+        widths[5] = widths[5].max(verdict.chars().count());
     }
     let mut line = |cells: [&str; 6]| {
         out.push('|');
@@ -99,8 +110,16 @@ pub fn table(rows: &[Row]) -> String {
 
 /// A duration with a unit that keeps three significant digits.
 pub fn duration(d: Duration) -> String {
-    let ns = d.as_secs_f64() * 1e9;
-    if ns < 1e3 {
+    seconds(d.as_secs_f64())
+}
+
+/// [`duration`] of a time in seconds, which may be a fraction of a
+/// nanosecond (a cost shared by many).
+pub fn seconds(s: f64) -> String {
+    let ns = s * 1e9;
+    if ns < 1.0 {
+        format!("{ns:.3} ns")
+    } else if ns < 1e3 {
         format!("{ns:.1} ns")
     } else if ns < 1e6 {
         format!("{:.1} µs", ns / 1e3)
@@ -113,6 +132,11 @@ pub fn duration(d: Duration) -> String {
 
 /// A byte count with thousands separators, e.g. `67,792 B`.
 pub fn bytes(n: i64) -> String {
+    format!("{} B", count(n))
+}
+
+/// A number with thousands separators, e.g. `100,000`.
+pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -122,7 +146,7 @@ pub fn bytes(n: i64) -> String {
         grouped.push(c);
     }
     let sign = if n < 0 { "-" } else { "" };
-    format!("{sign}{grouped} B")
+    format!("{sign}{grouped}")
 }
 
 /// `a / b` as a multiple, e.g. `1.42×`.
@@ -139,6 +163,7 @@ mod tests {
         assert_eq!(duration(Duration::from_nanos(42)), "42.0 ns");
         assert_eq!(duration(Duration::from_nanos(13_300)), "13.3 µs");
         assert_eq!(duration(Duration::from_micros(4_210)), "4.21 ms");
+        assert_eq!(seconds(1.52e-10), "0.152 ns");
         assert_eq!(bytes(67_792), "67,792 B");
         assert_eq!(bytes(-1_048_576), "-1,048,576 B");
         assert_eq!(bytes(0), "0 B");
@@ -161,5 +186,23 @@ mod tests {
         let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
         assert!(widths.iter().all(|&w| w == widths[0]), "{text}");
         assert!(lines[2].contains("**MISSED**"));
+    }
+
+    #[test]
+    fn a_row_without_a_goal_has_a_dash_and_stays_aligned() {
+        let row = |verdict| Row {
+            metric: "m".into(),
+            measured: "1 ns".into(),
+            floor: "f".into(),
+            ratio: String::new(),
+            goal: "none".into(),
+            verdict,
+        };
+        let text = table(&[row(Verdict::NoGoal), row(Verdict::Met)]);
+        let lines: Vec<&str> = text.lines().collect();
+        let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{text}");
+        assert!(lines[2].contains("| —       |"), "{text}");
+        assert!(lines[3].contains("**met**"), "{text}");
     }
 }

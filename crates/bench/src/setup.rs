@@ -91,6 +91,17 @@ impl BenchEnv {
     pub fn runtime_bytes(&self) -> Vec<u8> {
         read(self.artifacts.runtime())
     }
+
+    /// The minimal runtime SO's bytes (`csrc/min_runtime.c`).
+    pub fn min_runtime_bytes(&self) -> Vec<u8> {
+        min_runtime_bytes()
+    }
+}
+
+/// The minimal runtime SO's bytes (`csrc/min_runtime.c`, built by
+/// build.rs): the base of the cold-bootstrap curve.
+pub fn min_runtime_bytes() -> Vec<u8> {
+    read(PathBuf::from(env!("BENCH_MIN_RUNTIME")))
 }
 
 fn read(path: PathBuf) -> Vec<u8> {

@@ -31,6 +31,16 @@ impl Samples {
         Self::new(durations)
     }
 
+    /// How many samples there are.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Never: there is at least one sample.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
     /// The `q` quantile (0 ≤ q ≤ 1), nearest rank.
     pub fn quantile(&self, q: f64) -> Duration {
         let last = self.sorted.len() - 1;

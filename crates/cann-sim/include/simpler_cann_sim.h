@@ -89,6 +89,63 @@ rtError_t rtAicpuKernelLaunchExWithArgs(uint32_t kernelType, const char *opName,
                                         rtSmDesc_t *smDesc, rtStream_t stream,
                                         uint32_t flags);
 
+/* The binary-handle path (rts_kernel.h, rt_external_kernel.h): CPU kernels
+ * registered from a JSON op descriptor and launched by handle. */
+typedef void *rtBinHandle;
+typedef void *rtFuncHandle;
+
+#define RT_LOAD_BINARY_OPT_LAZY_LOAD 1
+#define RT_LOAD_BINARY_OPT_MAGIC 2
+#define RT_LOAD_BINARY_OPT_CPU_KERNEL_MODE 3
+
+/* 20 bytes. */
+typedef struct {
+    uint32_t optionId;             /*  0 an RT_LOAD_BINARY_OPT_* */
+    union {
+        uint32_t isLazyLoad;
+        uint32_t magic;
+        int32_t cpuKernelMode;     /* 0: JSON only (the simulator's one) */
+        uint32_t rsv[4];
+    } value;                       /*  4 */
+} rtLoadBinaryOption_t;
+
+/* 16 bytes. */
+typedef struct {
+    rtLoadBinaryOption_t *options; /*  0 */
+    size_t numOpt;                 /*  8 */
+} rtLoadBinaryConfig_t;
+
+/* 20 bytes. */
+typedef struct {
+    uint32_t id;                   /*  0 an rtLaunchKernelAttrId, 0 none */
+    union {
+        uint32_t rsv[4];
+    } value;                       /*  4 */
+} rtLaunchKernelAttr_t;
+
+/* 16 bytes; attrs must not be NULL even with numAttrs 0. */
+typedef struct {
+    rtLaunchKernelAttr_t *attrs;   /*  0 */
+    size_t numAttrs;               /*  8 */
+} rtKernelLaunchCfg_t;
+
+/* 72 bytes. */
+typedef struct {
+    rtAicpuArgsEx_t baseArgs;      /*  0 copied to the device */
+    size_t cpuParamHeadOffset;     /* 48 the kernel gets the copy + this */
+    uint32_t rsv[4];               /* 56 */
+} rtCpuKernelArgs_t;
+
+rtError_t rtsBinaryLoadFromFile(const char *binPath,
+                                const rtLoadBinaryConfig_t *optionalCfg,
+                                rtBinHandle *handle);
+rtError_t rtsBinaryUnload(const rtBinHandle binHandle);
+rtError_t rtsFuncGetByName(const rtBinHandle binHandle, const char *kernelName,
+                           rtFuncHandle *funcHandle);
+rtError_t rtsLaunchCpuKernel(const rtFuncHandle funcHandle, uint32_t numBlocks,
+                             rtStream_t stm, const rtKernelLaunchCfg_t *cfg,
+                             rtCpuKernelArgs_t *argsInfo);
+
 /* ---- simulator only ---------------------------------------------------- */
 
 /* Per-device counters of this host process (crates/abi/src/sim.rs). */

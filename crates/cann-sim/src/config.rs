@@ -41,6 +41,24 @@ pub struct Config {
     pub faults: FaultConfig,
     /// The kind of stack emulated where it differs from a current one.
     pub stack: StackConfig,
+    /// Microseconds a waiting thread spins before it blocks: the host's
+    /// reader of replies, a device worker that just finished work.
+    pub spin_us: u32,
+}
+
+/// [`Config::spin_us`] when `SIMPLER_SIM_SPIN_US` is unset and the process
+/// may run on more than one CPU: a little more than a wake-up of a thread
+/// on an idle CPU costs (docs/simulator.md, "Waiting"). On one CPU a spin
+/// only keeps the other side from running, so there it is 0, as CUDA's
+/// automatic schedule spins only when there are CPUs to spare.
+pub const DEFAULT_SPIN_US: u32 = 50;
+
+/// The spin time when `SIMPLER_SIM_SPIN_US` is unset.
+fn default_spin_us() -> u32 {
+    match std::thread::available_parallelism() {
+        Ok(n) if n.get() > 1 => DEFAULT_SPIN_US,
+        _ => 0,
+    }
 }
 
 /// Stacks on which simpler's bootstrap cannot work, emulated so their
@@ -158,6 +176,8 @@ impl Config {
                 old_cann: switch(env::OLD_CANN)?,
                 no_kfc_firmware: switch(env::NO_KFC_FIRMWARE)?,
             },
+            spin_us: number(env::SPIN_US, 0, 1_000_000)?
+                .map_or_else(default_spin_us, |us| us as u32),
         })
     }
 

@@ -728,10 +728,10 @@ pub fn launch_cpu_kernel<'a>(
 ) -> AclResult<()> {
     with_sim(|sim| {
         let f = sim.binaries.resolve(launch.func)?;
-        let (device, stream) = sim.stream(launch.stream)?;
         counters(f.device)
             .launches_cpu_kernel
             .fetch_add(1, Ordering::Relaxed);
+        let (device, stream) = sim.stream(launch.stream)?;
         if device.id != f.device {
             return Err(AclError::new(
                 ACL_ERROR_RT_INVALID_HANDLE,

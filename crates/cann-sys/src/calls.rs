@@ -36,6 +36,12 @@ impl RawStream {
     }
 }
 
+/// `argsSize` of `block`: a `uint32_t`, so a larger block is CANN's "bad
+/// argument" rather than a truncated size.
+fn args_size(block: &[u8]) -> Result<u32, AclError> {
+    u32::try_from(block.len()).map_err(|_| simpler_abi::cann::error::ACL_ERROR_RT_PARAM_INVALID)
+}
+
 /// `Ok` for 0, the code otherwise.
 pub fn check(code: AclError) -> Result<(), AclError> {
     if code == 0 {
@@ -220,7 +226,7 @@ impl StreamCalls {
     pub fn launch(&self, launch: &LaunchDesc<'_>, stream: &RawStream) -> Result<(), AclError> {
         let args = AicpuArgsEx {
             args: launch.block.as_ptr() as u64,
-            args_size: launch.block.len() as u32,
+            args_size: args_size(launch.block)?,
             so_name_addr_offset: launch.so_name_offset,
             kernel_name_addr_offset: launch.kernel_name_offset,
             is_no_need_h2d_copy: 0,
@@ -478,7 +484,7 @@ impl BinaryCalls {
         let mut args = simpler_abi::rts::CpuKernelArgs {
             base_args: AicpuArgsEx {
                 args: block.as_ptr() as u64,
-                args_size: block.len() as u32,
+                args_size: args_size(block)?,
                 ..AicpuArgsEx::default()
             },
             cpu_param_head_offset: param_offset,

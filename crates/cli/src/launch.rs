@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use simpler_host::{CacheStatus, LaunchPath, Module, Role, SoImage, Stream};
+use simpler_host::{LaunchPath, Module, Role, SoImage, Stream};
 
-use crate::run::{ms, parse_launch_path, Backend, Target};
+use crate::run::{ms, parse_launch_path, print_install, Backend, Target};
 
 #[derive(Args, Debug)]
 pub struct LaunchArgs {
@@ -78,16 +78,11 @@ pub fn launch(args: &LaunchArgs) -> Result<ExitCode> {
     );
     println!("  fingerprint     {:016x}", info.fingerprint);
     println!("  preinstall name {}", info.preinstall_name);
-    println!("  installed at    {}", info.installed_path);
-    println!(
-        "  bootstrap       {} in {}, {} bytes uploaded",
-        match info.cache {
-            CacheStatus::Miss => "performed",
-            CacheStatus::Hit => "cache hit",
-            CacheStatus::Joined => "joined a concurrent bootstrap",
-        },
-        ms(info.bootstrap_time),
-        info.bytes_uploaded
+    print_install(
+        &info.installed_path,
+        info.cache,
+        info.bootstrap_time,
+        info.bytes_uploaded,
     );
     match info.registration {
         None => println!("  launch path     {}", info.launch_path),

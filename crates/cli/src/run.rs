@@ -166,16 +166,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         "  preflight       {} (read, ELF checks and fingerprint of both SOs)",
         ms(preflight_time)
     );
-    println!("  installed at    {}", info.installed_path);
-    println!(
-        "  bootstrap       {} in {}, {} bytes uploaded",
-        match info.cache {
-            CacheStatus::Miss => "performed",
-            CacheStatus::Hit => "cache hit",
-            CacheStatus::Joined => "joined a concurrent bootstrap",
-        },
-        ms(info.bootstrap_time),
-        info.bytes_uploaded
+    print_install(
+        &info.installed_path,
+        info.cache,
+        info.bootstrap_time,
+        info.bytes_uploaded,
     );
     println!("  launch path     {}", info.launch_path);
     println!("  init            {}", ms(info.init_time));
@@ -334,4 +329,19 @@ fn first_diff(got: &[f32], want: &[f32]) -> String {
         Some(i) => format!("element {i}: device {}, host {}", got[i], want[i]),
         None => format!("{} elements, expected {}", got.len(), want.len()),
     }
+}
+
+/// The report's `installed at` and `bootstrap` lines (`simpler run` and
+/// `simpler launch` print them alike).
+pub fn print_install(path: &str, cache: CacheStatus, took: Duration, bytes_uploaded: u64) {
+    println!("  installed at    {path}");
+    println!(
+        "  bootstrap       {} in {}, {bytes_uploaded} bytes uploaded",
+        match cache {
+            CacheStatus::Miss => "performed",
+            CacheStatus::Hit => "cache hit",
+            CacheStatus::Joined => "joined a concurrent bootstrap",
+        },
+        ms(took),
+    );
 }

@@ -1,15 +1,18 @@
-//! A typed batch of the runtime SO's built-in operations over device
-//! buffers: checked on the host, uploaded as one work description, run by
-//! one `simpler_aicpu_exec` launch.
+//! A typed batch of the runtime SO's operations over device buffers — the
+//! built-ins, and the custom ops of a runtime SO of your own — checked on
+//! the host, uploaded as one work description, run by one
+//! `simpler_aicpu_exec` launch.
 
 use std::marker::PhantomData;
 use std::mem::size_of;
 
 use simpler_abi::cann::error::ACL_ERROR_RT_AICPU_EXCEPTION;
 use simpler_abi::work::WORK_MAGIC;
-use simpler_abi::{KernelArgs, OpCode, Task, TaskStatus, WorkHeader, ABI_VERSION};
+use simpler_abi::{
+    CustomOp, KernelArgs, OpCode, Task, TaskOp, TaskStatus, WorkHeader, ABI_VERSION,
+};
 
-use crate::cann::DeviceSlice;
+use crate::cann::{Device, DeviceSlice};
 use crate::error::{Error, TaskFailure};
 use crate::runner::DeviceRunner;
 
@@ -20,15 +23,85 @@ use crate::runner::DeviceRunner;
 /// lengths, alignment) and returns [`Error::InvalidTask`] instead of
 /// queueing a task that cannot succeed. Tasks run in any order, on all the
 /// runner's threads: make them independent of each other.
+///
+/// Every buffer a task or [`regs`](Self::regs) names is borrowed for `'b`,
+/// so none can be freed before the batch has run.
 pub struct Batch<'r, 'b> {
     runner: &'r mut DeviceRunner,
     tasks: Vec<Task>,
+    regs: u64,
     buffers: PhantomData<DeviceSlice<'b>>,
 }
 
 impl std::fmt::Debug for Batch<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch").field("tasks", &self.tasks).finish()
+        f.debug_struct("Batch")
+            .field("tasks", &self.tasks)
+            .field("regs", &format_args!("{:#x}", self.regs))
+            .finish()
+    }
+}
+
+/// A task of a [`CustomOp`], for a runtime SO that defines it: which
+/// operands it names, its length and its immediate operand, queued with
+/// [`Batch::custom`].
+///
+/// What the op does with them is the runtime's business, so the host
+/// checks only what holds for every op: the operands live on the runner's
+/// device. An operand left out is address 0.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a custom task does nothing until it is queued with Batch::custom"]
+pub struct CustomTask<'b> {
+    op: CustomOp,
+    dst: Option<DeviceSlice<'b>>,
+    src0: Option<DeviceSlice<'b>>,
+    src1: Option<DeviceSlice<'b>>,
+    len: Option<u64>,
+    scalar: u64,
+}
+
+impl<'b> CustomTask<'b> {
+    /// A task of `op` with no operands and `scalar` 0; `len` is the length
+    /// of `dst` unless [`len`](Self::len) sets it.
+    pub fn new(op: CustomOp) -> Self {
+        Self {
+            op,
+            dst: None,
+            src0: None,
+            src1: None,
+            len: None,
+            scalar: 0,
+        }
+    }
+
+    /// The destination, `Task::dst`.
+    pub fn dst(mut self, dst: impl Into<DeviceSlice<'b>>) -> Self {
+        self.dst = Some(dst.into());
+        self
+    }
+
+    /// The first source, `Task::src0`.
+    pub fn src0(mut self, src0: impl Into<DeviceSlice<'b>>) -> Self {
+        self.src0 = Some(src0.into());
+        self
+    }
+
+    /// The second source, `Task::src1`.
+    pub fn src1(mut self, src1: impl Into<DeviceSlice<'b>>) -> Self {
+        self.src1 = Some(src1.into());
+        self
+    }
+
+    /// `Task::len`, in bytes (default: the length of `dst`, else 0).
+    pub fn len(mut self, len: u64) -> Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// `Task::scalar`, the immediate operand (default 0).
+    pub fn scalar(mut self, scalar: u64) -> Self {
+        self.scalar = scalar;
+        self
     }
 }
 
@@ -100,6 +173,7 @@ impl DeviceRunner {
         Batch {
             runner: self,
             tasks: Vec::new(),
+            regs: 0,
             buffers: PhantomData,
         }
     }
@@ -203,6 +277,76 @@ impl<'r, 'b> Batch<'r, 'b> {
         Ok(self)
     }
 
+    /// Queues a task of a custom op ([`CustomOp`]), for a runtime SO that
+    /// defines it; the built-in runtime ends it `UnknownOp`. Its operands
+    /// must live on the runner's device. `examples/own-runtime` in the
+    /// repository is a runtime SO with custom ops and a program using this.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), simpler_host::Error> {
+    /// use simpler_host::abi::CustomOp;
+    /// use simpler_host::{Cann, CannSource, CustomTask, DeviceRunner};
+    ///
+    /// /// `dst[i] = a * src0[i] + src1[i]`, `a` the f32 in `scalar`.
+    /// const SAXPY: CustomOp = CustomOp::must(0x8000_0001);
+    ///
+    /// let cann = Cann::load(&CannSource::Simulator)?;
+    /// let mut runner = DeviceRunner::builder(&cann)
+    ///     .runtime_path("libmy_runtime.so")
+    ///     .build()?;
+    /// let x = runner.upload(&[1.0f32, 2.0])?;
+    /// let y = runner.upload(&[10.0f32, 20.0])?;
+    /// let out = runner.alloc(8)?;
+    /// let mut batch = runner.batch();
+    /// batch.custom(
+    ///     CustomTask::new(SAXPY)
+    ///         .dst(&out)
+    ///         .src0(&x)
+    ///         .src1(&y)
+    ///         .scalar(3.0f32.to_bits().into()),
+    /// )?;
+    /// batch.run()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn custom(&mut self, task: CustomTask<'b>) -> Result<&mut Self, Error> {
+        let check = Check::new(self, task.op);
+        let operands = [task.dst, task.src0, task.src1];
+        check.device(&operands.iter().flatten().copied().collect::<Vec<_>>())?;
+        let addr = |s: Option<DeviceSlice<'_>>| s.map_or(0, |s| s.device_addr());
+        self.tasks.push(Task {
+            op: task.op.code(),
+            dst: addr(task.dst),
+            src0: addr(task.src0),
+            src1: addr(task.src1),
+            len: task
+                .len
+                .unwrap_or_else(|| task.dst.map_or(0, |d| d.len() as u64)),
+            scalar: task.scalar,
+            ..Task::default()
+        });
+        Ok(self)
+    }
+
+    /// Names `block` as the launch's register block, `KernelArgs::regs`:
+    /// parameters every task of the batch shares, which a runtime on the
+    /// glue reads with `TaskCtx::reg` (the built-in runtime ignores it).
+    /// The block must live on the runner's device; no task of the batch may
+    /// write it. A later call replaces the block; without one, `regs` is 0.
+    pub fn regs(&mut self, block: impl Into<DeviceSlice<'b>>) -> Result<&mut Self, Error> {
+        let block = block.into();
+        let (on, runner) = (block.buffer().device(), self.runner.device());
+        if device_key(on) != device_key(runner) {
+            return Err(Error::InvalidArgument(format!(
+                "the register block lives on device {}, the runner runs on device {}",
+                on.id(),
+                runner.id()
+            )));
+        }
+        self.regs = block.device_addr();
+        Ok(self)
+    }
+
     /// Queues `task` as it is, unchecked: the runtime validates it and
     /// reports a bad one in its status (for the diagnostic ops, or to test a
     /// runtime). The addresses in it must stay allocated until the batch has
@@ -245,7 +389,12 @@ impl<'r, 'b> Batch<'r, 'b> {
     /// memory the runner keeps between batches, grown when a batch needs
     /// more; so does the host staging buffer.
     pub fn run_statuses(self) -> Result<BatchOutcome, Error> {
-        let Batch { runner, tasks, .. } = self;
+        let Batch {
+            runner,
+            tasks,
+            regs,
+            ..
+        } = self;
         if tasks.is_empty() {
             return Ok(BatchOutcome {
                 ops: Vec::new(),
@@ -280,7 +429,7 @@ impl<'r, 'b> Batch<'r, 'b> {
         // why, so they are read back in that case too.
         let launch_error = match runner.exec(KernelArgs {
             runtime_args: base,
-            regs: 0,
+            regs,
         }) {
             Ok(()) => None,
             Err(Error::Cann(e)) if e.code == ACL_ERROR_RT_AICPU_EXCEPTION => Some(e),
@@ -319,20 +468,25 @@ impl<'r, 'b> Batch<'r, 'b> {
     }
 }
 
+/// Which device of which loaded CANN: buffers of two CANN instances may
+/// share a device id.
+fn device_key(device: &Device) -> (u64, i32) {
+    (device.cann().instance_id(), device.id())
+}
+
 /// Host-side operand checks for the task about to be queued.
 struct Check {
     index: usize,
-    op: OpCode,
+    op: TaskOp,
     device: (u64, i32),
 }
 
 impl Check {
-    fn new(batch: &Batch<'_, '_>, op: OpCode) -> Check {
-        let device = batch.runner.device();
+    fn new(batch: &Batch<'_, '_>, op: impl Into<TaskOp>) -> Check {
         Check {
             index: batch.tasks.len(),
-            op,
-            device: (device.cann().instance_id(), device.id()),
+            op: op.into(),
+            device: device_key(batch.runner.device()),
         }
     }
 
@@ -347,7 +501,7 @@ impl Check {
     fn device(&self, slices: &[DeviceSlice<'_>]) -> Result<(), Error> {
         for s in slices {
             let d = s.buffer().device();
-            if (d.cann().instance_id(), d.id()) != self.device {
+            if device_key(d) != self.device {
                 return Err(self.fail(format!(
                     "an operand lives on device {}, the runner runs on device {}",
                     d.id(),

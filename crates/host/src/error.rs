@@ -15,7 +15,7 @@ use simpler_abi::artifacts::ARTIFACTS_DIR_ENV;
 use simpler_abi::cann::error as codes;
 use simpler_abi::cann::KFC_FUNC_NULLPTR;
 use simpler_abi::names::{text, RUNTIME_INIT_SYMBOL};
-use simpler_abi::{OpCode, ReportStage, TaskStatus};
+use simpler_abi::{ReportStage, TaskOp, TaskStatus};
 use simpler_cann_sys::sys::symbols;
 
 use crate::elf::PreflightError;
@@ -75,7 +75,7 @@ pub enum Error {
         /// Index of the task in its batch.
         index: usize,
         /// Its operation.
-        op: OpCode,
+        op: TaskOp,
         /// What is wrong with it.
         reason: String,
     },
@@ -156,7 +156,7 @@ impl fmt::Display for Error {
                 "the runtime finished {done} of {total} tasks and reported success"
             ),
             Self::InvalidTask { index, op, reason } => {
-                write!(f, "task {index} ({op:?}) is invalid: {reason}")
+                write!(f, "task {index} ({op}) is invalid: {reason}")
             }
             Self::Io { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())
@@ -245,8 +245,8 @@ fn list_failures(failures: &[TaskFailure]) -> String {
         .iter()
         .take(SHOWN)
         .map(|f| {
-            let op = OpCode::from_raw(f.op)
-                .map(|op| format!("{op:?}"))
+            let op = TaskOp::from_raw(f.op)
+                .map(|op| op.to_string())
                 .unwrap_or_else(|| format!("op {:#x}", f.op));
             let status = f
                 .status
@@ -897,7 +897,7 @@ mod tests {
         let failures: Vec<_> = (0..10)
             .map(|index| TaskFailure {
                 index,
-                op: OpCode::AddF32 as u32,
+                op: simpler_abi::OpCode::AddF32 as u32,
                 status: Some(TaskStatus::Misaligned),
                 raw_status: TaskStatus::Misaligned as u32,
             })

@@ -38,7 +38,7 @@ mod module;
 mod runner;
 mod single_flight;
 
-pub use batch::{Batch, BatchOutcome};
+pub use batch::{Batch, BatchOutcome, CustomTask};
 pub use cann::{BorrowedStream, Cann, CannSource, Device, DeviceBuffer, DeviceSlice, Stream};
 pub use elf::{
     DynSymbol, Machine, NotAFunction, PreflightError, PreflightProblem, Role, SoInfo, SymbolKind,

@@ -33,6 +33,12 @@
 //! takes the channel as above, and it ends the process when the channel
 //! hangs up.
 //!
+//! **Spinning.** A worker that has just finished work does not go to sleep
+//! at once: for `SIMPLER_SIM_SPIN_US` it keeps looking (the reader polls
+//! the channel, a follower the block queue), yielding the CPU each turn, so
+//! a host that syncs and launches again costs no wake-up. A worker that
+//! did no work sleeps at once.
+//!
 //! **Router.** What a launch runs is not the engine's business: it hands
 //! each launch request to its [`Router`], which checks it and says what
 //! its blocks call, and calls that on the AICPU thread of each block.
@@ -251,6 +257,9 @@ pub struct Engine<R: Router> {
     /// Rung by the host library: a request waits that should not wait for
     /// the busy reader.
     host_bell: Doorbell,
+    /// How long a worker that just finished work keeps looking for more
+    /// before it sleeps (`SIMPLER_SIM_SPIN_US`).
+    spin: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -264,6 +273,7 @@ impl<R: Router> Engine<R> {
     /// it on.
     pub fn new(
         threads: u32,
+        spin: Duration,
         host_bell: Doorbell,
         ctl: OwnedFd,
         router: R,
@@ -282,6 +292,7 @@ impl<R: Router> Engine<R> {
             reader_bell,
             main_bell,
             host_bell,
+            spin,
         })
     }
 
@@ -309,9 +320,11 @@ impl<R: Router> Engine<R> {
     }
 
     /// A worker's life: queued blocks first, then the channel if nobody
-    /// reads it, else wait.
+    /// reads it, else wait. Right after finishing work a worker spins for
+    /// a while before it sleeps (see [`Engine::listen`], [`Engine::linger`]).
     fn work(&self, me: u32) -> ! {
         let mut core = lock(&self.core);
+        let mut worked = false;
         loop {
             if let Some(task) = self.next_job(&mut core) {
                 if !core.jobs.is_empty() && core.idle > 0 {
@@ -325,12 +338,13 @@ impl<R: Router> Engine<R> {
                 drop(core);
                 self.drive(task, Role::Worker);
                 core = lock(&self.core);
+                worked = true;
                 continue;
             }
             match core.reader {
                 Reader::Worker(r) if r == me => {
                     drop(core);
-                    core = self.listen(me);
+                    (core, worked) = self.listen(me, worked);
                 }
                 Reader::Nobody | Reader::Main => {
                     if core.reader == Reader::Main {
@@ -340,12 +354,40 @@ impl<R: Router> Engine<R> {
                     }
                     core.reader = Reader::Worker(me);
                 }
+                Reader::Worker(_) if worked && !self.spin.is_zero() => {
+                    drop(core);
+                    self.linger();
+                    core = lock(&self.core);
+                    worked = false;
+                }
                 Reader::Worker(_) => {
                     core.idle += 1;
                     core = self.followers.wait(core).unwrap_or_else(|e| e.into_inner());
                     core.idle -= 1;
                 }
             }
+        }
+    }
+
+    /// A follower that just finished a block: spins until a block is
+    /// queued or the channel is free, for at most the spin time, so the
+    /// next launch's blocks need no wake-up. Each turn yields the CPU (as
+    /// the reader's spin does), so the thread it waits for runs even on
+    /// the same CPU.
+    fn linger(&self) {
+        let end = Instant::now() + self.spin;
+        loop {
+            {
+                let core = lock(&self.core);
+                if !core.jobs.is_empty() || !matches!(core.reader, Reader::Worker(_)) {
+                    return;
+                }
+            }
+            if Instant::now() >= end {
+                return;
+            }
+            std::hint::spin_loop();
+            std::thread::yield_now();
         }
     }
 
@@ -363,21 +405,42 @@ impl<R: Router> Engine<R> {
     }
 
     /// The reader's turn: sleeps until a request (or the bell) comes, reads
-    /// it and, when it starts a launch, runs that launch here.
-    fn listen(&self, me: u32) -> MutexGuard<'_, Core<R::Entry>> {
-        let (ready, [bell]) =
-            wake::poll_channel(self.ctl.as_fd(), libc::POLLIN, [&self.reader_bell], None);
+    /// it and, when it starts a launch, runs that launch here. A reader
+    /// that just finished work (`spin`) polls without sleeping for the spin
+    /// time first, yielding the CPU each turn: a host that syncs and
+    /// launches again sends the next request within microseconds, and may
+    /// need this CPU to do it. Returns whether it ran a launch.
+    fn listen(&self, me: u32, spin: bool) -> (MutexGuard<'_, Core<R::Entry>>, bool) {
+        let poll = |timeout| {
+            wake::poll_channel(self.ctl.as_fd(), libc::POLLIN, [&self.reader_bell], timeout)
+        };
+        let mut woke = (0, [false]);
+        if spin && !self.spin.is_zero() {
+            let end = Instant::now() + self.spin;
+            loop {
+                woke = poll(Some(Duration::ZERO));
+                if woke.0 != 0 || woke.1[0] || Instant::now() >= end {
+                    break;
+                }
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+        }
+        if woke.0 == 0 && !woke.1[0] {
+            woke = poll(None);
+        }
+        let (ready, [bell]) = woke;
         if bell {
             // Blocks wait and no other worker is idle: run them first (the
             // work loop hands the channel on).
             self.reader_bell.clear();
-            return lock(&self.core);
+            return (lock(&self.core), false);
         }
         if ready == 0 {
-            return lock(&self.core);
+            return (lock(&self.core), false);
         }
         let Some(task) = self.read(Role::Worker) else {
-            return lock(&self.core);
+            return (lock(&self.core), false);
         };
         self.drive(task, Role::Worker);
         let mut core = lock(&self.core);
@@ -385,7 +448,7 @@ impl<R: Router> Engine<R> {
         if core.reader == Reader::Worker(me) {
             core.reader_busy = false;
         }
-        core
+        (core, true)
     }
 
     /// The main thread's life: watchdog, channel hand-over (and reader

@@ -103,7 +103,8 @@ fn start(cmd: &DeviceCommand, ctl: OwnedFd) -> Result<DeviceEngine, (OwnedFd, St
         ),
         scheduler: Scheduler::new(preinstall.clone()),
     };
-    let engine = match Engine::new(cmd.threads, host_bell, ctl, device) {
+    let spin = std::time::Duration::from_micros(cmd.spin_us.into());
+    let engine = match Engine::new(cmd.threads, spin, host_bell, ctl, device) {
         Ok(engine) => engine,
         Err((ctl, e)) => return Err((ctl, format!("cannot create the AICPU engine: {e}"))),
     };

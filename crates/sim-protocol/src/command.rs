@@ -21,6 +21,7 @@ const THREADS: &str = "--threads";
 const FAIL_DISPATCHER_WRITE: &str = "--fail-dispatcher-write";
 const OLD_CANN: &str = "--old-cann";
 const KILL_DURING_WRITE: &str = "--kill-during-write";
+const SPIN_US: &str = "--spin-us";
 
 /// Everything a device process is started with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +51,9 @@ pub struct DeviceCommand {
     /// Kill the device process once a temp file the dispatcher writes has
     /// reached this many bytes (`SIMPLER_SIM_KILL_DURING_WRITE`).
     pub kill_during_write: Option<u64>,
+    /// Microseconds an AICPU worker that just finished work spins for more
+    /// before it sleeps (`SIMPLER_SIM_SPIN_US`; 0 sleeps at once).
+    pub spin_us: u32,
 }
 
 impl DeviceCommand {
@@ -68,6 +72,7 @@ impl DeviceCommand {
         flag(SIZE, self.size.to_string().into());
         flag(ROOT, self.device_dir.clone().into_os_string());
         flag(THREADS, self.threads.to_string().into());
+        flag(SPIN_US, self.spin_us.to_string().into());
         if self.fail_dispatcher_write {
             args.push(FAIL_DISPATCHER_WRITE.into());
         }
@@ -127,6 +132,7 @@ impl DeviceCommand {
             size: num(SIZE)?,
             device_dir: PathBuf::from(get(ROOT)?),
             threads: small(THREADS)?.max(1),
+            spin_us: small(SPIN_US)?,
             fail_dispatcher_write,
             old_cann,
             kill_during_write: match values.contains_key(KILL_DURING_WRITE) {
@@ -154,6 +160,7 @@ mod tests {
             fail_dispatcher_write: false,
             old_cann: false,
             kill_during_write: None,
+            spin_us: 50,
         }
     }
 

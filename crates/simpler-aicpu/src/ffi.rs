@@ -19,7 +19,10 @@
 //!    of the bytes its op touches (at most `len` from `dst`, `src0` and
 //!    `src1`; 4 or 8 bytes at `dst` for the reductions);
 //! 4. no byte written by one task of a batch is read or written by another
-//!    task of the same batch (tasks run concurrently on different threads).
+//!    task of the same batch (tasks run concurrently on different threads);
+//! 5. a non-zero `KernelArgs::regs` is the address of a register block
+//!    valid for reads of every element a runner of this SO reads from it,
+//!    which nothing writes during the launch (every task shares it).
 //!
 //! Values the runtime shares between threads (`next_task`, `done`,
 //! `failed` and each status word) are only ever accessed atomically here.
@@ -31,7 +34,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytemuck::Pod;
 use simpler_abi::work::WORK_MAGIC;
-use simpler_abi::{KernelArgs, Task, TaskStatus, WorkHeader, ABI_VERSION};
+use simpler_abi::{CustomOp, KernelArgs, Task, TaskStatus, WorkHeader, ABI_VERSION};
 
 /// Copies a launch payload (`InitArgs`, `KernelArgs`) out of the argument
 /// block; `None` for a null pointer. No alignment is required.
@@ -94,7 +97,7 @@ impl std::fmt::Display for HeaderError {
 }
 
 /// The `KernelArgs` of one thread's call of a launch, read from the
-/// argument block together with the host's promise (contract items 1 to 4)
+/// argument block together with the host's promise (contract items 1 to 5)
 /// for the work description it names.
 pub(crate) struct Launch {
     args: KernelArgs,
@@ -106,7 +109,7 @@ impl Launch {
     /// # Safety
     ///
     /// `args` is null or valid for reading a [`KernelArgs`] (any alignment),
-    /// and contract items 1 to 4 of the module docs hold for the work
+    /// and contract items 1 to 5 of the module docs hold for the work
     /// description its `runtime_args` names.
     pub(crate) unsafe fn read(args: *const KernelArgs) -> Option<Self> {
         // SAFETY: forwarded from this function's contract.
@@ -270,6 +273,42 @@ impl TaskCtx {
     /// `KernelArgs::regs` of the launch (0 when unused).
     pub fn regs(&self) -> u64 {
         self.regs
+    }
+
+    /// The task's op as a [`CustomOp`], `None` for a code outside the
+    /// custom range (a built-in, or no op at all): what a runtime with ops
+    /// of its own matches on before handing the rest to
+    /// [`ops::run`](crate::ops::run).
+    pub fn custom_op(&self) -> Option<CustomOp> {
+        CustomOp::new(self.task.op).ok()
+    }
+
+    /// Element `index` of the launch's register block (`KernelArgs::regs`)
+    /// read as a `T`: the parameters every task of the launch shares.
+    ///
+    /// `NullPointer` when the launch has no register block, `Misaligned`
+    /// unless the block starts on `align_of::<T>()`, `BadLength` when the
+    /// element would lie past the end of the address space. How many
+    /// elements the block holds is the host's to say (contract item 5), for
+    /// example in the block itself or in the task's `scalar`.
+    pub fn reg<T: Pod>(&self, index: usize) -> Result<T, TaskStatus> {
+        if self.regs == 0 {
+            return Err(TaskStatus::NullPointer);
+        }
+        let base = usize::try_from(self.regs).map_err(|_| TaskStatus::BadLength)?;
+        if !base.is_multiple_of(align_of::<T>()) {
+            return Err(TaskStatus::Misaligned);
+        }
+        let at = index
+            .checked_mul(size_of::<T>())
+            .and_then(|offset| base.checked_add(offset))
+            .filter(|at| at.checked_add(size_of::<T>()).is_some())
+            .ok_or(TaskStatus::BadLength)?;
+        // SAFETY: non-null, aligned for T (base and the offset, a multiple
+        // of size_of::<T>(), are), does not wrap; readable and not written
+        // during the launch per contract item 5. T is Pod, so any bits are a
+        // valid value.
+        Ok(unsafe { (at as *const T).read() })
     }
 
     /// `len` bytes at the task's `dst`.

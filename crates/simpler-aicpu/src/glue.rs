@@ -254,15 +254,13 @@ fn log_panic(what: &std::fmt::Arguments<'_>, caught: &Caught) {
     }
 }
 
-/// Defines a runtime SO's two exports around a task runner:
+/// Defines a runtime SO's two exports around a task runner, a
+/// `fn(&TaskCtx) -> Result<(), TaskStatus>` given by path:
+/// `simpler_aicpu::export_runtime!(run);` in a `cdylib` crate that depends
+/// on this one without its `exports` feature (`examples/own-runtime/device`
+/// in the repository is one).
 ///
-/// ```ignore
-/// fn run(task: &simpler_aicpu::glue::TaskCtx)
-///     -> Result<(), simpler_aicpu::abi::TaskStatus> { /* … */ Ok(()) }
-/// simpler_aicpu::export_runtime!(run);
-/// ```
-///
-/// expands to `#[no_mangle] unsafe extern "C" fn simpler_aicpu_init(*const
+/// It expands to `#[no_mangle] unsafe extern "C" fn simpler_aicpu_init(*const
 /// InitArgs) -> i32` and `simpler_aicpu_exec(*const KernelArgs) -> i32`
 /// calling [`init`] and [`exec`].
 #[macro_export]

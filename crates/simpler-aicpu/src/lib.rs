@@ -42,33 +42,26 @@
 //! simpler-aicpu = { path = "…/crates/simpler-aicpu", default-features = false }
 //! ```
 //!
-//! ```ignore
-//! use simpler_aicpu::abi::TaskStatus;
-//! use simpler_aicpu::glue::TaskCtx;
+//! `simpler_aicpu::export_runtime!(run);` then defines the two exports
+//! around `run`, a `fn(&glue::TaskCtx) -> Result<(), abi::TaskStatus>`.
+//! Give your ops codes
+//! in the custom range ([`abi::CustomOp`], `0x8000_0000..=0xFFFF_FFFF`),
+//! which no built-in will ever use, match on [`glue::TaskCtx::custom_op`],
+//! and pass every other task to [`ops::run`] to keep the built-ins.
 //!
-//! /// Op 1: negate `len / 4` i32s from src0 into dst.
-//! fn run(ctx: &TaskCtx) -> Result<(), TaskStatus> {
-//!     let task = ctx.task();
-//!     if task.op != 1 {
-//!         return Err(TaskStatus::UnknownOp);
-//!     }
-//!     let dst = ctx.dst(task.len)?.elements::<i32>()?;
-//!     let src = ctx.src0(task.len)?.elements::<i32>()?;
-//!     for i in 0..dst.len() {
-//!         dst.set(i, src.get(i).wrapping_neg());
-//!     }
-//!     Ok(())
-//! }
-//!
-//! simpler_aicpu::export_runtime!(run);
-//! ```
+//! `examples/own-runtime/` in the repository is a complete, built and run
+//! example: a runtime SO with three custom ops (one reading the launch's
+//! register block through [`glue::TaskCtx::reg`]) on top of the built-ins,
+//! in a workspace of its own, and a host program that bootstraps it and
+//! checks a batch mixing both kinds of task (`cargo xtask test` runs it on
+//! the simulator, natively and with the device side as aarch64 under qemu).
 //!
 //! The runner sees one claimed task at a time ([`glue::TaskCtx`]) and
 //! reaches device memory only through the task's own operands
-//! ([`glue::DeviceRange`], [`glue::DeviceSlice`]), which check null
+//! ([`glue::DeviceRange`], [`glue::DeviceSlice`]) and the launch's
+//! register block, read only ([`glue::TaskCtx::reg`]); these check null
 //! addresses, lengths and alignment and report them as the matching
-//! [`abi::TaskStatus`]. To add ops to the built-in set rather than replace
-//! it, handle the new op codes and pass every other task to [`ops::run`].
+//! [`abi::TaskStatus`].
 //!
 //! Reads copy the bytes out ([`glue::DeviceRange::read_at`],
 //! [`to_vec`](glue::DeviceRange::to_vec), [`glue::DeviceSlice::get`]):

@@ -19,6 +19,11 @@ use crate::glue::TaskCtx;
 
 /// Runs one task with the built-in ops; the runner behind the SO's
 /// `simpler_aicpu_exec`.
+///
+/// Any code that is not an [`OpCode`] ends `UnknownOp`, and that includes
+/// every code of the custom range ([`simpler_abi::CustomOp`]): no built-in
+/// will ever take one, so a runtime SO that handles its own custom ops and
+/// passes every other task here keeps the built-ins of any later version.
 pub fn run(ctx: &TaskCtx) -> Result<(), TaskStatus> {
     let task = ctx.task();
     let op = OpCode::from_raw(task.op).ok_or(TaskStatus::UnknownOp)?;

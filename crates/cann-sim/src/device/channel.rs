@@ -132,31 +132,18 @@ impl Device {
             if done(&st) {
                 return Ok(st);
             }
-            let left = match deadline {
-                None => None,
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(st),
-                },
-            };
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Err(st);
+            }
             if st.reading || st.closed {
                 st = self.wait_cond(st, deadline);
                 continue;
             }
             st.reading = true;
             drop(st);
-            let got = match left {
-                None => channel::recv::<Reply>(self.ctl.as_fd()).map(|r| match r {
-                    Some(r) => Received::Msg(r),
-                    None => Received::Closed,
-                }),
-                Some(left) => {
-                    if channel::wait(self.ctl.as_fd(), libc::POLLIN, Some(left)) == 0 {
-                        Ok(Received::Empty)
-                    } else {
-                        channel::try_recv::<Reply>(self.ctl.as_fd())
-                    }
-                }
+            let got = match self.spin_for_reply(deadline) {
+                Some(got) => got,
+                None => self.block_for_reply(deadline),
             };
             st = lock(&self.state);
             st.reading = false;
@@ -172,6 +159,52 @@ impl Device {
                 }
             }
             self.wake_waiters(&st);
+        }
+    }
+
+    /// Polls the channel for a reply for at most the spin time (and not
+    /// past `deadline`): the reply a sync waits for often arrives within a
+    /// few microseconds, sooner than a blocked thread would wake up. Each
+    /// turn yields the CPU, so a device thread sharing it runs at once (a
+    /// pure spin held it off for the whole spin: see docs/simulator.md,
+    /// "Waiting"). `None` when nothing came.
+    fn spin_for_reply(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Option<std::io::Result<Received<Reply>>> {
+        if self.spin.is_zero() {
+            return None;
+        }
+        let start = Instant::now();
+        let end = deadline.map_or(start + self.spin, |d| d.min(start + self.spin));
+        loop {
+            match channel::try_recv::<Reply>(self.ctl.as_fd()) {
+                Ok(Received::Empty) => {}
+                got => return Some(got),
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+    }
+
+    /// Blocks until a reply comes, or `deadline` passes (then `Empty`).
+    fn block_for_reply(&self, deadline: Option<Instant>) -> std::io::Result<Received<Reply>> {
+        match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            Some(left) if left.is_zero() => Ok(Received::Empty),
+            None => channel::recv::<Reply>(self.ctl.as_fd()).map(|r| match r {
+                Some(r) => Received::Msg(r),
+                None => Received::Closed,
+            }),
+            Some(left) => {
+                if channel::wait(self.ctl.as_fd(), libc::POLLIN, Some(left)) == 0 {
+                    Ok(Received::Empty)
+                } else {
+                    channel::try_recv::<Reply>(self.ctl.as_fd())
+                }
+            }
         }
     }
 

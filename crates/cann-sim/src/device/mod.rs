@@ -125,6 +125,9 @@ pub struct Device {
     send_order: Mutex<()>,
     counters: Arc<Counters>,
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// How long the thread reading replies polls for one before it blocks
+    /// (`SIMPLER_SIM_SPIN_US`).
+    spin: std::time::Duration,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {

@@ -71,6 +71,7 @@ impl Device {
             fail_dispatcher_write: config.faults.dispatcher_write,
             old_cann: config.stack.old_cann,
             kill_during_write: config.faults.kill_during_write,
+            spin_us: config.spin_us,
         };
         command.args(line.to_args());
         // Hand exactly these descriptors to the device process, and let it
@@ -154,6 +155,7 @@ impl Device {
             send_order: Mutex::new(()),
             counters,
             watcher: Mutex::new(Some(watcher)),
+            spin: Duration::from_micros(config.spin_us.into()),
         });
         // The watcher owns the only other reference until the device exits.
         device_tx

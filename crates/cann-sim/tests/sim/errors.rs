@@ -456,7 +456,7 @@ fn a_failing_kernel_is_an_aicpu_exception_at_sync() {
             "no_such_kernel",
             "has no kernel \"no_such_kernel\"",
         ),
-        ("../escape.so", "k", "not a file name"),
+        ("../escape.so", "k", "so name \"../escape.so\" is invalid"),
     ] {
         api.ok(
             "launch",
@@ -658,6 +658,16 @@ fn configuration_and_start_failures_are_clear() {
             env::DEVICE_COUNT,
             "17".into(),
             format!("{param}:SIMPLER_SIM_DEVICE_COUNT=17 is out of range"),
+        ),
+        (
+            env::SPIN_US,
+            "2000000".into(),
+            format!("{param}:SIMPLER_SIM_SPIN_US=2000000 is out of range"),
+        ),
+        (
+            env::FAIL_BINARY_LOAD,
+            "0".into(),
+            format!("{param}:SIMPLER_SIM_FAIL_BINARY_LOAD=0 is out of range"),
         ),
     ];
     for (var, value, expect) in &cases {

@@ -12,6 +12,10 @@ use std::path::Path;
 use simpler_abi::cann::error::{self as codes, name};
 use simpler_abi::cann::{memcpy_kind, ACL_MEM_MALLOC_HUGE_FIRST};
 use simpler_abi::names::{KERNEL_TYPE_AICPU, KERNEL_TYPE_AICPU_KFC};
+use simpler_abi::rts::{
+    CpuKernelArgs, KernelLaunchCfg, LaunchKernelAttr, LoadBinaryConfig, LoadBinaryOption,
+    RT_LOAD_BINARY_OPT_CPU_KERNEL_MODE,
+};
 use simpler_abi::{AicpuArgsEx, SimStats};
 use simpler_cann_sys::sys::{self, symbols};
 
@@ -58,6 +62,9 @@ fn c_type(rust: &str) -> String {
         "u32" => "uint32_t",
         "usize" => "size_t",
         "AicpuArgsEx" => "rtAicpuArgsEx_t",
+        "LoadBinaryConfig" => "rtLoadBinaryConfig_t",
+        "KernelLaunchCfg" => "rtKernelLaunchCfg_t",
+        "CpuKernelArgs" => "rtCpuKernelArgs_t",
         "SimStats" => "SimStats",
         other => panic!("no C spelling for the Rust type {other:?} (in {rust:?})"),
     }
@@ -88,6 +95,80 @@ fn prototype<T>(out: &mut String, symbol: &CStr) {
         params = params.join(", ")
     )
     .unwrap();
+}
+
+/// The binary-handle path's structs.
+fn rts_layouts(c: &mut String) {
+    let o = LoadBinaryOption::default();
+    layout(
+        c,
+        "rtLoadBinaryOption_t",
+        size_of::<LoadBinaryOption>(),
+        &[
+            ("optionId", offset_of!(LoadBinaryOption, option_id), 4),
+            (
+                "value",
+                offset_of!(LoadBinaryOption, value),
+                size_of_val(&o.value),
+            ),
+            (
+                "value.cpuKernelMode",
+                offset_of!(LoadBinaryOption, value),
+                4,
+            ),
+        ],
+    );
+    layout(
+        c,
+        "rtLoadBinaryConfig_t",
+        size_of::<LoadBinaryConfig>(),
+        &[
+            ("options", offset_of!(LoadBinaryConfig, options), 8),
+            ("numOpt", offset_of!(LoadBinaryConfig, num_opt), 8),
+        ],
+    );
+    let a = LaunchKernelAttr::default();
+    layout(
+        c,
+        "rtLaunchKernelAttr_t",
+        size_of::<LaunchKernelAttr>(),
+        &[
+            ("id", offset_of!(LaunchKernelAttr, id), 4),
+            (
+                "value",
+                offset_of!(LaunchKernelAttr, value),
+                size_of_val(&a.value),
+            ),
+        ],
+    );
+    layout(
+        c,
+        "rtKernelLaunchCfg_t",
+        size_of::<KernelLaunchCfg>(),
+        &[
+            ("attrs", offset_of!(KernelLaunchCfg, attrs), 8),
+            ("numAttrs", offset_of!(KernelLaunchCfg, num_attrs), 8),
+        ],
+    );
+    let k = CpuKernelArgs::default();
+    layout(
+        c,
+        "rtCpuKernelArgs_t",
+        size_of::<CpuKernelArgs>(),
+        &[
+            (
+                "baseArgs",
+                offset_of!(CpuKernelArgs, base_args),
+                size_of::<AicpuArgsEx>(),
+            ),
+            (
+                "cpuParamHeadOffset",
+                offset_of!(CpuKernelArgs, cpu_param_head_offset),
+                size_of_val(&k.cpu_param_head_offset),
+            ),
+            ("rsv", offset_of!(CpuKernelArgs, rsv), size_of_val(&k.rsv)),
+        ],
+    );
 }
 
 fn generated() -> String {
@@ -201,8 +282,13 @@ fn generated() -> String {
         let name = name(code).expect("a named code");
         writeln!(c, "_Static_assert({name} == {code}, \"{name}\");").unwrap();
     }
+    rts_layouts(&mut c);
     for (name, value) in [
         ("KERNEL_TYPE_AICPU", KERNEL_TYPE_AICPU),
+        (
+            "RT_LOAD_BINARY_OPT_CPU_KERNEL_MODE",
+            RT_LOAD_BINARY_OPT_CPU_KERNEL_MODE,
+        ),
         ("KERNEL_TYPE_AICPU_KFC", KERNEL_TYPE_AICPU_KFC),
         ("ACL_MEMCPY_HOST_TO_HOST", memcpy_kind::HOST_TO_HOST),
         ("ACL_MEMCPY_HOST_TO_DEVICE", memcpy_kind::HOST_TO_DEVICE),
@@ -239,6 +325,10 @@ fn generated() -> String {
     prototype::<sys::SimGetStats>(&mut c, symbols::SIM_GET_STATS);
     prototype::<sys::SimDeviceMachine>(&mut c, symbols::SIM_DEVICE_MACHINE);
     prototype::<sys::SimPing>(&mut c, symbols::SIM_PING);
+    prototype::<sys::BinaryLoadFromFile>(&mut c, symbols::BINARY_LOAD_FROM_FILE);
+    prototype::<sys::BinaryUnload>(&mut c, symbols::BINARY_UNLOAD);
+    prototype::<sys::FuncGetByName>(&mut c, symbols::FUNC_GET_BY_NAME);
+    prototype::<sys::LaunchCpuKernel>(&mut c, symbols::LAUNCH_CPU_KERNEL);
     c.push_str("}\n");
     c
 }

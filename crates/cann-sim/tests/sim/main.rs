@@ -5,11 +5,13 @@
 //! scheduling on the emulated AICPU (`scheduling`), the real
 //! device SOs through the C API (`real_path`, also run with the device side
 //! under qemu), and the C header checked against the Rust layouts
-//! (`header`). `common` is what they share.
+//! (`header`), and the binary-handle path with the AICPU scheduler's side of
+//! kernel SOs (`binary`). `common` is what they share.
 //!
 //! Tests that need their own simulator configuration re-run themselves in
 //! a child process by their full name (`errors::…`).
 
+mod binary;
 mod common;
 mod errors;
 mod faults;

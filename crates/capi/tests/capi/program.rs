@@ -97,14 +97,11 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The directory cargo put libsimpler.so in (next to `deps/`, where this
-/// test runs from).
+/// The directory holding the libsimpler.so built for this test: cargo
+/// builds the library's cdylib next to the test executable, in `deps/`.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let dir = exe.parent().expect("target/<profile>/deps");
     assert!(
         dir.join("libsimpler.so").is_file(),
         "libsimpler.so is not in {}",

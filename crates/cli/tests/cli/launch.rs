@@ -163,3 +163,94 @@ fn run_takes_either_launch_path_and_doctor_names_them() {
         "{stdout}"
     );
 }
+
+/// A CANN-compatible library that is not the simulator as simpler knows
+/// it: every call simpler makes, forwarded by plain C to the library
+/// `SHIM_TARGET` names, and none of the simulator's own exports — so
+/// nothing can tell it is the simulator underneath.
+const FORWARDING_SHIM: &str = r#"
+    #include <dlfcn.h>
+    #include <stdint.h>
+    #include <stdio.h>
+    #include <stdlib.h>
+    static void *target(const char *name) {
+        static void *lib;
+        if (!lib) {
+            const char *path = getenv("SHIM_TARGET");
+            lib = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+            if (!lib) { fprintf(stderr, "shim: cannot open SHIM_TARGET\n"); abort(); }
+        }
+        void *f = dlsym(lib, name);
+        if (!f) { fprintf(stderr, "shim: %s missing\n", name); abort(); }
+        return f;
+    }
+    #define FWD(ret, name, params, args) \
+        ret name params { return ((ret (*) params)target(#name)) args; }
+    FWD(int, aclInit, (const char *c), (c))
+    FWD(int, aclrtGetDeviceCount, (uint32_t *n), (n))
+    FWD(int, aclrtSetDevice, (int32_t d), (d))
+    FWD(int, aclrtResetDevice, (int32_t d), (d))
+    FWD(int, aclrtCreateStream, (void **s), (s))
+    FWD(int, aclrtDestroyStream, (void *s), (s))
+    FWD(int, aclrtSynchronizeStreamWithTimeout, (void *s, int32_t t), (s, t))
+    FWD(int, aclrtMalloc, (void **p, size_t n, int policy), (p, n, policy))
+    FWD(int, aclrtFree, (void *p), (p))
+    FWD(int, aclrtMemcpy, (void *d, size_t m, const void *s, size_t n, int k), (d, m, s, n, k))
+    FWD(const char *, aclGetRecentErrMsg, (void), ())
+    FWD(int, rtAicpuKernelLaunchExWithArgs,
+        (uint32_t t, const char *o, uint32_t b, const void *a, void *sm, void *s, uint32_t f),
+        (t, o, b, a, sm, s, f))
+    FWD(int, rtsBinaryLoadFromFile, (const char *p, const void *c, void **h), (p, c, h))
+    FWD(int, rtsBinaryUnload, (void *h), (h))
+    FWD(int, rtsFuncGetByName, (void *h, const char *n, void **f), (h, n, f))
+    FWD(int, rtsLaunchCpuKernel,
+        (void *f, uint32_t b, void *s, const void *c, void *a), (f, b, s, c, a))
+"#;
+
+#[test]
+fn launch_runs_on_any_cann_compatible_library() {
+    let root = SimRoot::new();
+    let dir = tempfile::tempdir().unwrap();
+    let so = kernel_so(dir.path());
+    let shim = compile_c(
+        dir.path(),
+        "libshim_cann.so",
+        FORWARDING_SHIM,
+        &["-shared", "-fPIC", "-ldl"],
+    );
+    let good = dir.path().join("good.bin");
+    std::fs::write(&good, 0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
+    let sim = host_artifacts().sim_lib();
+    let machine = Machine::host().to_string();
+    let dispatcher = host_artifacts().dispatcher();
+    for path in ["type2", "binary"] {
+        let out = super::simpler_with(
+            &root,
+            &[("SHIM_TARGET", sim.to_str().unwrap())],
+            &[
+                "launch",
+                so.to_str().unwrap(),
+                "k_check",
+                "--payload-file",
+                good.to_str().unwrap(),
+                "--launch-path",
+                path,
+                "--backend",
+                "cann",
+                "--cann-lib",
+                shim.to_str().unwrap(),
+                "--device-machine",
+                &machine,
+                "--dispatcher",
+                dispatcher.to_str().unwrap(),
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{path}: {stdout}\n{stderr}");
+        assert!(stdout.contains("on CANN device 0"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("launch path     {path}")),
+            "{stdout}"
+        );
+    }
+}

@@ -2,8 +2,8 @@
 //! results, the runtime's own validation, the host's checks, and device
 //! memory accounting.
 
-use simpler_host::abi::{fingerprint, OpCode, Task, TaskStatus};
-use simpler_host::{CacheStatus, Error};
+use simpler_host::abi::{fingerprint, CustomOp, OpCode, Task, TaskOp, TaskStatus};
+use simpler_host::{CacheStatus, CustomTask, Error};
 use simpler_testkit::host::{builder, cann, stats};
 use simpler_testkit::in_sim;
 
@@ -204,6 +204,96 @@ fn the_host_rejects_tasks_that_cannot_succeed() {
             let outcome = batch.run().unwrap();
             assert!(outcome.is_empty());
             assert_eq!(stats(&cann, 0).launches_aicpu, before);
+        },
+    );
+}
+
+const CUSTOM: CustomOp = CustomOp::must(0x8000_0001);
+
+/// Custom tasks and a register block travel with the batch; the built-in
+/// runtime ignores the block and answers the custom op `UnknownOp`, with
+/// the other tasks run as usual.
+#[test]
+fn custom_tasks_reach_the_runtime_which_answers_unknown_op() {
+    in_sim(
+        "ops::custom_tasks_reach_the_runtime_which_answers_unknown_op",
+        &[],
+        || {
+            let cann = cann();
+            let mut runner = builder(&cann).threads(2).build().unwrap();
+            let regs = runner.upload(&[1u64, 2, 3]).unwrap();
+            let dst = runner.upload(&[7u8; 32]).unwrap();
+            let src = runner.alloc(32).unwrap();
+            let filled = runner.alloc(16).unwrap();
+            let mut batch = runner.batch();
+            batch.regs(&regs).unwrap();
+            batch.fill(&filled, 0x42).unwrap();
+            batch
+                .custom(CustomTask::new(CUSTOM).dst(&dst).src0(&src).scalar(9))
+                .unwrap();
+            batch
+                .custom(CustomTask::new(CustomOp::must(u32::MAX)).len(4))
+                .unwrap();
+            assert_eq!(batch.len(), 3);
+            let err = batch.run().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "2 of 3 tasks failed: #1 custom op 0x80000001 → UnknownOp, \
+                 #2 custom op 0xffffffff → UnknownOp"
+            );
+            let Error::TasksFailed { failures, .. } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(failures[0].op, CUSTOM.code());
+            assert_eq!(filled.to_vec::<u8>().unwrap(), [0x42; 16]);
+            assert_eq!(
+                dst.to_vec::<u8>().unwrap(),
+                [7; 32],
+                "a refused task writes nothing"
+            );
+            assert_eq!(regs.to_vec::<u64>().unwrap(), [1, 2, 3]);
+        },
+    );
+}
+
+#[test]
+fn custom_tasks_and_register_blocks_must_live_on_the_runners_device() {
+    in_sim(
+        "ops::custom_tasks_and_register_blocks_must_live_on_the_runners_device",
+        &[],
+        || {
+            let cann = cann();
+            let mut runner = builder(&cann).build().unwrap();
+            let other_device = cann.open_device(1).unwrap();
+            let here = runner.alloc(16).unwrap();
+            let elsewhere = other_device.alloc(16).unwrap();
+            let mut batch = runner.batch();
+            for task in [
+                CustomTask::new(CUSTOM).dst(&elsewhere).src0(&here),
+                CustomTask::new(CUSTOM).dst(&here).src0(&elsewhere),
+                CustomTask::new(CUSTOM).dst(&here).src1(&elsewhere),
+            ] {
+                let err = batch.custom(task).unwrap_err();
+                let Error::InvalidTask { index, op, reason } = &err else {
+                    panic!("{err}")
+                };
+                assert_eq!((*index, *op), (0, TaskOp::Custom(CUSTOM)));
+                assert!(reason.contains("device 1"), "{reason}");
+                assert!(
+                    err.to_string()
+                        .starts_with("task 0 (custom op 0x80000001) is invalid"),
+                    "{err}"
+                );
+            }
+            let err = batch.regs(&elsewhere).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "invalid argument: the register block lives on device 1, the runner runs on device 0"
+            );
+            assert!(batch.is_empty(), "rejected tasks are not queued");
+            // An operand-free custom task is fine on any device.
+            batch.custom(CustomTask::new(CUSTOM)).unwrap();
+            assert_eq!(batch.len(), 1);
         },
     );
 }

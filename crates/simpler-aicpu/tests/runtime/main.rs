@@ -9,6 +9,7 @@
 
 mod claiming;
 mod common;
+mod custom;
 mod dlog;
 mod failures;
 mod ffi;
