@@ -17,10 +17,10 @@ use crate::target::Target;
 use crate::toolchain;
 use crate::util::replace_with;
 
-const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
-const RUNTIME_PACKAGE: &str = "simpler-aicpu";
-const SIM_LIB_PACKAGE: &str = "simpler-cann-sim";
-const SIM_DEVICE_PACKAGE: &str = "simpler-sim-aicpu";
+pub(crate) const DISPATCHER_PACKAGE: &str = "simpler-aicpu-dispatcher";
+pub(crate) const RUNTIME_PACKAGE: &str = "simpler-aicpu";
+pub(crate) const SIM_LIB_PACKAGE: &str = "simpler-cann-sim";
+pub(crate) const SIM_DEVICE_PACKAGE: &str = "simpler-sim-aicpu";
 
 /// The cargo profile of each piece, and the `--config` that defines the
 /// `--debug` variants (the root Cargo.toml declares only the release ones).
@@ -149,7 +149,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
 }
 
 /// The output of `package` named `name` among the files cargo reported.
-fn pick(outputs: &[PathBuf], package: &str, name: &str) -> Result<PathBuf> {
+pub(crate) fn pick(outputs: &[PathBuf], package: &str, name: &str) -> Result<PathBuf> {
     outputs
         .iter()
         .find(|path| path.file_name().is_some_and(|n| n == name))

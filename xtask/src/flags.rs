@@ -29,6 +29,9 @@ pub enum Command {
     /// Run the benchmark suite (crates/bench) and print its table: every
     /// goal against a floor measured in the same run.
     Bench(BenchArgs),
+    /// Build the Python wheel into target/wheels/ (bundling the simulator
+    /// and the device SOs) and check every ELF in it against its tag.
+    Wheel,
     /// Build examples/own-runtime and examples/c-kernels for this machine
     /// and aarch64 and run them on the simulator, natively and with the
     /// aarch64 device side under qemu.

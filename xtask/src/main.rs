@@ -17,6 +17,7 @@ mod target;
 mod test;
 mod toolchain;
 mod util;
+mod wheel;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         flags::Command::Test(args) => test::run(&root, &args),
         flags::Command::Toolchain(args) => toolchain::run(&root, &args),
         flags::Command::Bench(args) => bench::run(&root, &args),
+        flags::Command::Wheel => wheel::run(&root).map(drop),
         flags::Command::Examples => examples::run(&root),
     };
     match result {

@@ -15,7 +15,7 @@ use crate::cargo::cargo;
 use crate::flags::{CheckAbiArgs, TestArgs};
 use crate::target::Target;
 use crate::toolchain::{self, Need, AARCH64_SYSROOT, QEMU_AARCH64};
-use crate::{build, check_abi, examples, run};
+use crate::{build, check_abi, examples, run, wheel};
 
 /// The end-to-end tests that take their device side from
 /// `SIMPLER_DEVICE_ARTIFACTS_DIR` (through `simpler_testkit::device_artifacts`).
@@ -157,6 +157,7 @@ pub fn run(root: &Path, _args: &TestArgs) -> Result<()> {
             Box::new(|| device_under_qemu(root, &host_dir, &device_dir, count)),
         ),
         ("examples", Box::new(|| examples::run(root))),
+        ("python", Box::new(|| wheel::test(root, count))),
     ];
 
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();
