@@ -37,9 +37,9 @@ use crate::toolchain::{self, Need, AARCH64_SYSROOT, QEMU_AARCH64};
 /// The maturin that builds the wheel, from PyPI.
 const MATURIN: &str = "maturin==1.16.0";
 /// The glibc the host-side files are linked against, and so the wheel's
-/// `manylinux_2_28` tag. Not 2.17 (manylinux2014): the simulator library
-/// calls `memfd_create`, which glibc has since 2.27.
-pub const HOST_GLIBC: (u32, u32) = (2, 28);
+/// `manylinux_2_17` (manylinux2014) tag: the glibc of the oldest host
+/// systems Ascend servers run (EulerOS / CentOS 7 lineage).
+pub const HOST_GLIBC: (u32, u32) = (2, 17);
 /// The package's directory in the source tree, and the Python sources in it.
 const PACKAGE_DIR: &str = "crates/python";
 const PYTHON_PACKAGE: &str = "crates/python/python/simpler";

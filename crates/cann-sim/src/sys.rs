@@ -35,8 +35,18 @@ impl SharedMemory {
     /// shows in `/proc/<pid>/fd`, nowhere else).
     pub fn create(name: &str, len: u64) -> io::Result<Self> {
         let cname = CString::new(name).map_err(io::Error::other)?;
-        // SAFETY: `cname` is a valid NUL-terminated string.
-        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+        // The system call rather than glibc's wrapper, which only glibc 2.27
+        // has: the library then runs on glibc 2.17 hosts (manylinux2014).
+        // SAFETY: `cname` is a valid NUL-terminated string; the call takes
+        // a name and flags and returns a descriptor or -1.
+        let raw = unsafe {
+            libc::syscall(
+                libc::SYS_memfd_create,
+                cname.as_ptr(),
+                libc::MFD_CLOEXEC as libc::c_uint,
+            )
+        };
+        let raw = libc::c_int::try_from(raw).map_err(io::Error::other)?;
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
