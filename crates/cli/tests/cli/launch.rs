@@ -167,7 +167,8 @@ fn run_takes_either_launch_path_and_doctor_names_them() {
 /// A CANN-compatible library that is not the simulator as simpler knows
 /// it: every call simpler makes, forwarded by plain C to the library
 /// `SHIM_TARGET` names, and none of the simulator's own exports — so
-/// nothing can tell it is the simulator underneath.
+/// nothing can tell it is the simulator underneath. With `NO_RTS` defined
+/// it lacks the binary path's four calls, as a CANN older than them does.
 const FORWARDING_SHIM: &str = r#"
     #include <dlfcn.h>
     #include <stdint.h>
@@ -200,11 +201,13 @@ const FORWARDING_SHIM: &str = r#"
     FWD(int, rtAicpuKernelLaunchExWithArgs,
         (uint32_t t, const char *o, uint32_t b, const void *a, void *sm, void *s, uint32_t f),
         (t, o, b, a, sm, s, f))
+    #ifndef NO_RTS
     FWD(int, rtsBinaryLoadFromFile, (const char *p, const void *c, void **h), (p, c, h))
     FWD(int, rtsBinaryUnload, (void *h), (h))
     FWD(int, rtsFuncGetByName, (void *h, const char *n, void **f), (h, n, f))
     FWD(int, rtsLaunchCpuKernel,
         (void *f, uint32_t b, void *s, const void *c, void *a), (f, b, s, c, a))
+    #endif
 "#;
 
 #[test]
@@ -253,4 +256,63 @@ fn launch_runs_on_any_cann_compatible_library() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn a_cann_without_the_rts_calls_lacks_the_binary_path_and_says_so_before_upload() {
+    let root = SimRoot::new();
+    let dir = tempfile::tempdir().unwrap();
+    let so = kernel_so(dir.path());
+    let shim = compile_c(
+        dir.path(),
+        "libshim_cann_no_rts.so",
+        FORWARDING_SHIM,
+        &["-shared", "-fPIC", "-DNO_RTS", "-ldl"],
+    );
+    let sim = host_artifacts().sim_lib();
+    let machine = device_machine().to_string();
+    let dispatcher = device_artifacts().dispatcher();
+    let target = [
+        "--backend",
+        "cann",
+        "--cann-lib",
+        shim.to_str().unwrap(),
+        "--device-machine",
+        &machine,
+        "--dispatcher",
+        dispatcher.to_str().unwrap(),
+    ];
+    let env = [("SHIM_TARGET", sim.to_str().unwrap())];
+    let mut args = vec![
+        "launch",
+        so.to_str().unwrap(),
+        "k_fail",
+        "--launch-path",
+        "binary",
+    ];
+    args.extend_from_slice(&target);
+    let out = super::simpler_with(&root, &env, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("rtsLaunchCpuKernel") && stderr.contains("binary"),
+        "{stderr}"
+    );
+    let installed = std::fs::read_dir(root.preinstall(0))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(installed, 0, "refused before anything was uploaded");
+    // The type-2 path needs none of them.
+    let mut args = vec![
+        "launch",
+        so.to_str().unwrap(),
+        "k_fail",
+        "--launch-path",
+        "type2",
+    ];
+    args.extend_from_slice(&target);
+    let out = super::simpler_with(&root, &env, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("507018"), "k_fail ran and failed: {stderr}");
 }
