@@ -43,7 +43,8 @@ pub fn parse_launch_path(name: &str) -> PyResult<LaunchPath> {
     })
 }
 
-fn cache_name(cache: CacheStatus) -> &'static str {
+/// How a bootstrap or registration cache answered, as `info()` dicts say.
+pub(crate) fn cache_name(cache: CacheStatus) -> &'static str {
     match cache {
         CacheStatus::Miss => "miss",
         CacheStatus::Hit => "hit",

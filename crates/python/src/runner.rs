@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use simpler_host::artifacts::files;
-use simpler_host::{CacheStatus, Machine, RunnerInfo};
+use simpler_host::{Machine, RunnerInfo};
 
 use crate::batch::Batch;
 use crate::buffer::{host_bytes, DeviceBuffer};
 use crate::bundle;
 use crate::cann::Cann;
 use crate::errors::{argument, IntoPy};
+use crate::module::cache_name;
 use crate::module::parse_launch_path;
 
 /// A runner's state, shared with its batches; `None` once closed.
@@ -178,14 +179,7 @@ impl DeviceRunner {
         d.set_item("fingerprint", i.fingerprint)?;
         d.set_item("preinstall_name", i.preinstall_name.to_string())?;
         d.set_item("installed_path", &i.installed_path)?;
-        d.set_item(
-            "cache",
-            match i.cache {
-                CacheStatus::Miss => "miss",
-                CacheStatus::Hit => "hit",
-                CacheStatus::Joined => "joined",
-            },
-        )?;
+        d.set_item("cache", cache_name(i.cache))?;
         d.set_item("bytes_uploaded", i.bytes_uploaded)?;
         d.set_item("launch_path", i.launch_path.to_string())?;
         d.set_item("preflight_time", self.preflight.as_secs_f64())?;
