@@ -210,46 +210,61 @@ const FORWARDING_SHIM: &str = r#"
     #endif
 "#;
 
+/// `simpler launch SO KERNEL --launch-path PATH [extra]` through the
+/// forwarding shim (compiled with `defines`) onto the simulator.
+fn launch_through_shim(
+    root: &SimRoot,
+    dir: &Path,
+    defines: &[&str],
+    kernel: &str,
+    path: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let so = kernel_so(dir);
+    let mut flags = vec!["-shared", "-fPIC"];
+    flags.extend_from_slice(defines);
+    flags.push("-ldl");
+    let shim = compile_c(dir, "libshim_cann.so", FORWARDING_SHIM, &flags);
+    let sim = host_artifacts().sim_lib();
+    let machine = device_machine().to_string();
+    let dispatcher = device_artifacts().dispatcher();
+    let mut args = vec![
+        "launch",
+        so.to_str().unwrap(),
+        kernel,
+        "--launch-path",
+        path,
+        "--backend",
+        "cann",
+        "--cann-lib",
+        shim.to_str().unwrap(),
+        "--device-machine",
+        &machine,
+        "--dispatcher",
+        dispatcher.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = super::simpler_with(root, &[("SHIM_TARGET", sim.to_str().unwrap())], &args);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
 #[test]
 fn launch_runs_on_any_cann_compatible_library() {
     let root = SimRoot::new();
     let dir = tempfile::tempdir().unwrap();
-    let so = kernel_so(dir.path());
-    let shim = compile_c(
-        dir.path(),
-        "libshim_cann.so",
-        FORWARDING_SHIM,
-        &["-shared", "-fPIC", "-ldl"],
-    );
     let good = dir.path().join("good.bin");
     std::fs::write(&good, 0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
-    let sim = host_artifacts().sim_lib();
-    let machine = device_machine().to_string();
-    let dispatcher = device_artifacts().dispatcher();
     for path in ["type2", "binary"] {
-        let out = super::simpler_with(
+        let (code, stdout, stderr) = launch_through_shim(
             &root,
-            &[("SHIM_TARGET", sim.to_str().unwrap())],
-            &[
-                "launch",
-                so.to_str().unwrap(),
-                "k_check",
-                "--payload-file",
-                good.to_str().unwrap(),
-                "--launch-path",
-                path,
-                "--backend",
-                "cann",
-                "--cann-lib",
-                shim.to_str().unwrap(),
-                "--device-machine",
-                &machine,
-                "--dispatcher",
-                dispatcher.to_str().unwrap(),
-            ],
+            dir.path(),
+            &[],
+            "k_check",
+            path,
+            &["--payload-file", good.to_str().unwrap()],
         );
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{path}: {stdout}\n{stderr}");
+        assert_eq!(code, Some(0), "{path}: {stdout}\n{stderr}");
         assert!(stdout.contains("on CANN device 0"), "{stdout}");
         assert!(
             stdout.contains(&format!("launch path     {path}")),
@@ -262,38 +277,9 @@ fn launch_runs_on_any_cann_compatible_library() {
 fn a_cann_without_the_rts_calls_lacks_the_binary_path_and_says_so_before_upload() {
     let root = SimRoot::new();
     let dir = tempfile::tempdir().unwrap();
-    let so = kernel_so(dir.path());
-    let shim = compile_c(
-        dir.path(),
-        "libshim_cann_no_rts.so",
-        FORWARDING_SHIM,
-        &["-shared", "-fPIC", "-DNO_RTS", "-ldl"],
-    );
-    let sim = host_artifacts().sim_lib();
-    let machine = device_machine().to_string();
-    let dispatcher = device_artifacts().dispatcher();
-    let target = [
-        "--backend",
-        "cann",
-        "--cann-lib",
-        shim.to_str().unwrap(),
-        "--device-machine",
-        &machine,
-        "--dispatcher",
-        dispatcher.to_str().unwrap(),
-    ];
-    let env = [("SHIM_TARGET", sim.to_str().unwrap())];
-    let mut args = vec![
-        "launch",
-        so.to_str().unwrap(),
-        "k_fail",
-        "--launch-path",
-        "binary",
-    ];
-    args.extend_from_slice(&target);
-    let out = super::simpler_with(&root, &env, &args);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) =
+        launch_through_shim(&root, dir.path(), &["-DNO_RTS"], "k_fail", "binary", &[]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("rtsLaunchCpuKernel") && stderr.contains("binary"),
         "{stderr}"
@@ -303,16 +289,8 @@ fn a_cann_without_the_rts_calls_lacks_the_binary_path_and_says_so_before_upload(
         .unwrap_or(0);
     assert_eq!(installed, 0, "refused before anything was uploaded");
     // The type-2 path needs none of them.
-    let mut args = vec![
-        "launch",
-        so.to_str().unwrap(),
-        "k_fail",
-        "--launch-path",
-        "type2",
-    ];
-    args.extend_from_slice(&target);
-    let out = super::simpler_with(&root, &env, &args);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) =
+        launch_through_shim(&root, dir.path(), &["-DNO_RTS"], "k_fail", "type2", &[]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("507018"), "k_fail ran and failed: {stderr}");
 }
